@@ -1,0 +1,141 @@
+"""Combine what the collectors read (live or from a bundle) into one HostState.
+
+Both sources fill the same `Pieces`; everything derived (facts, veth ownership, inferred
+userland-proxy) is computed here once, so live and bundle can only differ in what they read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tui.collect.docker_json import (
+    container_from_inspect,
+    daemon_icc_from_rules,
+    facts_from_docker,
+    network_from_inspect,
+)
+from tui.model import (
+    Container,
+    HostState,
+    Link,
+    Listener,
+    Proxy,
+    Route,
+    RuleSet,
+    Warning_,
+)
+
+
+@dataclass
+class Pieces:
+    source: str = ""
+    hostname: str = ""
+    captured_at: str = ""
+    docker_version: dict[str, Any] | None = None
+    docker_info: dict[str, Any] | None = None
+    containers_json: list[dict[str, Any]] | None = None
+    networks_json: list[dict[str, Any]] | None = None
+    links: tuple[Link, ...] | None = None
+    routes: tuple[Route, ...] | None = None
+    container_ifaces: dict[str, tuple[tuple[str, int, int], ...]] = field(default_factory=dict)
+    container_listeners: dict[str, tuple[Listener, ...]] = field(default_factory=dict)
+    backend: str = "unknown"
+    rulesets: dict[int, RuleSet] = field(default_factory=dict)
+    legacy_rulesets: dict[int, RuleSet] = field(default_factory=dict)
+    proxies: tuple[Proxy, ...] | None = None
+    sysctls: dict[str, str] | None = None
+    warnings: list[Warning_] = field(default_factory=list)
+
+
+def infer_userland_proxy(rulesets: dict[int, RuleSet], proxies: tuple[Proxy, ...] | None,
+                         containers: tuple[Container, ...]) -> bool | None:
+    """The API (before 29.5) does not say; Docker's own rules and processes do."""
+    v4 = rulesets.get(4)
+    if v4 is not None:
+        output = v4.chain("nat", "OUTPUT")
+        for rule in output.rules if output else ():
+            if rule.text.endswith("-j DOCKER") and "--dst-type LOCAL" in rule.text:
+                return "! -d 127.0.0.0/8" in rule.text
+    if proxies:
+        return True
+    if proxies is not None and any(p.published for c in containers if c.state == "running" for p in c.ports):
+        return False
+    return None
+
+
+def assemble(p: Pieces) -> HostState:
+    warnings = list(p.warnings)
+    missing: set[str] = set()
+    facts, w = facts_from_docker(p.docker_version, p.docker_info)
+    warnings += w
+
+    v4_rules = p.rulesets.get(4)
+    rule_lines = [r.text for r in v4_rules.all_rules()] if v4_rules else []
+    daemon_icc = daemon_icc_from_rules(rule_lines)
+
+    if p.containers_json is None:
+        missing.add("docker")
+    containers = tuple(container_from_inspect(c) for c in p.containers_json or [])
+    networks = tuple(network_from_inspect(n, daemon_icc) for n in p.networks_json or [])
+    containers = tuple(
+        replace(c,
+                interfaces=p.container_ifaces.get(c.id, ()),
+                listeners=p.container_listeners.get(c.id))
+        for c in sorted(containers, key=lambda c: c.name)
+    )
+    if p.links is None:
+        missing.add("links")
+    if not p.rulesets:
+        missing.add("rules")
+    if p.proxies is None:
+        missing.add("proxies")
+    if p.sysctls is None:
+        missing.add("sysctls")
+
+    userland_proxy = None
+    inferred = True
+    info_fw = (p.docker_info or {}).get("FirewallBackend") or {}
+    if isinstance(info_fw, dict) and "UserlandProxy" in info_fw:  # Docker 29.5+ says so itself
+        userland_proxy, inferred = bool(info_fw["UserlandProxy"]), False
+    else:
+        userland_proxy = infer_userland_proxy(p.rulesets, p.proxies, containers)
+
+    facts = replace(
+        facts,
+        hostname=p.hostname or facts.hostname,
+        firewall_backend=p.backend,
+        userland_proxy=userland_proxy,
+        userland_proxy_inferred=inferred,
+        icc_default=daemon_icc,
+        captured_at=p.captured_at,
+        source=p.source,
+    )
+    return HostState(
+        facts=facts,
+        containers=containers,
+        networks=tuple(sorted(networks, key=lambda n: n.name)),
+        links=p.links or (),
+        routes=p.routes or (),
+        rulesets=dict(p.rulesets),
+        legacy_rulesets=dict(p.legacy_rulesets),
+        proxies=p.proxies or (),
+        sysctls=dict(p.sysctls or {}),
+        warnings=tuple(warnings),
+        missing=frozenset(missing),
+    )
+
+
+def veth_owner(state: HostState, link: Link) -> tuple[Container, str] | None:
+    """The container and interface at the other end of a host veth.
+
+    Both ends must agree: the host veth's peer index is the container interface's index, and that
+    interface's peer index is the host veth. Indexes repeat across namespaces, so one side is not enough.
+    """
+    if link.kind != "veth" or link.peer_index is None:
+        return None
+    for c in state.containers:
+        for ifname, index, peer in c.interfaces:
+            if index == link.peer_index and peer == link.index:
+                return c, ifname
+    return None

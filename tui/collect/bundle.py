@@ -1,0 +1,216 @@
+"""Capture bundles (format 1): load one into a HostState, or write one from the live host.
+
+A bundle is a directory of plain command outputs (DESIGN §2). Every file is optional; a missing
+file leaves its part "not captured", a broken one gives a warning naming the file and line.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from tui.collect.assemble import Pieces, assemble
+from tui.collect.iptables_save import backend_of, parse_iptables_save
+from tui.collect.linux_text import (
+    container_ifaces_from_ip_json,
+    links_from_ip_json,
+    listeners_from_ss,
+    proxies_from_ps,
+    routes_from_ip_json,
+    sysctls_from_text,
+)
+from tui.collect.procfs import SYSCTL_PATTERN
+from tui.collect.run import CommandFailed, run
+from tui.model import HostState, Warning_
+
+FORMAT = "dockport-bundle/1"
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+class BundleError(Exception):
+    """The bundle as a whole cannot be used (not a directory, wrong format)."""
+
+
+def _read_text(path: Path, warnings: list[Warning_]) -> str | None:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            warnings.append(Warning_("bundle", f"{path.name}: {size} bytes is too large, skipped"))
+            return None
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        warnings.append(Warning_("bundle", f"{path.name}: cannot read ({exc.strerror})"))
+        return None
+
+
+def _read_json(path: Path, warnings: list[Warning_], kind: type) -> Any:
+    text = _read_text(path, warnings)
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        warnings.append(Warning_("bundle", f"{path.name}: line {exc.lineno}: not valid JSON ({exc.msg})"))
+        return None
+    if not isinstance(value, kind):
+        warnings.append(Warning_("bundle", f"{path.name}: expected a JSON {kind.__name__}"))
+        return None
+    if kind is list and not all(isinstance(v, dict) for v in value):
+        warnings.append(Warning_("bundle", f"{path.name}: expected a list of objects"))
+        return None
+    return value
+
+
+def load_bundle(directory: str | os.PathLike[str], source: str = "") -> HostState:
+    root = Path(directory)
+    if not root.is_dir():
+        raise BundleError(f"{root}: not a directory")
+    w: list[Warning_] = []
+    meta = _read_json(root / "meta.json", w, dict) or {}
+    fmt = meta.get("format")
+    if fmt and fmt != FORMAT:
+        raise BundleError(f"{root / 'meta.json'}: format {fmt!r} is not {FORMAT!r}")
+    p = Pieces(source=source or f"bundle {root}", hostname=str(meta.get("hostname") or ""),
+               captured_at=str(meta.get("captured_at") or ""), warnings=w)
+    p.docker_version = _read_json(root / "docker-version.json", w, dict)
+    p.docker_info = _read_json(root / "docker-info.json", w, dict)
+    p.containers_json = _read_json(root / "docker-inspect.json", w, list)
+    p.networks_json = _read_json(root / "docker-network-inspect.json", w, list)
+    try:
+        links = _read_json(root / "ip-link.json", w, list)
+        addrs = _read_json(root / "ip-addr.json", w, list)
+        routes = _read_json(root / "ip-route.json", w, list)
+        if links is not None:
+            p.links = links_from_ip_json(links, addrs)
+        if routes is not None:
+            p.routes = routes_from_ip_json(routes)
+    except (TypeError, ValueError, AttributeError) as exc:
+        w.append(Warning_("bundle", f"ip-*.json: unexpected content ({exc})"))
+
+    netns = root / "netns"
+    for c in p.containers_json or []:
+        cid = str(c.get("Id", ""))
+        if not cid or "/" in cid:
+            continue
+        ns_links = _read_json(netns / f"{cid}.ip-link.json", w, list)
+        if ns_links is not None:
+            try:
+                p.container_ifaces[cid] = container_ifaces_from_ip_json(ns_links)
+            except (TypeError, ValueError, KeyError) as exc:
+                w.append(Warning_("bundle", f"netns/{cid}.ip-link.json: unexpected content ({exc})"))
+        ss = _read_text(netns / f"{cid}.ss.txt", w)
+        if ss is not None:
+            p.container_listeners[cid] = listeners_from_ss(ss)
+
+    for family, name in ((4, "iptables-save.txt"), (6, "ip6tables-save.txt")):
+        text = _read_text(root / name, w)
+        if text is None:
+            continue
+        if family == 4:
+            p.backend = backend_of(text[:4096])
+        rs, rw = parse_iptables_save(text.splitlines(), family, name)
+        p.rulesets[family] = rs
+        w += rw
+    legacy = _read_text(root / "iptables-legacy-save.txt", w)
+    if legacy is not None:
+        rs, rw = parse_iptables_save(legacy.splitlines(), 4, "iptables-legacy-save.txt")
+        w += rw
+        if rs.rule_count:
+            p.legacy_rulesets[4] = rs
+            w.append(Warning_("firewall", f"IPv4: legacy iptables tables hold {rs.rule_count} rules beside "
+                              "the nft ones; the kernel runs both, and `iptables` shows only the nft half",
+                              "see iptables-legacy-save.txt"))
+    ps = _read_text(root / "ps.txt", w)
+    if ps is not None:
+        p.proxies = proxies_from_ps(ps)
+    sysctl = _read_text(root / "sysctl.txt", w)
+    if sysctl is not None:
+        p.sysctls = sysctls_from_text(sysctl.splitlines())
+    return _with_missing_notes(assemble(p))
+
+
+def _with_missing_notes(state: HostState) -> HostState:
+    notes = [Warning_("bundle", f"{part}: not captured in this bundle") for part in sorted(state.missing)]
+    return state.with_warnings(*notes)
+
+
+# -- writing a bundle from the live host --------------------------------------------------------
+
+
+def _shell_equivalents() -> list[tuple[str, list[str]]]:
+    return [
+        ("iptables-save.txt", ["iptables-save", "-c"]),
+        ("ip6tables-save.txt", ["ip6tables-save", "-c"]),
+        ("nft-ruleset.json", ["nft", "-j", "list", "ruleset"]),
+        ("ip-link.json", ["ip", "-j", "-d", "link", "show"]),
+        ("ip-addr.json", ["ip", "-j", "addr", "show"]),
+        ("ip-route.json", ["ip", "-j", "route", "show"]),
+        ("ps.txt", ["ps", "-eo", "pid,args"]),
+        ("sysctl.txt", ["sysctl", "-a", "--pattern", SYSCTL_PATTERN]),
+    ]
+
+
+def capture(directory: str | os.PathLike[str]) -> list[str]:
+    """Write a bundle of this host. Returns the problems met (each file that could not be made)."""
+    from tui.collect.firewall import legacy_tables
+    from tui.collect.live import docker_client
+
+    root = Path(directory)
+    (root / "netns").mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+
+    def write(name: str, text: str) -> None:
+        (root / name).write_text(text)
+
+    write("meta.json", json.dumps({
+        "format": FORMAT, "hostname": socket.gethostname(),
+        "captured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }, indent=2) + "\n")
+    try:
+        api = docker_client().api
+        write("docker-version.json", json.dumps({"Server": api.version()}, indent=2))
+        write("docker-info.json", json.dumps(api.info(), indent=2))
+        inspected = []
+        for s in api.containers(all=True):
+            try:
+                inspected.append(api.inspect_container(s["Id"]))
+            except Exception:
+                continue
+        write("docker-inspect.json", json.dumps(inspected, indent=2))
+        nets = []
+        for s in api.networks():
+            try:
+                nets.append(api.inspect_network(s["Id"]))
+            except Exception:
+                continue
+        write("docker-network-inspect.json", json.dumps(nets, indent=2))
+    except Exception as exc:
+        problems.append(f"docker: {str(exc).splitlines()[0] if str(exc) else exc!r}")
+        inspected = []
+    commands = _shell_equivalents()
+    if legacy_tables(4):
+        commands.append(("iptables-legacy-save.txt", ["iptables-legacy-save", "-c"]))
+    for name, argv in commands:
+        try:
+            write(name, run(argv).stdout)
+        except CommandFailed as exc:
+            problems.append(str(exc))
+    for c in inspected:
+        if not (c.get("State") or {}).get("Running"):
+            continue
+        key = (c.get("NetworkSettings") or {}).get("SandboxKey") or ""
+        if not key:
+            continue
+        for suffix, argv in (("ip-link.json", ["ip", "-j", "-d", "link", "show"]),
+                             ("ss.txt", ["ss", "-Hltun"])):
+            try:
+                write(f"netns/{c['Id']}.{suffix}", run(["nsenter", f"--net={key}", *argv]).stdout)
+            except CommandFailed as exc:
+                problems.append(str(exc))
+    return problems

@@ -1,0 +1,225 @@
+"""Read the firewall rules Docker wrote, the way the host's backend needs.
+
+- iptables-nft hosts: python-iptables (libiptc) sees only legacy tables, so parse `iptables-save -c`.
+- iptables-legacy hosts: python-iptables, rendered back into iptables-save's rule syntax.
+  If libiptc cannot be loaded, fall back to `iptables-legacy-save -c` and say so.
+- When legacy tables hold rules beside nft ones, both are read and a warning says so: the kernel
+  runs both, and the rules a user sees with `iptables` are only half of the story.
+
+Never opens a legacy table that does not exist yet: libiptc would create it (a change to the host).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+
+from tui.collect.iptables_save import backend_of, parse_iptables_save
+from tui.collect.run import CommandFailed, run
+from tui.model import Chain, Rule, RuleSet, Warning_
+
+_SAVE = {4: "iptables", 6: "ip6tables"}
+_LEGACY_NAMES = {4: "/proc/net/ip_tables_names", 6: "/proc/net/ip6_tables_names"}
+
+
+@dataclass
+class FirewallResult:
+    backend: str = "unknown"
+    rulesets: dict[int, RuleSet] = field(default_factory=dict)
+    legacy_rulesets: dict[int, RuleSet] = field(default_factory=dict)
+    raw_text: dict[str, str] = field(default_factory=dict)  # file name in a bundle -> text
+    warnings: list[Warning_] = field(default_factory=list)
+
+
+def detect_backend() -> tuple[str, list[Warning_]]:
+    """The backend of the `iptables` command Docker runs: 'nft' or 'legacy'."""
+    try:
+        out = run(["iptables", "-V"]).stdout
+    except CommandFailed as exc:
+        return "unknown", [Warning_("firewall", f"cannot tell the iptables backend: {exc}",
+                                    "install iptables, or capture the rules on the host")]
+    if "nf_tables" in out:
+        return "nft", []
+    if "legacy" in out:
+        return "legacy", []
+    return "legacy", []  # iptables < 1.8 printed no backend: always legacy
+
+
+def legacy_tables(family: int) -> list[str]:
+    try:
+        with open(_LEGACY_NAMES[family]) as fh:
+            return [t.strip() for t in fh if t.strip()]
+    except OSError:
+        return []
+
+
+def collect_firewall() -> FirewallResult:
+    result = FirewallResult()
+    backend, warnings = detect_backend()
+    result.backend = backend
+    result.warnings += warnings
+    for family in (4, 6):
+        if backend == "legacy":
+            rs = _read_legacy(family, result, prefer_iptc=True)
+            if rs is not None:
+                result.rulesets[family] = rs
+        else:
+            rs = _read_save(family, f"{_SAVE[family]}-save", result)
+            if rs is not None:
+                result.rulesets[family] = rs
+            if backend == "nft" and legacy_tables(family):
+                legacy = _read_legacy(family, result, prefer_iptc=False)
+                if legacy is not None and legacy.rule_count:
+                    result.legacy_rulesets[family] = legacy
+                    result.warnings.append(Warning_(
+                        "firewall",
+                        f"IPv{family}: legacy iptables tables hold {legacy.rule_count} rules beside the "
+                        "nft ones; the kernel runs both, and `iptables` shows only the nft half",
+                        "see iptables-legacy-save; remove the stale legacy rules or use one backend"))
+    return result
+
+
+def _read_save(family: int, command: str, result: FirewallResult) -> RuleSet | None:
+    try:
+        proc = run([command, "-c"])
+    except CommandFailed as exc:
+        result.warnings.append(Warning_("firewall", f"IPv{family} rules not read: {exc}",
+                                        _hint_for(exc)))
+        return None
+    name = f"{command}.txt" if command != f"{_SAVE[family]}-save" else f"{_SAVE[family]}-save.txt"
+    result.raw_text[name] = proc.stdout
+    if proc.stderr.strip():
+        # e.g. "# Warning: iptables-legacy tables present": a finding, not noise.
+        result.warnings.append(Warning_("firewall", f"{command}: {proc.stderr.strip().splitlines()[0]}"))
+    rs, warnings = parse_iptables_save(proc.stdout.splitlines(), family,
+                                       f"{command} ({'nf_tables' if backend_of(proc.stdout) == 'nft' else 'legacy'})")
+    result.warnings += warnings
+    return rs
+
+
+def _hint_for(exc: CommandFailed) -> str:
+    if exc.missing:
+        return "install the iptables package, or capture a bundle on a host that has it"
+    if exc.permission:
+        return "run as root (sudo dockport-tui), or load a capture bundle made as root"
+    return ""
+
+
+def _read_legacy(family: int, result: FirewallResult, prefer_iptc: bool) -> RuleSet | None:
+    names = legacy_tables(family)
+    if not names:
+        # No legacy table exists (or /proc is unreadable): nothing to read, and opening one would create it.
+        return RuleSet(family, "python-iptables (legacy)", {}) if prefer_iptc else None
+    if prefer_iptc:
+        try:
+            return read_with_iptc(family, names)
+        except Exception as exc:  # libiptc missing, wrong ABI, no permission
+            result.warnings.append(Warning_(
+                "firewall", f"python-iptables could not read IPv{family} legacy rules ({exc}); "
+                f"falling back to {_SAVE[family]}-legacy-save",
+                "run as root; install libip4tc2/libip6tc2 for python-iptables"))
+    return _read_save(family, f"{_SAVE[family]}-legacy-save", result)
+
+
+# -- python-iptables -> iptables-save syntax ---------------------------------------------------
+
+_QUOTED_PARAMS = {"comment", "log-prefix", "nflog-prefix", "helper"}
+_NO_QUOTE = set("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _save_string(value: str) -> str:
+    """iptables' save_string(): quote unless the value is only [A-Za-z0-9_-]."""
+    if value and all(ch in _NO_QUOTE for ch in value):
+        return value
+    escaped = "".join("\\" + ch if ch in "\"\\'" else ch for ch in value)
+    return f'"{escaped}"'
+
+
+def _addr(value: str, family: int) -> tuple[bool, str] | None:
+    negated = value.startswith("!")
+    value = value.lstrip("!")
+    net = ipaddress.ip_network(value, strict=False)
+    if net.prefixlen == 0:
+        return None
+    return negated, f"{net.network_address}/{net.prefixlen}"
+
+
+def _flag(parts: list[str], flag: str, value: str | None) -> None:
+    if not value:
+        return
+    if value.startswith("!"):
+        parts += ["!", flag, value[1:]]
+    else:
+        parts += [flag, value]
+
+
+def render_iptc_rule(chain: str, rule, family: int) -> str:  # noqa: ANN001 - iptc.Rule
+    parts = ["-A", chain]
+    for flag, value in (("-s", rule.src), ("-d", rule.dst)):
+        a = _addr(value, family) if value else None
+        if a:
+            parts += (["!"] if a[0] else []) + [flag, a[1]]
+    _flag(parts, "-i", rule.in_interface)
+    _flag(parts, "-o", rule.out_interface)
+    proto = rule.protocol
+    if proto and proto.lstrip("!") not in ("ip", "ipv6", "all", "0"):
+        _flag(parts, "-p", proto)
+    for match in rule.matches:
+        parts += ["-m", match.name]
+        parts += _params(match.get_all_parameters())
+    target = rule.target
+    if target is not None and target.name:
+        parts += ["-g" if getattr(target, "goto", False) else "-j", target.name]
+        parts += _params(target.get_all_parameters())
+    return " ".join(parts)
+
+
+def _params(params: dict[str, list[str]]) -> list[str]:
+    out: list[str] = []
+    for key, values in params.items():
+        values = list(values)
+        if values and values[0] == "!":
+            out.append("!")
+            values = values[1:]
+        out.append(f"--{key}")
+        if key in _QUOTED_PARAMS:
+            out += [_save_string(v) for v in values]
+        else:
+            out += values
+    return out
+
+
+def read_with_iptc(family: int, table_names: list[str]) -> RuleSet:
+    import iptc  # deferred: loading libiptc is slow and fails on hosts without it
+
+    table_cls = iptc.Table if family == 4 else iptc.Table6
+    tables: dict[str, dict[str, Chain]] = {}
+    for name in table_names:
+        table = table_cls(name)
+        table.refresh()
+        chains: dict[str, Chain] = {}
+        for chain in table.chains:
+            rules = []
+            for i, rule in enumerate(chain.rules, 1):
+                packets, nbytes = rule.get_counters()
+                rules.append(Rule(name, chain.name, i, render_iptc_rule(chain.name, rule, family),
+                                  packets, nbytes))
+            policy = None
+            p_packets = p_bytes = None
+            if chain.is_builtin():
+                pol, counters = chain.get_policy(), None
+                policy = pol.name if pol is not None else None
+                try:
+                    counters = chain.get_counters()
+                except Exception:
+                    counters = None
+                if counters:
+                    p_packets, p_bytes = counters
+            chains[chain.name] = Chain(chain.name, policy, tuple(rules), p_packets, p_bytes)
+        tables[name] = chains
+    return RuleSet(family, "python-iptables (legacy)", tables)
+
+
+def legacy_present() -> bool:
+    return any(os.path.exists(p) and legacy_tables(f) for f, p in _LEGACY_NAMES.items())

@@ -1,0 +1,118 @@
+"""Collect a HostState from the host this runs on.
+
+Every source is read on its own; one that fails adds a warning (with the reason and how to get
+the data) and leaves its part "not captured". Nothing here changes the host.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import socket
+from typing import Any
+
+from tui.collect.assemble import Pieces, assemble
+from tui.collect.firewall import collect_firewall
+from tui.model import HostState, Warning_
+
+
+def docker_client(timeout: int = 10):  # noqa: ANN201 - docker.DockerClient
+    import docker  # deferred: the SDK pulls in requests and friends
+
+    return docker.from_env(timeout=timeout)
+
+
+def read_docker(pieces: Pieces, client: Any = None) -> Any:
+    """Fill the docker parts of `pieces`; returns the client (or None when unreachable)."""
+    try:
+        client = client or docker_client()
+        api = client.api
+        pieces.docker_version = api.version()
+        pieces.docker_info = api.info()
+    except Exception as exc:  # socket missing, permission denied, daemon down
+        text = str(exc)
+        hint = "start dockerd, or load a capture bundle"
+        if "ermission denied" in text:
+            hint = "add yourself to the docker group or run with sudo"
+        pieces.warnings.append(Warning_("docker", f"Docker daemon not reachable: {_short(text)}", hint))
+        return None
+    from docker.errors import NotFound
+
+    containers = []
+    for summary in api.containers(all=True):
+        try:
+            containers.append(api.inspect_container(summary["Id"]))
+        except NotFound:
+            continue  # removed while we were collecting: it is simply gone
+    networks = []
+    for summary in api.networks():
+        try:
+            networks.append(api.inspect_network(summary["Id"]))
+        except NotFound:
+            continue
+    pieces.containers_json = containers
+    pieces.networks_json = networks
+    return client
+
+
+def _short(text: str) -> str:
+    return text.splitlines()[0][:200] if text else "unknown error"
+
+
+def read_container_details(pieces: Pieces) -> None:
+    from tui.collect.netlink import container_interfaces
+    from tui.collect.procfs import read_container_listeners
+
+    denied = []
+    for c in pieces.containers_json or []:
+        state = c.get("State") or {}
+        if not state.get("Running"):
+            continue
+        cid = c.get("Id", "")
+        key = (c.get("NetworkSettings") or {}).get("SandboxKey") or ""
+        try:
+            ends, _nsid = container_interfaces(key)
+            pieces.container_ifaces[cid] = ends
+        except FileNotFoundError:
+            pass  # the container stopped or its netns vanished meanwhile
+        except PermissionError:
+            denied.append(c.get("Name", cid))
+        except Exception as exc:
+            pieces.warnings.append(Warning_("links", f"netns of {c.get('Name', cid)} not read: {_short(str(exc))}"))
+        try:
+            pieces.container_listeners[cid] = read_container_listeners(int(state.get("Pid") or 0))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        except PermissionError:
+            denied.append(c.get("Name", cid))
+    if denied:
+        pieces.warnings.append(Warning_(
+            "links", f"container namespaces not readable ({len(denied)} containers): "
+            "veth owners and listening sockets unknown", "run as root (sudo dockport-tui)"))
+
+
+def collect_live(client: Any = None) -> HostState:
+    pieces = Pieces(source="live", hostname=socket.gethostname(),
+                    captured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    read_docker(pieces, client)
+    try:
+        from tui.collect.netlink import read_links
+
+        pieces.links, pieces.routes = read_links()
+    except Exception as exc:
+        from tui.collect.netlink import netlink_warning
+
+        pieces.warnings.append(netlink_warning(exc))
+    read_container_details(pieces)
+    fw = collect_firewall()
+    pieces.backend = fw.backend
+    pieces.rulesets = fw.rulesets
+    pieces.legacy_rulesets = fw.legacy_rulesets
+    pieces.warnings += fw.warnings
+    try:
+        from tui.collect.procfs import read_proxies, read_sysctls
+
+        pieces.proxies = read_proxies()
+        pieces.sysctls = read_sysctls()
+    except OSError as exc:
+        pieces.warnings.append(Warning_("proc", f"/proc not readable: {exc}"))
+    return assemble(pieces)

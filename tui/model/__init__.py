@@ -1,0 +1,24 @@
+"""Plain data describing one Docker host. No I/O, no Textual."""
+
+from tui.model.state import (
+    Address,
+    Chain,
+    Container,
+    Endpoint,
+    HostFacts,
+    HostState,
+    Link,
+    Listener,
+    Network,
+    PortBinding,
+    Proxy,
+    Route,
+    Rule,
+    RuleSet,
+    Warning_,
+)
+
+__all__ = [
+    "Address", "Chain", "Container", "Endpoint", "HostFacts", "HostState", "Link", "Listener",
+    "Network", "PortBinding", "Proxy", "Route", "Rule", "RuleSet", "Warning_",
+]

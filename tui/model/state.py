@@ -1,0 +1,270 @@
+"""The host model: plain, immutable data. No I/O, no Textual, no Rich.
+
+Everything a view or the path engine needs about one Docker host at one moment.
+Collectors (live or from a capture bundle) build it; nothing else changes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """Something a collector could not read, or a finding about the host's setup."""
+
+    source: str
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    """One container port and, when published, the host address it is bound to."""
+
+    container_port: int
+    proto: str
+    host_ip: str | None = None  # None when the port is only EXPOSEd
+    host_port: int | None = None
+    ephemeral: bool = False  # host port chosen by Docker (-p C or -P)
+    publish_all: bool = False  # came from -P rather than an explicit -p
+
+    @property
+    def published(self) -> bool:
+        return self.host_port is not None
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.host_ip in ("127.0.0.1", "::1") or (self.host_ip or "").startswith("127.")
+
+    @property
+    def key(self) -> str:
+        if not self.published:
+            return f"{self.container_port}/{self.proto}"
+        return f"{self.host_ip}:{self.host_port}->{self.container_port}/{self.proto}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    network: str
+    network_id: str
+    ip: str
+    prefix: int
+    gateway: str
+    mac: str = ""
+    ipv6: str = ""
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A listening socket (tcp LISTEN or an unconnected udp socket)."""
+
+    proto: str
+    ip: str  # "0.0.0.0", "::" (also v4 unless v6only), or an address
+    port: int
+
+
+@dataclass(frozen=True)
+class Container:
+    id: str
+    name: str
+    state: str
+    image: str
+    pid: int
+    sandbox_key: str
+    network_mode: str
+    ports: tuple[PortBinding, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    links: tuple[str, ...] = ()  # legacy --link targets ("/other:/me/alias")
+    # Sockets listening inside the container's netns; None when not known.
+    listeners: tuple[Listener, ...] | None = None
+    # The container's own veth ends: (ifname, ifindex inside its netns, peer ifindex on the host).
+    interfaces: tuple[tuple[str, int, int], ...] = ()
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def endpoint_on(self, network_name: str) -> Endpoint | None:
+        return next((e for e in self.endpoints if e.network == network_name), None)
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    driver: str
+    bridge: str  # Linux bridge device, "" when not a bridge network
+    subnet: str
+    gateway: str
+    internal: bool = False
+    icc: bool = True
+    gateway_mode_ipv4: str = "nat"
+    enable_ipv6: bool = False
+    options: tuple[tuple[str, str], ...] = ()
+    containers: tuple[str, ...] = ()  # container ids
+
+
+@dataclass(frozen=True)
+class Address:
+    ip: str
+    prefix: int
+    family: int  # 4 or 6
+
+
+@dataclass(frozen=True)
+class Link:
+    index: int
+    name: str
+    kind: str  # "bridge", "veth", "loopback", "device", ...
+    state: str
+    mac: str = ""
+    master: str = ""  # name of the bridge this port belongs to
+    peer_index: int | None = None  # IFLA_LINK: the veth peer's ifindex (in peer_netnsid)
+    peer_netnsid: int | None = None
+    addresses: tuple[Address, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: str  # "default" or a CIDR
+    dev: str
+    gateway: str = ""
+    prefsrc: str = ""
+    scope: str = ""
+    metric: int = 0
+
+
+@dataclass(frozen=True)
+class Rule:
+    table: str
+    chain: str
+    index: int  # 1-based position in its chain
+    text: str  # exactly as iptables-save prints it, without counters: "-A CHAIN ..."
+    packets: int | None = None
+    bytes: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.table}/{self.chain}#{self.index}"
+
+
+@dataclass(frozen=True)
+class Chain:
+    name: str
+    policy: str | None  # None for user-defined chains
+    rules: tuple[Rule, ...] = ()
+    packets: int | None = None
+    bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """One address family's tables as iptables-save shows them."""
+
+    family: int
+    source: str  # "iptables-save (nf_tables)", "python-iptables (legacy)", a file name ...
+    tables: Mapping[str, Mapping[str, Chain]] = field(default_factory=dict)
+
+    def chain(self, table: str, name: str) -> Chain | None:
+        return self.tables.get(table, {}).get(name)
+
+    def all_rules(self) -> list[Rule]:
+        return [r for chains in self.tables.values() for c in chains.values() for r in c.rules]
+
+    @property
+    def rule_count(self) -> int:
+        return sum(len(c.rules) for chains in self.tables.values() for c in chains.values())
+
+
+@dataclass(frozen=True)
+class Proxy:
+    pid: int
+    proto: str
+    host_ip: str
+    host_port: int
+    container_ip: str
+    container_port: int
+    args: str
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    hostname: str = ""
+    docker_version: str = ""
+    api_version: str = ""
+    firewall_backend: str = "unknown"  # "nft", "legacy" or "unknown"
+    userland_proxy: bool | None = None
+    userland_proxy_inferred: bool = True  # True when we deduced it (the API of <29.5 does not say)
+    rootless: bool = False
+    icc_default: bool | None = None
+    captured_at: str = ""
+    source: str = ""  # "live", "bundle DIR", "demo"
+
+
+@dataclass(frozen=True)
+class HostState:
+    facts: HostFacts = HostFacts()
+    containers: tuple[Container, ...] = ()
+    networks: tuple[Network, ...] = ()
+    links: tuple[Link, ...] = ()
+    routes: tuple[Route, ...] = ()
+    rulesets: Mapping[int, RuleSet] = field(default_factory=dict)  # keyed by family 4 / 6
+    legacy_rulesets: Mapping[int, RuleSet] = field(default_factory=dict)  # legacy beside nft
+    proxies: tuple[Proxy, ...] = ()
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[Warning_, ...] = ()
+    # Which inputs could not be read at all ("rules", "links", "docker", ...): shown as "not captured".
+    missing: frozenset[str] = frozenset()
+
+    # -- lookups used by the path engine and the views ------------------------------------
+
+    def container(self, name_or_id: str) -> Container | None:
+        key = name_or_id.lstrip("/")
+        for c in self.containers:
+            if c.name == key or c.id == key or (len(key) >= 6 and c.id.startswith(key)):
+                return c
+        return None
+
+    def network_by_name(self, name: str) -> Network | None:
+        return next((n for n in self.networks if n.name == name or n.id == name), None)
+
+    def link(self, name: str) -> Link | None:
+        return next((l for l in self.links if l.name == name), None)
+
+    def link_by_index(self, index: int) -> Link | None:
+        return next((l for l in self.links if l.index == index), None)
+
+    def host_addresses(self, family: int = 4) -> list[tuple[str, str]]:
+        """(address, interface) for every address on the host."""
+        return [(a.ip, l.name) for l in self.links for a in l.addresses if a.family == family]
+
+    def sysctl(self, key: str, default: str = "") -> str:
+        return self.sysctls.get(key, default)
+
+    def with_warnings(self, *extra: Warning_) -> HostState:
+        return replace(self, warnings=self.warnings + tuple(extra))
+
+    def without_volatile(self) -> HostState:
+        """The same state with counters and timestamps dropped, for comparing two collections."""
+
+        def strip(rs: RuleSet) -> RuleSet:
+            tables = {
+                t: {
+                    n: replace(c, packets=None, bytes=None,
+                               rules=tuple(replace(r, packets=None, bytes=None) for r in c.rules))
+                    for n, c in chains.items()
+                }
+                for t, chains in rs.tables.items()
+            }
+            return replace(rs, tables=tables, source="")
+
+        return replace(
+            self,
+            facts=replace(self.facts, captured_at="", source=""),
+            rulesets={f: strip(r) for f, r in self.rulesets.items()},
+            legacy_rulesets={f: strip(r) for f, r in self.legacy_rulesets.items()},
+            warnings=(),
+        )
