@@ -1,0 +1,134 @@
+"""Command line: the TUI (live, --demo, --bundle) and the headless subcommands (trace, capture)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+
+EXIT_DELIVERED, EXIT_NOT_DELIVERED, EXIT_USAGE, EXIT_UNCERTAIN = 0, 1, 2, 3
+
+
+def demo_bundle_path() -> Path:
+    return Path(str(resources.files("tui") / "data" / "demo"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="dockport-tui", description=(
+        "Where does a packet to a Docker port go, and why does it (not) arrive?"))
+    ap.add_argument("--demo", action="store_true", help="explore the bundled demo host (no Docker needed)")
+    ap.add_argument("--bundle", metavar="DIR", help="explore a capture bundle")
+    sub = ap.add_subparsers(dest="command")
+    cap = sub.add_parser("capture", help="write a capture bundle of this host")
+    cap.add_argument("dir")
+    tr = sub.add_parser("trace", help="print the path of one port")
+    tr.add_argument("port", help="PORT or PORT/PROTO")
+    tr.add_argument("--bundle", dest="trace_bundle", metavar="DIR")
+    tr.add_argument("--demo", dest="trace_demo", action="store_true")
+    tr.add_argument("--from", dest="origin", default="external",
+                    help="external (default), external:IP, host, localhost, container:NAME")
+    tr.add_argument("--to", dest="to", help="destination address (default: the host's address)")
+    tr.add_argument("--json", action="store_true")
+    return ap
+
+
+def _usage_error(message: str) -> int:
+    print(f"dockport-tui: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _load_state(bundle: str | None, demo: bool):  # noqa: ANN202
+    from tui.collect.bundle import BundleError, load_bundle
+
+    if demo:
+        return load_bundle(demo_bundle_path(), source="demo")
+    if bundle:
+        try:
+            return load_bundle(bundle)
+        except BundleError as exc:
+            raise SystemExit(_usage_error(str(exc))) from None
+    from tui.collect.live import collect_live
+
+    return collect_live()
+
+
+def _parse_port(text: str) -> tuple[int, str]:
+    port, _, proto = text.partition("/")
+    proto = (proto or "tcp").lower()
+    if not port.isdigit() or not 0 < int(port) < 65536 or proto not in ("tcp", "udp"):
+        raise ValueError(f"bad port {text!r}: use PORT or PORT/tcp or PORT/udp")
+    return int(port), proto
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from tui.paths.engine import Query, QueryError, trace
+
+    try:
+        port, proto = _parse_port(args.port)
+    except ValueError as exc:
+        return _usage_error(str(exc))
+    state = _load_state(args.trace_bundle, args.trace_demo)
+    try:
+        path = trace(state, Query(port, proto, args.origin, args.to))
+    except QueryError as exc:
+        return _usage_error(str(exc))
+    if args.json:
+        print(json.dumps(path.as_json(), indent=2))
+    else:
+        print(format_path(path))
+    if path.verdict == "delivered":
+        return EXIT_DELIVERED
+    if path.verdict == "uncertain":
+        return EXIT_UNCERTAIN
+    return EXIT_NOT_DELIVERED
+
+
+def format_path(path) -> str:  # noqa: ANN001 - tui.paths.engine.Path
+    lines = [path.summary, ""]
+    leg = 1
+    for i, hop in enumerate(path.hops, 1):
+        if hop.leg != leg:
+            leg = hop.leg
+            lines.append("  -- leg 2: docker-proxy's own connection to the container --")
+        where = hop.rule or (f"{hop.table}/{hop.chain} policy {hop.policy}" if hop.kind == "policy" else hop.name)
+        lines.append(f"{i:3d}. [{hop.kind}] {where}")
+        lines.append(f"       {hop.explanation}")
+        if hop.uncertain:
+            lines.append(f"       uncertain: {hop.uncertain}")
+    lines.append("")
+    lines.append(f"verdict: {path.verdict}" + (f" (via {path.via})" if path.via else ""))
+    for d in path.doubts:
+        lines.append(f"  uncertain because: {d}")
+    return "\n".join(lines)
+
+
+def run_capture(args: argparse.Namespace) -> int:
+    from tui.collect.bundle import capture
+
+    problems = capture(args.dir)
+    for p in problems:
+        print(f"dockport-tui: not captured: {p}", file=sys.stderr)
+    print(f"bundle written to {args.dir}" + (f" ({len(problems)} parts missing)" if problems else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "trace":
+        return run_trace(args)
+    if args.command == "capture":
+        return run_capture(args)
+    from tui.app import DockportApp
+
+    if args.demo:
+        source = ("demo", str(demo_bundle_path()))
+    elif args.bundle:
+        if not Path(args.bundle).is_dir():
+            return _usage_error(f"{args.bundle}: not a directory")
+        source = ("bundle", args.bundle)
+    else:
+        source = ("live", "")
+    DockportApp(source=source).run()
+    return 0

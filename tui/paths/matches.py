@@ -1,0 +1,205 @@
+"""Evaluate one rule's criteria against the packet, as the kernel would for the first packet.
+
+`evaluate` returns (matched, doubt). `doubt` names what could not be evaluated (an ipset's
+contents, an owner, an unknown module); the engine then marks the hop and verdict uncertain.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from tui.paths.packet import HostView, Packet
+from tui.paths.rules import Match, Option, ParsedRule
+
+Result = tuple[bool, str]
+
+
+def _iface_match(pattern: str, name: str) -> bool:
+    if not name:
+        return False
+    if pattern.endswith("+"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
+def _in_net(addr: str, spec: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+        return any(ip in ipaddress.ip_network(s, strict=False) for s in spec.split(","))
+    except ValueError:
+        return False
+
+
+def _port_in(port: int, spec: str) -> bool:
+    for part in spec.split(","):
+        lo, sep, hi = part.partition(":")
+        if not sep:
+            lo, sep, hi = part.partition("-")
+        try:
+            if sep:
+                if int(lo or 0) <= port <= int(hi or 65535):
+                    return True
+            elif int(part) == port:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _ct_states(p: Packet) -> set[str]:
+    if p.ct_untracked:
+        return {"UNTRACKED"}
+    states = {"NEW"}  # the first packet of a connection
+    if p.dnat_done:
+        states.add("DNAT")
+    if p.snat_done:
+        states.add("SNAT")
+    return states
+
+
+def _mark_match(value: int, spec: str) -> bool:
+    want, _, mask = spec.partition("/")
+    m = int(mask, 0) if mask else 0xFFFFFFFF
+    return (value & m) == (int(want, 0) & m)
+
+
+def _base(opt: Option, p: Packet) -> bool:
+    v = opt.values[0] if opt.values else ""
+    if opt.name == "src":
+        return _in_net(p.src, v)
+    if opt.name == "dst":
+        return _in_net(p.dst, v)
+    if opt.name == "iif":
+        return _iface_match(v, p.iif)
+    if opt.name == "oif":
+        return _iface_match(v, p.oif)
+    if opt.name == "proto":
+        return v in (p.proto, "all", "0") or (v == "6" and p.proto == "tcp") or (v == "17" and p.proto == "udp")
+    if opt.name == "fragment":
+        return False  # the first packet is never a non-first fragment
+    return False
+
+
+def _tcp_flags(opt: Option) -> bool:
+    # The first packet is a SYN: flags set = {SYN}.
+    if opt.name == "syn":
+        return True
+    if opt.name == "tcp-flags" and len(opt.values) == 2:
+        mask = set(opt.values[0].split(","))
+        comp = set(opt.values[1].split(","))
+        if "ALL" in mask:
+            mask = {"FIN", "SYN", "RST", "PSH", "ACK", "URG"}
+        return ({"SYN"} & mask) == (comp - {"NONE"})
+    return False
+
+
+def _module(match: Match, p: Packet, view: HostView) -> Result:
+    mod = match.module
+    for opt in match.options:
+        ok, doubt = _option(mod, opt, p, view, match)
+        if doubt:
+            return False, doubt
+        if ok == opt.negated:
+            return False, ""
+    return True, ""
+
+
+def _option(mod: str, opt: Option, p: Packet, view: HostView, match: Match) -> tuple[bool, str]:
+    v = " ".join(opt.values)
+    name = opt.name
+    if mod == "base":
+        return _base(opt, p), ""
+    if mod in ("tcp", "udp", "sctp", "_implicit"):
+        if mod in ("tcp", "udp") and p.proto != mod:
+            return opt.negated, ""  # -m tcp on a udp packet never matches
+        if name in ("dport", "destination-port"):
+            return _port_in(p.dport, v), ""
+        if name in ("sport", "source-port"):
+            return _port_in(p.sport, v), ""
+        if name in ("syn", "tcp-flags"):
+            return _tcp_flags(opt), ""
+        return False, f"-m {mod} --{name} is not evaluated"
+    if mod == "multiport":
+        if name in ("dports", "destination-ports"):
+            return _port_in(p.dport, v), ""
+        if name in ("sports", "source-ports"):
+            return _port_in(p.sport, v), ""
+        if name == "ports":
+            return _port_in(p.dport, v) or _port_in(p.sport, v), ""
+    if mod == "comment":
+        return not opt.negated, ""
+    if mod == "addrtype":
+        limit_in = any(o.name == "limit-iface-in" for o in match.options)
+        limit_out = any(o.name == "limit-iface-out" for o in match.options)
+        iface = p.iif if limit_in else (p.oif if limit_out else None)
+        if name in ("limit-iface-in", "limit-iface-out"):
+            return not opt.negated, ""
+        addr = p.src if name == "src-type" else p.dst
+        if name in ("src-type", "dst-type"):
+            wanted = set(v.split(","))
+            return bool(wanted & view.addr_type(addr, iface)), ""
+    if mod in ("conntrack", "state"):
+        if name in ("ctstate", "state"):
+            return bool(set(v.split(",")) & _ct_states(p)), ""
+        if name == "ctorigdst":
+            return _in_net(p.orig_dst, v), ""
+        if name == "ctorigsrc":
+            return _in_net(p.orig_src, v), ""
+        if name == "ctrepldst":
+            return _in_net(p.orig_src if not p.snat_done else p.src, v), ""
+        if name == "ctreplsrc":
+            return _in_net(p.dst, v), ""
+        if name == "ctorigdstport":
+            return _port_in(p.orig_dport, v), ""
+        if name == "ctproto":
+            return v == p.proto, ""
+        if name == "ctdir":
+            return v == "ORIGINAL", ""
+        if name == "ctstatus":
+            return False, ""  # nothing is set on the first packet (not even CONFIRMED)
+    if mod == "physdev":
+        if name == "physdev-in":
+            return _iface_match(v, p.physdev_in), ""
+        if name == "physdev-out":
+            return _iface_match(v, p.physdev_out), ""
+        if name == "physdev-is-bridged":
+            return p.bridged, ""
+        if name == "physdev-is-in":
+            return bool(p.physdev_in), ""
+        if name == "physdev-is-out":
+            return bool(p.physdev_out), ""
+    if mod in ("icmp", "icmp6", "icmpv6"):
+        return False, ""  # we follow tcp/udp packets only
+    if mod == "mark" and name == "mark":
+        return _mark_match(p.mark, v), ""
+    if mod == "connmark" and name == "mark":
+        return _mark_match(p.ct_mark, v), ""
+    if mod == "iprange":
+        if name == "src-range":
+            return _in_range(p.src, v), ""
+        if name == "dst-range":
+            return _in_range(p.dst, v), ""
+    if mod == "pkttype" and name == "pkt-type":
+        return v == "unicast", ""
+    if mod == "set":
+        return False, f"ipset {v.split()[0] if v else '?'} (its members are not captured)"
+    return False, f"-m {mod} --{name} is not evaluated"
+
+
+def _in_range(addr: str, spec: str) -> bool:
+    lo, _, hi = spec.partition("-")
+    try:
+        ip = ipaddress.ip_address(addr)
+        return ipaddress.ip_address(lo) <= ip <= ipaddress.ip_address(hi or lo)
+    except (ValueError, TypeError):
+        return False
+
+
+def evaluate(rule: ParsedRule, p: Packet, view: HostView) -> Result:
+    for match in rule.matches:
+        ok, doubt = _module(match, p, view)
+        if doubt:
+            return False, doubt
+        if not ok:
+            return False, ""
+    return True, ""

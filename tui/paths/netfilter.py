@@ -1,0 +1,225 @@
+"""Walk one netfilter hook's chains for a packet: rules in order, jumps, gotos, returns, policies.
+
+Produces hops (every rule that matched, and the policy when a base chain's end decided) and a
+verdict for the hook: "ACCEPT", "DROP", "REJECT", or "UNKNOWN" when a target can't be followed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from tui.model import Rule, RuleSet
+from tui.paths.matches import evaluate
+from tui.paths.packet import HostView, Packet
+from tui.paths.rules import ParsedRule, parse_rule
+
+# Targets that let the packet continue with the next rule.
+CONTINUING = {"LOG", "NFLOG", "ULOG", "TRACE", "MARK", "CONNMARK", "CHECKSUM", "CT", "NOTRACK",
+              "TCPMSS", "CLASSIFY", "DSCP", "TOS", "TTL", "HL", "AUDIT", "CONNSECMARK", "SECMARK",
+              "IDLETIMER", "LED", "TEE", ""}
+NAT_TARGETS = {"DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP"}
+
+
+@dataclass
+class Step:
+    """One matched rule or one policy, with what it did to the packet."""
+
+    table: str
+    chain: str
+    rule: Rule | None  # None for a policy
+    target: str
+    policy: str = ""
+    doubt: str = ""  # why this step is uncertain
+    before: Packet | None = None
+    after: Packet | None = None
+
+
+@dataclass
+class HookResult:
+    verdict: str  # ACCEPT / DROP / REJECT / UNKNOWN
+    steps: list[Step] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)
+
+
+def _nat_apply(rule: ParsedRule, target: str, p: Packet, view: HostView, hook: str) -> str:
+    """Rewrite the packet as the NAT target would. Returns a doubt when it can't be followed."""
+    if target == "DNAT":
+        spec = rule.target_opt("to-destination") or rule.target_opt("to")
+        if not spec:
+            return "DNAT without --to-destination"
+        addr, port = _split_hostport(spec)
+        if addr:
+            p.dst = addr.split("-")[0]
+        if port:
+            p.dport = _pick_port(port, p.dport)
+        p.dnat_done = True
+        return ""
+    if target == "REDIRECT":
+        ports = rule.target_opt("to-ports")
+        if hook in ("OUTPUT",):
+            p.dst = "127.0.0.1" if p.family == 4 else "::1"
+        else:
+            p.dst = view.primary_address(p.iif, p.family) or p.dst
+        if ports:
+            p.dport = _pick_port(ports, p.dport)
+        p.dnat_done = True
+        return ""
+    if target == "SNAT":
+        spec = rule.target_opt("to-source") or rule.target_opt("to")
+        addr, _port = _split_hostport(spec)
+        if addr:
+            p.src = addr.split("-")[0]
+        p.snat_done = True
+        return ""
+    if target == "MASQUERADE":
+        _dev, _gw, src = view.route(p.dst)
+        p.src = view.primary_address(p.oif, p.family) or src or p.src
+        p.snat_done = True
+        return ""
+    return f"{target} is not followed"
+
+
+def _split_hostport(spec: str) -> tuple[str, str]:
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        return host, rest.lstrip(":")
+    if spec.count(":") == 1:
+        host, _, port = spec.partition(":")
+        return host, port
+    return spec, ""
+
+
+def _pick_port(spec: str, current: int) -> int:
+    lo, _, hi = spec.partition("-")
+    try:
+        lo_i, hi_i = int(lo), int(hi or lo)
+    except ValueError:
+        return current
+    return current if lo_i <= current <= hi_i else lo_i
+
+
+def _apply_mark(rule: ParsedRule, p: Packet, connmark: bool) -> None:
+    def parse(v: str) -> tuple[int, int]:
+        val, _, mask = v.partition("/")
+        return int(val, 0), int(mask, 0) if mask else 0xFFFFFFFF
+
+    try:
+        if rule.has_target_opt("set-xmark"):
+            val, mask = parse(rule.target_opt("set-xmark"))
+            cur = p.ct_mark if connmark else p.mark
+            new = (cur & ~mask) ^ val
+        elif rule.has_target_opt("set-mark"):
+            val, mask = parse(rule.target_opt("set-mark"))
+            cur = p.ct_mark if connmark else p.mark
+            new = (cur & ~mask) | val
+        elif connmark and rule.has_target_opt("save-mark"):
+            p.ct_mark = p.mark
+            return
+        elif connmark and rule.has_target_opt("restore-mark"):
+            p.mark = p.ct_mark
+            return
+        else:
+            return
+    except ValueError:
+        return
+    if connmark:
+        p.ct_mark = new & 0xFFFFFFFF
+    else:
+        p.mark = new & 0xFFFFFFFF
+
+
+def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView) -> HookResult | None:
+    """Run `table`/`chain` (a base chain) for packet `p`, mutating it. None when the chain doesn't exist."""
+    chains = ruleset.tables.get(table)
+    if not chains or chain not in chains:
+        return None
+    result = HookResult("ACCEPT")
+    stack: list[tuple[str, int]] = []
+    current, index = chain, 0
+    guard = 0
+    while True:
+        guard += 1
+        if guard > 100000:
+            result.verdict = "UNKNOWN"
+            result.doubts.append(f"{table}/{chain}: rule loop")
+            return result
+        rules = chains.get(current)
+        if rules is None:
+            result.verdict = "UNKNOWN"
+            result.doubts.append(f"{table}: jump to missing chain {current}")
+            return result
+        if index >= len(rules.rules):
+            if stack:
+                current, index = stack.pop()
+                continue
+            if rules.policy is None:  # a goto from a base chain ran off a user chain: base policy
+                base = chains[chain]
+                policy = base.policy or "ACCEPT"
+            else:
+                policy = rules.policy
+            result.steps.append(Step(table, chain, None, policy, policy=policy))
+            result.verdict = policy
+            return result
+        rule = rules.rules[index]
+        index += 1
+        parsed = parse_rule(rule.text)
+        if parsed.error:
+            result.doubts.append(f"{rule.ref}: {parsed.error}")
+            result.steps.append(Step(table, current, rule, "?", doubt=parsed.error))
+            continue
+        ok, doubt = evaluate(parsed, p, view)
+        if doubt:
+            result.doubts.append(f"{rule.ref} `{rule.text}`: {doubt}")
+            continue
+        if not ok:
+            continue
+        target = parsed.target
+        before = p.copy()
+        step = Step(table, current, rule, target, before=before)
+        result.steps.append(step)
+        if target in ("ACCEPT", "DROP", "REJECT"):
+            result.verdict = target
+            step.after = p.copy()
+            return result
+        if target == "RETURN":
+            if stack:
+                current, index = stack.pop()
+                continue
+            policy = rules.policy or "ACCEPT"
+            result.steps.append(Step(table, chain, None, policy, policy=policy))
+            result.verdict = policy
+            return result
+        if target in NAT_TARGETS:
+            doubt = _nat_apply(parsed, target, p, view, chain)
+            step.after = p.copy()
+            if doubt:
+                step.doubt = doubt
+                result.doubts.append(f"{rule.ref}: {doubt}")
+            result.verdict = "ACCEPT"
+            return result
+        if target in ("MARK", "CONNMARK"):
+            _apply_mark(parsed, p, target == "CONNMARK")
+            continue
+        if target in ("CT", "NOTRACK"):
+            if target == "NOTRACK" or parsed.has_target_opt("notrack"):
+                p.ct_untracked = True
+            continue
+        if target in CONTINUING:
+            continue
+        if target in chains:
+            if not parsed.goto:
+                stack.append((current, index))
+            current, index = target, 0
+            continue
+        step.doubt = f"target {target} is not followed"
+        result.doubts.append(f"{rule.ref}: target {target} is not followed")
+        result.verdict = "UNKNOWN"
+        return result
+
+
+def address_family_ok(addr: str, family: int) -> bool:
+    try:
+        return ipaddress.ip_address(addr).version == family
+    except ValueError:
+        return False

@@ -1,0 +1,121 @@
+"""The packet being followed, and the host facts needed to evaluate matches against it."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from tui.model import HostState
+
+IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass
+class Packet:
+    src: str
+    dst: str
+    proto: str  # "tcp" / "udp"
+    sport: int
+    dport: int
+    iif: str = ""  # "" for locally generated packets (before they loop back through lo)
+    oif: str = ""  # "" until routing chose one
+    physdev_in: str = ""  # bridge port it came in on, when br_netfilter sees a bridged frame
+    physdev_out: str = ""
+    bridged: bool = False
+    mark: int = 0
+    ct_mark: int = 0
+    ct_untracked: bool = False
+    dnat_done: bool = False  # the connection's destination was rewritten (conntrack DNAT status)
+    snat_done: bool = False
+    orig_src: str = ""
+    orig_dst: str = ""
+    orig_dport: int = 0
+
+    def __post_init__(self) -> None:
+        self.orig_src = self.orig_src or self.src
+        self.orig_dst = self.orig_dst or self.dst
+        self.orig_dport = self.orig_dport or self.dport
+
+    @property
+    def family(self) -> int:
+        return 6 if ":" in self.dst else 4
+
+    def copy(self) -> Packet:
+        return Packet(**{k: getattr(self, k) for k in self.__dataclass_fields__})
+
+
+@dataclass
+class HostView:
+    """Precomputed lookups over a HostState: local addresses by interface, routes."""
+
+    state: HostState
+    local_by_iface: dict[str, list[IPAddr]] = field(default_factory=dict)
+    local_all: set[IPAddr] = field(default_factory=set)
+    broadcast: set[IPAddr] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, state: HostState) -> HostView:
+        view = cls(state)
+        for link in state.links:
+            for a in link.addresses:
+                ip = ipaddress.ip_address(a.ip)
+                view.local_by_iface.setdefault(link.name, []).append(ip)
+                view.local_all.add(ip)
+                if a.family == 4 and a.prefix < 31:
+                    net = ipaddress.ip_network(f"{a.ip}/{a.prefix}", strict=False)
+                    view.broadcast.add(net.broadcast_address)
+        return view
+
+    def is_local(self, addr: str, iface: str | None = None) -> bool:
+        ip = ipaddress.ip_address(addr)
+        if iface is not None:
+            return ip in self.local_by_iface.get(iface, ()) or (iface == "lo" and ip.is_loopback)
+        return ip in self.local_all or ip.is_loopback
+
+    def addr_type(self, addr: str, iface: str | None = None) -> set[str]:
+        ip = ipaddress.ip_address(addr)
+        types: set[str] = set()
+        if self.is_local(addr, iface):
+            types.add("LOCAL")
+        if ip.is_multicast:
+            types.add("MULTICAST")
+        elif ip in self.broadcast or str(ip) == "255.255.255.255":
+            types.add("BROADCAST")
+        elif ip.is_unspecified:
+            types.add("UNSPEC")
+        else:
+            types.add("UNICAST")
+        return types
+
+    def route(self, dst: str) -> tuple[str, str, str]:
+        """(out interface, gateway, preferred source) for dst, by longest prefix."""
+        ip = ipaddress.ip_address(dst)
+        if self.is_local(dst):
+            return "lo", "", dst
+        best = None
+        best_len = -1
+        for r in self.state.routes:
+            try:
+                net = ipaddress.ip_network("0.0.0.0/0" if r.dst == "default" else r.dst, strict=False)
+            except ValueError:
+                continue
+            if net.version != ip.version or ip not in net:
+                continue
+            if net.prefixlen > best_len or (net.prefixlen == best_len and best and r.metric < best.metric):
+                best, best_len = r, net.prefixlen
+        if best is None:
+            return "", "", ""
+        src = best.prefsrc or self.primary_address(best.dev) or ""
+        return best.dev, best.gateway, src
+
+    def primary_address(self, iface: str, family: int = 4) -> str:
+        for ip in self.local_by_iface.get(iface, ()):
+            if ip.version == family:
+                return str(ip)
+        return ""
+
+    def default_interface(self) -> str:
+        for r in self.state.routes:
+            if r.dst == "default":
+                return r.dev
+        return ""
