@@ -135,6 +135,10 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
     if not chains or chain not in chains:
         return None
     result = HookResult("ACCEPT")
+    if not chains[chain].rules and (chains[chain].policy or "ACCEPT") == "ACCEPT":
+        # Nothing to decide. (iptables-nft does not even create such a chain, so the kernel's
+        # trace shows no policy line for it either.)
+        return result
     stack: list[tuple[str, int]] = []
     current, index = chain, 0
     guard = 0

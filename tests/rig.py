@@ -1,0 +1,277 @@
+"""The test rig: a real Docker engine, a real outside client, and the kernel's own trace as oracle.
+
+Everything created here carries the prefix `dpt-` plus a per-run suffix, and is removed again.
+Network traffic goes only to containers and namespaces made here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+PREFIX = "dpt-"
+RUN_ID = uuid.uuid4().hex[:6]
+IMAGE = "dockport-test:busybox"
+CLIENT_NS = f"{PREFIX}client"
+CLIENT_IP, HOST_SIDE_IP = "198.51.100.2", "198.51.100.1"
+DOCKERD_LOG = Path(tempfile.gettempdir()) / "dockport-test-dockerd.log"
+PIDFILE = Path("/var/run/docker.pid")
+
+
+def sh(*argv: str, check: bool = True, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=check, input=input)
+
+
+def name(kind: str) -> str:
+    return f"{PREFIX}{kind}-{RUN_ID}"
+
+
+# -- the daemon -----------------------------------------------------------------------------------
+
+def daemon_running() -> bool:
+    return sh("docker", "version", "--format", "{{.Server.Version}}", check=False, timeout=10).returncode == 0
+
+
+def _dockerd_pids() -> list[int]:
+    out = sh("pgrep", "-x", "dockerd", check=False).stdout.split()
+    return [int(p) for p in out]
+
+
+def stop_daemon(timeout: float = 30) -> None:
+    for pid in _dockerd_pids():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _dockerd_pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in _dockerd_pids():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    while _dockerd_pids() and time.monotonic() < deadline + 10:
+        time.sleep(0.2)
+    # A killed daemon leaves its pid file behind and a new one then refuses to start.
+    with contextlib.suppress(FileNotFoundError):
+        PIDFILE.unlink()
+
+
+def start_daemon(*flags: str, timeout: float = 60) -> None:
+    if _dockerd_pids():
+        stop_daemon()
+    with contextlib.suppress(FileNotFoundError):
+        PIDFILE.unlink()
+    log = open(DOCKERD_LOG, "a")
+    subprocess.Popen(["dockerd", *flags], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                     start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon_running():
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"dockerd {' '.join(flags)} did not start; see {DOCKERD_LOG}")
+
+
+def ensure_image() -> None:
+    if sh("docker", "image", "inspect", IMAGE, check=False).returncode == 0:
+        return
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    with tempfile.TemporaryDirectory() as root:
+        r = Path(root)
+        for d in ("bin", "www", "tmp"):
+            (r / d).mkdir()
+        shutil.copy(busybox, r / "bin" / "busybox")
+        for applet in ("sh", "httpd", "nc", "sleep", "cat", "echo", "ls"):
+            (r / "bin" / applet).symlink_to("busybox")
+        (r / "www" / "index.html").write_text("hi\n")
+        tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(["docker", "import", "-c", "EXPOSE 80",
+                        "-c", 'CMD ["/bin/busybox","httpd","-f","-p","80","-h","/www"]', "-", IMAGE],
+                       stdin=tar.stdout, check=True, capture_output=True, timeout=120)
+        tar.wait()
+
+
+def cleanup_docker() -> None:
+    ids = sh("docker", "ps", "-aq", "--filter", f"name={PREFIX}", check=False).stdout.split()
+    if ids:
+        sh("docker", "rm", "-f", *ids, check=False)
+    nets = sh("docker", "network", "ls", "-q", "--filter", f"name={PREFIX}", check=False).stdout.split()
+    if nets:
+        sh("docker", "network", "rm", *nets, check=False)
+
+
+def run_container(cname: str, *args: str, cmd: tuple[str, ...] = ()) -> str:
+    sh("docker", "run", "-d", "--name", cname, *args, IMAGE, *cmd)
+    return cname
+
+
+def container_ip(cname: str, network: str | None = None) -> str:
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}" if network is None else \
+        "{{(index .NetworkSettings.Networks \"%s\").IPAddress}}" % network
+    return sh("docker", "inspect", "-f", fmt, cname).stdout.split()[0]
+
+
+def host_port(cname: str, spec: str) -> int:
+    out = sh("docker", "port", cname, spec).stdout.split()
+    return int(out[0].rsplit(":", 1)[1])
+
+
+# -- the outside client ---------------------------------------------------------------------------
+
+def make_client_ns() -> None:
+    remove_client_ns()
+    sh("ip", "netns", "add", CLIENT_NS)
+    sh("ip", "link", "add", f"{PREFIX}h0", "type", "veth", "peer", "name", f"{PREFIX}c0")
+    sh("ip", "link", "set", f"{PREFIX}c0", "netns", CLIENT_NS)
+    sh("ip", "addr", "add", f"{HOST_SIDE_IP}/24", "dev", f"{PREFIX}h0")
+    sh("ip", "link", "set", f"{PREFIX}h0", "up")
+    sh("ip", "-n", CLIENT_NS, "addr", "add", f"{CLIENT_IP}/24", "dev", f"{PREFIX}c0")
+    sh("ip", "-n", CLIENT_NS, "link", "set", f"{PREFIX}c0", "up")
+    sh("ip", "-n", CLIENT_NS, "link", "set", "lo", "up")
+    sh("ip", "-n", CLIENT_NS, "route", "add", "default", "via", HOST_SIDE_IP)
+
+
+def remove_client_ns() -> None:
+    sh("ip", "link", "del", f"{PREFIX}h0", check=False)
+    sh("ip", "netns", "del", CLIENT_NS, check=False)
+
+
+# -- connecting for real --------------------------------------------------------------------------
+
+PROBE = Path(__file__).with_name("probe.py")
+
+
+def connect_from_ns(ns: str | None, ip: str, port: int, proto: str = "tcp") -> bool:
+    argv = ["python3", str(PROBE), proto, ip, str(port)]
+    if ns:
+        argv = ["ip", "netns", "exec", ns, *argv]
+    return sh(*argv, check=False, timeout=20).returncode == 0
+
+
+def connect_from_container(cname: str, ip: str, port: int, proto: str = "tcp") -> bool:
+    if proto == "udp":
+        script = f"echo ping | nc -u -w 2 {ip} {port}"
+    else:
+        script = f'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 {ip} {port}'
+    out = sh("docker", "exec", cname, "sh", "-c", script, check=False, timeout=20).stdout
+    return ("hi" in out) if proto == "tcp" else ("pong" in out)
+
+
+# -- the kernel as oracle -------------------------------------------------------------------------
+
+_PACKET = re.compile(r"^PACKET: \d+ ([0-9a-f]+) (.*)$")
+_TRACE = re.compile(r"^\s*TRACE: \d+ ([0-9a-f]+) (\w+):([^:]+):(rule|policy|return):(.*)$")
+
+
+@dataclass
+class KernelEvent:
+    table: str
+    chain: str
+    kind: str  # rule / policy / return
+    rule: str  # iptables-save text, for rule events
+    verdict: str
+
+
+def parse_trace(text: str, proto: str, dport: int, src: str | None) -> list[KernelEvent]:
+    """Events of the first packet of the flow: found by its IP ID and source port, not trace id."""
+    first_key = None
+    current: dict[str, tuple[str, str]] = {}
+    events: list[KernelEvent] = []
+    for line in text.splitlines():
+        m = _PACKET.match(line)
+        if m:
+            tid, fields = m.group(1), m.group(2)
+            f = dict(kv.split("=", 1) for kv in fields.split() if "=" in kv)
+            key = (f.get("ID", ""), f.get("SPORT", ""))
+            current[tid] = key
+            if first_key is None and f.get("DPORT") == str(dport) and (src is None or f.get("SRC") == src):
+                is_first = (" SYN" in fields and " ACK" not in fields) if proto == "tcp" else True
+                if is_first:
+                    first_key = key
+            continue
+        m = _TRACE.match(line)
+        if not m or first_key is None or current.get(m.group(1)) != first_key:
+            continue
+        _tid, table, chain, kind, rest = m.groups()
+        rest = rest.strip()
+        rule = ""
+        verdict = rest
+        if kind == "rule":
+            verdict, _, ruletext = rest.partition("  ")
+            ruletext = ruletext.strip()
+            rule = re.sub(r"^-[46] -t \S+ ", "", ruletext)
+        if "-j TRACE" in rule:
+            continue  # our own tracing rule
+        events.append(KernelEvent(table, chain, kind, rule, verdict))
+    return events
+
+
+@contextlib.contextmanager
+def kernel_trace(proto: str, ports: list[int]):
+    """TRACE rules in raw PREROUTING/OUTPUT plus xtables-monitor; yields a callable returning the text."""
+    rules = [(chain, port) for port in ports for chain in ("PREROUTING", "OUTPUT")]
+    out = tempfile.NamedTemporaryFile("w+", delete=False, suffix=".trace")
+    mon = subprocess.Popen(["xtables-monitor", "--trace", "-4"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        for chain, port in rules:
+            sh("iptables", "-t", "raw", "-I", chain, "-p", proto, "--dport", str(port), "-j", "TRACE")
+        time.sleep(0.3)
+        holder: dict[str, str] = {}
+
+        def read() -> str:
+            # xtables-monitor lags: wait until its output stops growing.
+            last, stable = -1, 0
+            for _ in range(50):
+                size = os.path.getsize(out.name)
+                stable = stable + 1 if size == last else 0
+                if stable >= 3:
+                    break
+                last = size
+                time.sleep(0.1)
+            holder["text"] = Path(out.name).read_text(errors="replace")
+            return holder["text"]
+
+        yield read
+    finally:
+        for chain, port in rules:
+            sh("iptables", "-t", "raw", "-D", chain, "-p", proto, "--dport", str(port), "-j", "TRACE", check=False)
+        mon.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            mon.wait(5)
+        if mon.poll() is None:
+            mon.kill()
+        out.close()
+        os.unlink(out.name)
+
+
+# -- iptables backends ----------------------------------------------------------------------------
+
+def current_backend() -> str:
+    return "nft" if "nf_tables" in sh("iptables", "-V").stdout else "legacy"
+
+
+def set_backend(backend: str) -> None:
+    for tool in ("iptables", "ip6tables"):
+        sh("update-alternatives", "--set", tool, f"/usr/sbin/{tool}-{backend}")
+
+
+def flush_legacy() -> None:
+    """Remove every legacy rule and user chain (the tables themselves can't be unloaded)."""
+    for save, tool, names in (("iptables-legacy-save", "iptables-legacy", "/proc/net/ip_tables_names"),
+                              ("ip6tables-legacy-save", "ip6tables-legacy", "/proc/net/ip6_tables_names")):
+        try:
+            tables = Path(names).read_text().split()
+        except OSError:
+            continue
+        for table in tables:
+            sh(tool, "-t", table, "-F", check=False)
+            sh(tool, "-t", table, "-X", check=False)
+            for chain in ("INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"):
+                sh(tool, "-t", table, "-P", chain, "ACCEPT", check=False)
