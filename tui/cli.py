@@ -69,7 +69,10 @@ def run_trace(args: argparse.Namespace) -> int:
         port, proto = _parse_port(args.port)
     except ValueError as exc:
         return _usage_error(str(exc))
-    state = _load_state(args.trace_bundle, args.trace_demo)
+    try:
+        state = _load_state(args.trace_bundle, args.trace_demo)
+    except SystemExit as exc:
+        return int(exc.code or EXIT_USAGE)
     try:
         path = trace(state, Query(port, proto, args.origin, args.to))
     except QueryError as exc:

@@ -151,7 +151,7 @@ def _shell_equivalents() -> list[tuple[str, list[str]]]:
         ("ip-link.json", ["ip", "-j", "-d", "link", "show"]),
         ("ip-addr.json", ["ip", "-j", "addr", "show"]),
         ("ip-route.json", ["ip", "-j", "route", "show"]),
-        ("ps.txt", ["ps", "-eo", "pid,args"]),
+        ("ps.txt", ["ps", "-ww", "-eo", "pid,args"]),
         ("sysctl.txt", ["sysctl", "-a", "--pattern", SYSCTL_PATTERN]),
     ]
 

@@ -1,0 +1,64 @@
+"""Regenerate screenshots/ from the demo bundle:  python -m tests.screenshots  [--check]."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import filecmp
+import tempfile
+from pathlib import Path
+
+from tui.app import DockportApp
+from tui.cli import demo_bundle_path
+from tui.collect.bundle import load_bundle
+
+OUT = Path(__file__).resolve().parent.parent / "screenshots"
+
+
+async def _drive(name: str, out_dir: Path) -> None:
+    state = load_bundle(demo_bundle_path(), source="demo")
+    app = DockportApp(source=("demo", str(demo_bundle_path())), state=state)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#containers")
+        table.focus()
+        key = next(k for k, c in table.choices.items() if c.container == "demo-web" and c.binding.host_port == 80)
+        table.move_cursor(row=table.get_row_index(key))
+        await pilot.press("enter")
+        if name in ("stepping", "presenter"):
+            await pilot.press("n", "n", "n", "n")
+        if name == "presenter":
+            await pilot.press("f2")
+        if name == "localhost":
+            await pilot.press("o", "o")
+        await pilot.pause()
+        app.save_screenshot(f"{name}.svg", str(out_dir))
+
+
+NAMES = ("main", "stepping", "presenter", "localhost")
+
+
+def render(out_dir: Path) -> None:
+    for name in NAMES:
+        asyncio.run(_drive(name, out_dir))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true", help="fail when screenshots/ is stale")
+    args = ap.parse_args()
+    if not args.check:
+        OUT.mkdir(exist_ok=True)
+        render(OUT)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        render(Path(tmp))
+        stale = [n for n in NAMES if not (OUT / f"{n}.svg").exists()
+                 or not filecmp.cmp(Path(tmp) / f"{n}.svg", OUT / f"{n}.svg", shallow=False)]
+    if stale:
+        raise SystemExit(f"stale screenshots (run python -m tests.screenshots): {stale}")
+    print("screenshots up to date")
+
+
+if __name__ == "__main__":
+    main()

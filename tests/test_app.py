@@ -1,0 +1,108 @@
+"""Pilot tests of the TUI on the demo bundle and on hostile input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tui.app import DockportApp
+from tui.cli import demo_bundle_path
+from tui.collect.bundle import load_bundle
+from tui.model import Container, PortBinding
+from tui.paths.engine import Query, trace
+from tui.widgets.panes import ContainersPane, PathPane, RulesPane
+
+
+def _app(state=None, **kw):
+    state = state or load_bundle(demo_bundle_path(), source="demo")
+    return DockportApp(source=("demo", str(demo_bundle_path())), state=state, **kw), state
+
+
+async def _select(app, pilot, container="demo-web", host_port=80):
+    table = app.query_one(ContainersPane)
+    key = next(k for k, c in table.choices.items()
+               if c.container == container and c.binding.host_port == host_port)
+    table.focus()
+    table.move_cursor(row=table.get_row_index(key))
+    await pilot.press("enter")
+    await pilot.pause()
+    return key
+
+
+async def test_selecting_a_port_highlights_the_engines_rules():
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _select(app, pilot)
+        expected = trace(state, Query(80, "tcp", "external")).rule_refs()
+        assert expected and app.path.rule_refs() == expected
+        rules = app.query_one(RulesPane)
+        marked = [rk.value for rk in rules.rows if rules.get_cell(rk.value, rules.ordered_columns[0].key).plain]
+        assert set(marked) == set(expected)
+        assert app.query_one(PathPane).row_count == len(app.path.hops)
+
+
+async def test_cycling_origins_retraces():
+    app, _ = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _select(app, pilot)
+        seen = []
+        for _ in range(4):
+            await pilot.press("o")
+            seen.append((app.origin, app.path.query.origin, app.path.via))
+        assert [s[0] for s in seen][:3] == ["host", "localhost", seen[2][0]]
+        assert all(s[0] == s[1] for s in seen)
+        assert ("localhost", "localhost", "proxy") in seen
+
+
+async def test_stepping_through_every_hop():
+    app, _ = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _select(app, pilot)
+        visited = []
+        for _ in range(len(app.path.hops) + 2):
+            await pilot.press("n")
+            visited.append(app.hop_index)
+        assert visited[: len(app.path.hops)] == list(range(len(app.path.hops)))
+        last = app.path.hops[-1]
+        assert last.explanation in str(app.query_one("#explanation").render())
+        await pilot.press("p")
+        assert app.hop_index == len(app.path.hops) - 2
+
+
+async def test_event_adds_and_removes_a_container_keeping_selection():
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        key = await _select(app, pilot)
+        extra = Container(id="f" * 64, name="newcomer", state="running", image="x", pid=1, sandbox_key="",
+                          network_mode="bridge", ports=(PortBinding(80, "tcp", "0.0.0.0", 18080),))
+        grown = dataclasses.replace(state, containers=state.containers + (extra,))
+        app._apply_state(grown, "live")
+        await pilot.pause()
+        table = app.query_one(ContainersPane)
+        assert any(c.container == "newcomer" for c in table.choices.values())
+        assert app.selected.key == key and app.path is not None
+        assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == key
+        app._apply_state(state, "live")
+        await pilot.pause()
+        assert not any(c.container == "newcomer" for c in table.choices.values())
+        assert app.selected.key == key
+
+
+HOSTILE = ["[/oops]", "[bold]evil", "[@click=app.quit]q", "[fe80::1]:80", "\x1b[31mred", "a\x07b", "[$primary]x"]
+
+
+async def test_hostile_names_render_literally():
+    _app0, state = _app()
+    evil = []
+    for i, name in enumerate(HOSTILE):
+        c = state.containers[0]
+        evil.append(dataclasses.replace(c, id=f"{i:064x}", name=name, labels=(("k", name),)))
+    hostile = dataclasses.replace(state, containers=state.containers + tuple(evil))
+    app, _ = _app(hostile)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        table = app.query_one(ContainersPane)
+        names = {table.get_cell(rk.value, table.ordered_columns[0].key).plain for rk in table.rows}
+        for name in HOSTILE:
+            shown = name.replace("\x1b", "\\x1b").replace("\x07", "\\x07")
+            assert shown in names
+        assert app.is_running

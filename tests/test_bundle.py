@@ -1,0 +1,52 @@
+import json
+import shutil
+
+import pytest
+
+from tui.cli import demo_bundle_path, main
+from tui.collect.bundle import BundleError, load_bundle
+
+
+def test_demo_bundle_tells_the_story():
+    s = load_bundle(demo_bundle_path())
+    kinds = {(c.name, b.key) for c in s.containers for b in c.ports}
+    assert any(b.loopback_only for c in s.containers for b in c.ports)
+    assert any(b.proto == "udp" and b.published for c in s.containers for b in c.ports)
+    assert any(b.publish_all for c in s.containers for b in c.ports)
+    assert any(not b.published for c in s.containers for b in c.ports)
+    assert len([n for n in s.networks if n.driver == "bridge"]) >= 3
+    assert s.proxies and s.rulesets[4].rule_count > 10
+    assert kinds and not s.missing
+
+
+def test_missing_files_are_not_captured_not_empty(tmp_path):
+    (tmp_path / "meta.json").write_text(json.dumps({"format": "dockport-bundle/1"}))
+    s = load_bundle(tmp_path)
+    assert {"docker", "links", "rules", "proxies", "sysctls"} <= s.missing
+    assert any("not captured" in w.message for w in s.warnings)
+
+
+def test_broken_json_names_file_and_line(tmp_path):
+    shutil.copytree(demo_bundle_path(), tmp_path / "b")
+    (tmp_path / "b" / "docker-inspect.json").write_text("[\n{\n oops")
+    s = load_bundle(tmp_path / "b")
+    assert any("docker-inspect.json: line 3" in w.message for w in s.warnings)
+    assert "docker" in s.missing
+
+
+def test_not_a_directory_is_one_clear_error(tmp_path, capsys):
+    with pytest.raises(BundleError):
+        load_bundle(tmp_path / "nope")
+    assert main(["trace", "80", "--bundle", str(tmp_path / "nope")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_trace_cli_exit_codes_and_json(capsys):
+    assert main(["trace", "80", "--demo", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "delivered" and out["via"] == "nat"
+    assert out["mapping"]["container"] == "demo-web"
+    assert [h["kind"] for h in out["hops"]][0] == "interface"
+    assert main(["trace", "6379", "--demo"]) == 1  # bound to 127.0.0.1 only
+    assert main(["trace", "80/sctp", "--demo"]) == 2
+    assert main(["trace", "80", "--demo", "--from", "container:nope"]) == 2

@@ -1,0 +1,401 @@
+"""The Textual app: four panes and the Path, live on Docker events, step-through for demos."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path as FsPath
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from tui.model import HostState
+from tui.paths.engine import Path, Query, QueryError, trace
+from tui.render import literal, wrapped
+from tui.widgets.panes import (
+    BridgesPane,
+    ContainersPane,
+    Explanation,
+    PathPane,
+    PortChoice,
+    ProxiesPane,
+    RulesPane,
+)
+
+STYLES = FsPath(__file__).resolve().parent / "styles"
+if not STYLES.is_dir():  # editable install: styles/ sits at the repository root
+    STYLES = FsPath(__file__).resolve().parent.parent / "styles"
+
+
+class StateLoaded(Message):
+    def __init__(self, state: HostState, status: str) -> None:
+        super().__init__()
+        self.state = state
+        self.status = status
+
+
+class SourceStatus(Message):
+    def __init__(self, status: str) -> None:
+        super().__init__()
+        self.status = status
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        lines = [
+            "dockport-tui — where does a packet to this port go?",
+            "",
+            "Enter      trace the selected port",
+            "o / O      next / previous origin (external, host, localhost, each container)",
+            "n / p      step to the next / previous hop (focus follows the hop)",
+            "f2         presenter mode (large explanation, fewer panes)",
+            "/          filter containers and rules; Esc clears",
+            "r          re-collect now",
+            "ctrl+s     save the screen as SVG (for slides)",
+            "ctrl+p     command palette",
+            "?          this help;  q  quit",
+            "",
+            "Port kinds: published (host ip:port → container port), loopback (bound to 127.0.0.1),",
+            "ephemeral (host port chosen by Docker: -p C or -P), expose-only (EXPOSE/--expose, not published).",
+            "Rules: highlighted rules matched, numbered by hop; ◆ marks the deciding one; dim = not Docker's.",
+        ]
+        yield Static(wrapped("\n".join(lines)), id="help-body")
+
+
+class DockportCommands(Provider):
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, DockportApp)
+        commands = [(f"Trace from {o}", lambda o=o: app.set_origin(o)) for o in app.origins()]
+        commands += [
+            ("Presenter mode (toggle)", app.action_presenter),
+            ("Save screen as SVG", app.action_save_svg),
+            ("Refresh now", app.action_refresh),
+            ("Next hop", app.action_next_hop),
+            ("Previous hop", app.action_prev_hop),
+        ]
+        matcher = self.matcher(query)
+        for label, callback in commands:
+            score = matcher.match(label)
+            if score > 0:
+                # Content built literally: container names are not ours (no markup in labels).
+                yield Hit(score, literal(label), callback, text=label)
+
+
+class DockportApp(App[None]):
+    CSS_PATH = str(STYLES / "app.tcss")
+    TITLE = "dockport-tui"
+    COMMANDS = App.COMMANDS | {DockportCommands}
+    BINDINGS = [
+        Binding("enter", "trace_selected", "Trace", show=True, priority=False),
+        Binding("o", "next_origin", "Origin"),
+        Binding("O", "prev_origin", "Origin←", show=False),
+        Binding("n", "next_hop", "Next hop"),
+        Binding("p", "prev_hop", "Prev hop"),
+        Binding("f2", "presenter", "Presenter"),
+        Binding("slash", "filter", "Filter"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("ctrl+s", "save_svg", "SVG"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, source: tuple[str, str] = ("demo", ""), state: HostState | None = None,
+                 event_source=None, poll_seconds: float = 10.0) -> None:  # noqa: ANN001
+        super().__init__()
+        self.source = source
+        self.state: HostState | None = state
+        self.path: Path | None = None
+        self.origin = "external"
+        self.selected: PortChoice | None = None
+        self.hop_index = -1
+        self.filter_text = ""
+        self.status = "loading…"
+        self._event_source = event_source
+        self._poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._events_stream = None
+
+    # -- layout ----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="top"):
+            yield ContainersPane(id="containers")
+            yield BridgesPane("host", id="bridges")
+        with Horizontal(id="middle"):
+            yield RulesPane(id="rules")
+            yield ProxiesPane(id="proxies")
+        with Horizontal(id="bottom"):
+            yield PathPane(id="path")
+            yield Explanation(id="explanation")
+        yield Input(placeholder="filter containers and rules…", id="filter")
+        yield Static(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.query_one(Explanation).show_hop(None, -1)
+        if self.state is not None:
+            self._apply_state(self.state, "loaded")
+        else:
+            self.collect()
+        if self.source[0] == "live":
+            self.watch_events()
+
+    # -- data ------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="collect", exit_on_error=False)
+    def collect(self) -> None:
+        kind, where = self.source
+        try:
+            if kind == "live":
+                from tui.collect.live import collect_live
+
+                state = collect_live()
+                reachable = "docker" not in state.missing
+                status = "live" if reachable else "daemon unreachable (retrying)"
+            else:
+                from tui.collect.bundle import BundleError, load_bundle
+
+                try:
+                    state = load_bundle(where, source=kind)
+                except BundleError as exc:
+                    self.post_message(SourceStatus(f"cannot load {where}: {exc}"))
+                    return
+                status = f"{kind}: {where}" if kind == "bundle" else "demo bundle"
+        except Exception as exc:  # a collector bug must not take the UI down
+            self.post_message(SourceStatus(f"collection failed: {exc}"))
+            return
+        self.post_message(StateLoaded(state, status))
+
+    @work(thread=True, exclusive=True, group="events", exit_on_error=False)
+    def watch_events(self) -> None:
+        """Docker events drive re-collection; a cheap periodic check catches firewall changes."""
+        last = 0.0
+        while not self._stop.is_set():
+            try:
+                source = self._event_source
+                if source is None:
+                    from tui.collect.live import docker_client
+
+                    client = docker_client()
+                    source = client.events(decode=True, filters={"type": ["container", "network"]})
+                self._events_stream = source
+                for _event in source:
+                    if self._stop.is_set():
+                        return
+                    if time.monotonic() - last > 0.05:
+                        last = time.monotonic()
+                        self.call_later_safe()
+                if self._event_source is not None:
+                    return  # a finite fake source: done
+            except Exception:
+                self.post_message(SourceStatus("daemon unreachable (retrying)"))
+            if self._stop.wait(2.0):
+                return
+
+    def call_later_safe(self) -> None:
+        self.post_message(SourceStatus("refresh"))
+
+    @on(SourceStatus)
+    def _on_status(self, message: SourceStatus) -> None:
+        if message.status == "refresh":
+            self.collect()
+            return
+        self.status = message.status
+        self._show_status()
+
+    @on(StateLoaded)
+    def _on_state(self, message: StateLoaded) -> None:
+        self._apply_state(message.state, message.status)
+
+    def _apply_state(self, state: HostState, status: str) -> None:
+        self.state = state
+        self.status = status
+        if self.selected and not self._choice_exists(self.selected):
+            self.notify(f"{self.selected.container} {self.selected.binding.key} is gone", markup=False)
+            self.selected, self.path = None, None
+        self._retrace()
+        self._render_all()
+        if self.source[0] == "live" and not getattr(self, "_poll_started", False):
+            self._poll_started = True
+            self.set_interval(self._poll_seconds, self.collect)
+
+    def _choice_exists(self, choice: PortChoice) -> bool:
+        c = self.state.container(choice.container) if self.state else None
+        return bool(c and any(b.key == choice.binding.key for b in c.ports))
+
+    # -- tracing ---------------------------------------------------------------------------------
+
+    def origins(self) -> list[str]:
+        base = ["external", "host", "localhost"]
+        if self.state:
+            base += [f"container:{c.name}" for c in self.state.containers if c.state == "running"
+                     and any(e.ip for e in c.endpoints)]
+        return base
+
+    def _query_for(self, choice: PortChoice) -> Query:
+        b = choice.binding
+        if b.published:
+            to = b.host_ip if b.host_ip not in ("0.0.0.0", "::", None) and self.origin != "external" else None
+            if b.host_ip and b.host_ip.startswith("127.") and self.origin in ("localhost",):
+                to = b.host_ip
+            return Query(b.host_port or 0, b.proto, self.origin, to)
+        c = self.state.container(choice.container) if self.state else None
+        ip = next((e.ip for e in c.endpoints if e.ip), None) if c else None
+        return Query(b.container_port, b.proto, self.origin, ip)
+
+    def _retrace(self) -> None:
+        if not self.selected or not self.state:
+            self.path = None
+            return
+        try:
+            self.path = trace(self.state, self._query_for(self.selected))
+        except QueryError as exc:
+            self.path = None
+            self.notify(str(exc), severity="warning", markup=False)
+        self.hop_index = -1
+
+    def set_origin(self, origin: str) -> None:
+        self.origin = origin
+        self._retrace()
+        self._render_all()
+
+    # -- rendering -------------------------------------------------------------------------------
+
+    def _render_all(self) -> None:
+        if not self.state:
+            return
+        state, path = self.state, self.path
+        with self.batch_update():
+            self.query_one(ContainersPane).show(state, path, self.selected.key if self.selected else None,
+                                                self.filter_text)
+            self.query_one(BridgesPane).show(state, path)
+            self.query_one(RulesPane).show(state, path, self.filter_text)
+            self.query_one(ProxiesPane).show(state, path)
+            self.query_one(PathPane).show(path)
+            self.query_one(Explanation).show_hop(path, self.hop_index)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        st = self.state
+        parts = [("● ", "green" if self.status in ("live", "demo bundle") or self.status.startswith("bundle")
+                  else "red"), (self.status, "bold"), f"   origin: {self.origin}"]
+        if st:
+            f = st.facts
+            proxy = {True: "on", False: "off", None: "unknown"}[f.userland_proxy]
+            parts.append(f"   docker {f.docker_version or '?'}  firewall {f.firewall_backend}  "
+                         f"userland-proxy {proxy}{' (inferred)' if f.userland_proxy_inferred else ''}")
+            if st.warnings:
+                parts.append((f"   ⚠ {len(st.warnings)}: {st.warnings[0].message}", "yellow"))
+        text = Text.assemble(*[(literal(p[0], p[1]) if isinstance(p, tuple) else literal(p)) for p in parts])
+        self.query_one("#status", Static).update(text)
+        self.sub_title = f"{self.source[0]} · {st.facts.hostname if st else ''}"
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#containers")
+    def _on_container_row(self, event: DataTable.RowSelected) -> None:
+        self.action_trace_selected()
+
+    def action_trace_selected(self) -> None:
+        choice = self.query_one(ContainersPane).choice_at_cursor()
+        if choice is None:
+            self.notify("Pick a row with a port first.", markup=False)
+            return
+        self.selected = choice
+        self._retrace()
+        self._render_all()
+
+    def _cycle_origin(self, step: int) -> None:
+        origins = self.origins()
+        i = origins.index(self.origin) if self.origin in origins else 0
+        self.set_origin(origins[(i + step) % len(origins)])
+
+    def action_next_origin(self) -> None:
+        self._cycle_origin(1)
+
+    def action_prev_origin(self) -> None:
+        self._cycle_origin(-1)
+
+    def _step(self, delta: int) -> None:
+        if not self.path or not self.path.hops:
+            self.notify("Trace a port first (Enter).", markup=False)
+            return
+        self.hop_index = max(0, min(len(self.path.hops) - 1, self.hop_index + delta))
+        hop = self.path.hops[self.hop_index]
+        self.query_one(Explanation).show_hop(self.path, self.hop_index)
+        self.query_one(PathPane).move_cursor(row=self.hop_index)
+        if hop.kind == "rule":
+            pane = self.query_one(RulesPane)
+            pane.focus_ref(hop.rule_ref)
+        elif hop.kind in ("bridge", "veth"):
+            pane = self.query_one(BridgesPane)
+            pane.focus_key(hop.name)
+        elif hop.kind == "proxy":
+            pane = self.query_one(ProxiesPane)
+            pane.focus_pid(hop.name)
+        elif hop.kind == "container":
+            pane = self.query_one(ContainersPane)
+        else:
+            pane = self.query_one(PathPane)
+        pane.focus()
+
+    def action_next_hop(self) -> None:
+        self._step(1)
+
+    def action_prev_hop(self) -> None:
+        self._step(-1)
+
+    def action_presenter(self) -> None:
+        self.screen.toggle_class("presenter")
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _on_filter(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip().lower()
+        self._render_all()
+
+    @on(Input.Submitted, "#filter")
+    def _on_filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(ContainersPane).focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display:
+            box.value = ""
+            box.display = False
+            self.query_one(ContainersPane).focus()
+
+    def action_refresh(self) -> None:
+        self.collect()
+
+    def action_save_svg(self) -> None:
+        path = self.save_screenshot()
+        self.notify(f"saved {path}", markup=False)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        stream = self._events_stream
+        if stream is not None and hasattr(stream, "close"):
+            try:
+                stream.close()  # unblocks the events thread's socket read
+            except Exception:
+                pass

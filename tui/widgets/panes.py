@@ -1,0 +1,278 @@
+"""The app's panes. Each takes a HostState (and the traced Path) and shows it; none does I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import DataTable, Static, Tree
+
+from tui.collect.assemble import veth_owner
+from tui.model import Container, HostState, PortBinding
+from tui.paths.engine import Path
+from tui.render import PORT_KIND_STYLE, VERDICT_STYLE, join, literal, wrapped
+
+HIGHLIGHT = "bold reverse"
+
+
+def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]]) -> None:
+    """Update a keyed table in place: the cursor and scroll position survive a refresh."""
+    wanted = {key for key, _ in rows}
+    current_key = None
+    if table.row_count and table.cursor_row < table.row_count:
+        current_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    existing = [rk.value for rk in table.rows]
+    order_same = existing == [k for k, _ in rows]
+    if not order_same and len(set(existing) - wanted) > len(rows) // 2 + 1 or (
+            not order_same and set(existing) == wanted):
+        table.clear()
+        existing = []
+    columns = list(table.columns)
+    for key in existing:
+        if key not in wanted:
+            table.remove_row(key)
+    present = {rk.value for rk in table.rows}
+    for key, cells in rows:
+        if key in present:
+            for col, cell in zip(columns, cells):
+                if table.get_cell(key, col).plain != cell.plain or table.get_cell(key, col).style != cell.style \
+                        or table.get_cell(key, col).spans != cell.spans:
+                    table.update_cell(key, col, cell)
+        else:
+            table.add_row(*cells, key=key)
+    if current_key is not None and current_key in wanted:
+        table.move_cursor(row=table.get_row_index(current_key), animate=False)
+
+
+def port_kind(b: PortBinding) -> str:
+    if not b.published:
+        return "expose-only"
+    if b.loopback_only:
+        return "loopback"
+    if b.ephemeral:
+        return "ephemeral"
+    return "published"
+
+
+@dataclass(frozen=True)
+class PortChoice:
+    container: str
+    binding: PortBinding
+
+    @property
+    def key(self) -> str:
+        return f"{self.container}|{self.binding.key}"
+
+
+class ContainersPane(DataTable):
+    BORDER_TITLE = "Containers & ports"
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        self.add_columns("container", "address", "port", "kind")
+        self.border_title = self.BORDER_TITLE
+        self.border_subtitle = Text.assemble(("published ", "green"), ("loopback ", "yellow"),
+                                             ("ephemeral ", "cyan"), ("expose-only", "dim"))
+        self.choices: dict[str, PortChoice] = {}
+
+    def show(self, state: HostState, path: Path | None, selected: str | None, filt: str = "") -> None:
+        rows = []
+        self.choices = {}
+        for c in state.containers:
+            ip = ", ".join(e.ip for e in c.endpoints if e.ip) or c.network_mode
+            bindings = c.ports or ()
+            if not bindings:
+                if filt and filt not in c.name.lower():
+                    continue
+                rows.append((f"{c.id}|-", [literal(c.name, _state_style(c)), literal(ip), literal("—"),
+                                           literal("no ports", "dim")]))
+                continue
+            for b in bindings:
+                choice = PortChoice(c.name, b)
+                if filt and filt not in f"{c.name} {b.key}".lower():
+                    continue
+                self.choices[choice.key] = choice
+                kind = port_kind(b)
+                port = (join((f"{b.host_ip}:{b.host_port}", "bold"), " → ", f"{b.container_port}/{b.proto}")
+                        if b.published else literal(f"{b.container_port}/{b.proto}"))
+                if selected == choice.key:
+                    port.stylize(HIGHLIGHT)
+                rows.append((choice.key, [literal(c.name, _state_style(c)), literal(ip), port,
+                                          literal(kind, PORT_KIND_STYLE[kind])]))
+        if not rows:
+            reason = "no containers" if "docker" not in state.missing else "Docker not reachable (see status)"
+            rows.append(("-empty-", [literal(reason, "italic"), literal(""), literal(""), literal("")]))
+        sync_rows(self, rows)
+
+    def choice_at_cursor(self) -> PortChoice | None:
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        return self.choices.get(key)
+
+
+def _state_style(c: Container) -> str:
+    return "" if c.state == "running" else "dim"
+
+
+class BridgesPane(Tree):
+    def on_mount(self) -> None:
+        self.border_title = "Bridges & veths"
+        self.show_root = False
+        self.guide_depth = 2
+        self.node_by_key: dict[str, object] = {}
+
+    def show(self, state: HostState, path: Path | None) -> None:
+        on_path = {h.name for h in path.hops if h.kind in ("bridge", "veth")} if path else set()
+        self.clear()
+        self.node_by_key = {}
+        if "links" in state.missing:
+            self.root.add_leaf(literal("links not captured (see status)", "italic"))
+            return
+        bridges = [l for l in state.links if l.kind == "bridge"]
+        if not bridges:
+            self.root.add_leaf(literal("no bridges on this host", "italic"))
+        for br in bridges:
+            net = next((n for n in state.networks if n.bridge == br.name), None)
+            label = join((br.name, HIGHLIGHT if br.name in on_path else "bold"),
+                         f"  {net.subnet if net else ''} gw {net.gateway if net else '-'}",
+                         (f"  [{net.name}]" if net else "", "dim"))
+            node = self.root.add(label, expand=True)
+            self.node_by_key[br.name] = node
+            for port in (l for l in state.links if l.master == br.name):
+                owner = veth_owner(state, port)
+                who = f"{owner[0].name}:{owner[1]}" if owner else "?"
+                leaf = node.add_leaf(join((port.name, HIGHLIGHT if port.name in on_path else ""), " ↔ ",
+                                          (who, "cyan")))
+                self.node_by_key[port.name] = leaf
+
+    def focus_key(self, key: str) -> None:
+        node = self.node_by_key.get(key)
+        if node is not None:
+            self.move_cursor(node)  # type: ignore[arg-type]
+
+
+DOCKER_WORDS = ("DOCKER", "docker0", "br-")
+
+
+class RulesPane(DataTable):
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_columns("step", "table/chain", "#", "pkts", "rule")
+        self.border_title = "Rules (raw/mangle/nat/filter)"
+
+    def show(self, state: HostState, path: Path | None, filt: str = "") -> None:
+        steps: dict[str, list[int]] = {}
+        deciding = None
+        if path:
+            for i, h in enumerate(path.hops, 1):
+                if h.kind == "rule":
+                    steps.setdefault(h.rule_ref, []).append(i)
+                    if h.target in ("DROP", "REJECT", "DNAT", "ACCEPT", "MASQUERADE"):
+                        deciding = h.rule_ref
+        rows = []
+        rs = state.rulesets.get(4)
+        if rs is None:
+            why = "rules not captured" if "rules" in state.missing else "no IPv4 rules read"
+            rows.append(("-none-", [literal(""), literal(why, "italic"), literal(""), literal(""), literal("")]))
+        else:
+            for table in ("raw", "mangle", "nat", "filter"):
+                for chain in rs.tables.get(table, {}).values():
+                    for r in chain.rules:
+                        if filt and filt not in r.text.lower():
+                            continue
+                        docker = any(w in r.text for w in DOCKER_WORDS)
+                        style = HIGHLIGHT if r.ref in steps else ("" if docker else "dim")
+                        mark = ",".join(str(s) for s in steps.get(r.ref, []))
+                        if r.ref == deciding:
+                            mark += " ◆"
+                        rows.append((r.ref, [literal(mark, "bold green"), literal(f"{table}/{chain.name}", style),
+                                             literal(r.index, style),
+                                             literal("" if r.packets is None else r.packets, style),
+                                             literal(r.text, style)]))
+            if not rows:
+                rows.append(("-none-", [literal(""), literal("no rules" + (" match the filter" if filt else ""),
+                                                             "italic"), literal(""), literal(""), literal("")]))
+        sync_rows(self, rows)
+
+    def focus_ref(self, ref: str) -> None:
+        try:
+            self.move_cursor(row=self.get_row_index(ref))
+        except Exception:
+            pass
+
+
+class ProxiesPane(DataTable):
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_columns("pid", "listens", "→ container", "mapping")
+        self.border_title = "docker-proxy"
+
+    def show(self, state: HostState, path: Path | None) -> None:
+        on_path = {h.name for h in path.hops if h.kind == "proxy"} if path else set()
+        rows = []
+        by_ip = {e.ip: c.name for c in state.containers for e in c.endpoints}
+        for p in state.proxies:
+            style = HIGHLIGHT if str(p.pid) in on_path else ""
+            owner = by_ip.get(p.container_ip, "no such container!")
+            rows.append((str(p.pid), [literal(p.pid, style), literal(f"{p.host_ip}:{p.host_port}/{p.proto}", style),
+                                      literal(f"{p.container_ip}:{p.container_port}", style), literal(owner, style)]))
+        if not rows:
+            if "proxies" in state.missing:
+                why = "processes not captured"
+            elif state.facts.userland_proxy is False:
+                why = "userland proxy is off: no docker-proxy"
+            else:
+                why = "no docker-proxy running"
+            rows.append(("-none-", [literal(""), literal(why, "italic"), literal(""), literal("")]))
+        sync_rows(self, rows)
+
+    def focus_pid(self, pid: str) -> None:
+        try:
+            self.move_cursor(row=self.get_row_index(pid))
+        except Exception:
+            pass
+
+
+class PathPane(DataTable):
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_columns("#", "leg", "hop", "where")
+        self.border_title = "Path"
+
+    def show(self, path: Path | None) -> None:
+        rows = []
+        if path is None:
+            rows.append(("-none-", [literal(""), literal(""), literal("select a port (Enter)", "italic"), literal("")]))
+        else:
+            for i, h in enumerate(path.hops, 1):
+                where = h.rule or (f"{h.table}/{h.chain} policy {h.policy}" if h.kind == "policy" else h.name)
+                style = "magenta" if h.uncertain else ""
+                rows.append((f"hop{i}", [literal(i), literal(h.leg), literal(h.kind, "bold " + style),
+                                         literal(where, style)]))
+        self.clear()
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if path is not None:
+            self.border_title = Text.assemble("Path — ", (path.verdict, VERDICT_STYLE.get(path.verdict, "")),
+                                              f" (via {path.via})" if path.via else "")
+        else:
+            self.border_title = "Path"
+
+
+class Explanation(Static):
+    def show_hop(self, path: Path | None, index: int) -> None:
+        if path is None:
+            self.update(literal("Pick a port in the Containers pane and press Enter. "
+                                "o changes the origin; n/p step through the hops.", "italic"))
+            return
+        if 0 <= index < len(path.hops):
+            h = path.hops[index]
+            head = join((f"hop {index + 1}/{len(path.hops)} ", "bold"), (f"[{h.kind}] ", "bold cyan"))
+            body = wrapped(h.explanation)
+            if h.uncertain:
+                body.append(f"\nuncertain: {h.uncertain}", style="magenta")
+            self.update(Text.assemble(head, body))
+        else:
+            self.update(Text.assemble(wrapped(path.summary, VERDICT_STYLE.get(path.verdict, ""))))
