@@ -30,7 +30,7 @@ def test_ports_veths_rules_and_proxies_match_the_tools(hosts):
         c = state.container(cname)
         published = sorted(f"{b.container_port}/{b.proto} -> {b.host_ip}:{b.host_port}"
                            for b in c.ports if b.published)
-        docker_port = sorted(l.replace("[::]", "::").replace(" -> ", " -> ", 1)
+        docker_port = sorted(l.replace("[::]", "::")
                              for l in rig.sh("docker", "port", cname).stdout.splitlines())
         assert published == docker_port
         exposed = {f"{b.container_port}/{b.proto}" for b in c.ports}

@@ -136,6 +136,14 @@ class _Walk:
             self.hops[-1].uncertain = self.hops[-1].uncertain or "; ".join(result.doubts)
         return result.verdict
 
+    def through(self, p: Packet, *stages: tuple[str, tuple[str, ...]]) -> str | None:
+        """Run hooks in order; None when the packet got through all, else the path's verdict."""
+        for chain, tables in stages:
+            verdict = self.hooks(chain, tables, p)
+            if verdict != "ACCEPT":
+                return _stopped(self, verdict)
+        return None
+
     def hooks(self, chain: str, tables: tuple[str, ...], p: Packet) -> str:
         for table in tables:
             verdict = self.hook(table, chain, p)
@@ -330,16 +338,13 @@ def _from_container(walk: _Walk, p: Packet, c: Container) -> tuple[str, str | No
         p.bridged = True
         p.physdev_out = out_veth.name if out_veth else ""
         if nf_bridge:
-            verdict = walk.hooks("PREROUTING", ("raw", "mangle", "nat"), p)
-            if verdict != "ACCEPT":
-                return _stopped(walk, verdict), None
+            stopped = walk.through(p, ("PREROUTING", ("raw", "mangle", "nat")))
+            if stopped:
+                return stopped, None
             p.oif = bridge
-            verdict = walk.hooks("FORWARD", ("mangle", "filter"), p)
-            if verdict != "ACCEPT":
-                return _stopped(walk, verdict), None
-            verdict = walk.hooks("POSTROUTING", ("mangle", "nat"), p)
-            if verdict != "ACCEPT":
-                return _stopped(walk, verdict), None
+            stopped = walk.through(p, ("FORWARD", ("mangle", "filter")), ("POSTROUTING", ("mangle", "nat")))
+            if stopped:
+                return stopped, None
         return _into_container(walk, p, target, bridge, out_veth, "direct")
     walk.add(Hop("bridge", f"{bridge} hands the packet up to the host's IP stack: {p.dst} is not on "
                  f"the bridge's own subnet, so it goes to the gateway.", name=bridge))
@@ -356,14 +361,14 @@ def _stopped(walk: _Walk, verdict: str) -> str:
 
 def _prerouting_onwards(walk: _Walk, p: Packet) -> tuple[str, str | None]:
     state = walk.state
-    verdict = walk.hooks("PREROUTING", ("raw", "mangle", "nat"), p)
-    if verdict != "ACCEPT":
-        return _stopped(walk, verdict), None
+    stopped = walk.through(p, ("PREROUTING", ("raw", "mangle", "nat")))
+    if stopped:
+        return stopped, None
     if walk.view.is_local(p.dst):
         walk.add(Hop("route", explain.route_local(p), name="local"))
-        verdict = walk.hooks("INPUT", ("mangle", "filter", "nat"), p)
-        if verdict != "ACCEPT":
-            return _stopped(walk, verdict), None
+        stopped = walk.through(p, ("INPUT", ("mangle", "filter", "nat")))
+        if stopped:
+            return stopped, None
         return _local_delivery(walk, p)
     return _forward(walk, p, "nat" if p.dnat_done else "direct")
 
@@ -382,12 +387,9 @@ def _forward(walk: _Walk, p: Packet, via: str) -> tuple[str, str | None]:
     p.oif = dev
     p.bridged = False
     p.physdev_out = ""
-    verdict = walk.hooks("FORWARD", ("mangle", "filter"), p)
-    if verdict != "ACCEPT":
-        return _stopped(walk, verdict), None
-    verdict = walk.hooks("POSTROUTING", ("mangle", "nat"), p)
-    if verdict != "ACCEPT":
-        return _stopped(walk, verdict), None
+    stopped = walk.through(p, ("FORWARD", ("mangle", "filter")), ("POSTROUTING", ("mangle", "nat")))
+    if stopped:
+        return stopped, None
     return _out_to_bridge(walk, p, dev, via)
 
 
@@ -428,24 +430,21 @@ def _into_container(walk: _Walk, p: Packet, c: Container, bridge: str, veth: Lin
 def _local_out(walk: _Walk, p: Packet) -> tuple[str, str | None]:
     """A packet the host itself sends (a client on the host, or docker-proxy's own connection)."""
     walk.add(Hop("interface", explain.local_send(p), name="local"))
-    verdict = walk.hooks("OUTPUT", ("raw", "mangle", "nat", "filter"), p)
-    if verdict != "ACCEPT":
-        return _stopped(walk, verdict), None
+    stopped = walk.through(p, ("OUTPUT", ("raw", "mangle", "nat", "filter")))
+    if stopped:
+        return stopped, None
     dev, gw, _src = walk.view.route(p.dst)
     if dev == "lo" or walk.view.is_local(p.dst):
         p.oif = "lo"
         walk.add(Hop("route", explain.route_loopback(p), name="lo"))
-        verdict = walk.hooks("POSTROUTING", ("mangle", "nat"), p)
-        if verdict != "ACCEPT":
-            return _stopped(walk, verdict), None
+        stopped = walk.through(p, ("POSTROUTING", ("mangle", "nat")))
+        if stopped:
+            return stopped, None
         # Back in through lo: raw/mangle PREROUTING run again; NAT was settled on the way out.
         p.iif = "lo"
-        verdict = walk.hooks("PREROUTING", ("raw", "mangle"), p)
-        if verdict != "ACCEPT":
-            return _stopped(walk, verdict), None
-        verdict = walk.hooks("INPUT", ("mangle", "filter"), p)
-        if verdict != "ACCEPT":
-            return _stopped(walk, verdict), None
+        stopped = walk.through(p, ("PREROUTING", ("raw", "mangle")), ("INPUT", ("mangle", "filter")))
+        if stopped:
+            return stopped, None
         return _local_delivery(walk, p)
     if not dev:
         walk.add(Hop("route", f"No route to {p.dst}.", name="none"))
@@ -459,9 +458,9 @@ def _local_out(walk: _Walk, p: Packet) -> tuple[str, str | None]:
         return "dropped", None
     p.oif = dev
     walk.add(Hop("route", explain.route_forward(p, dev, gw, local=True), name=dev))
-    verdict = walk.hooks("POSTROUTING", ("mangle", "nat"), p)
-    if verdict != "ACCEPT":
-        return _stopped(walk, verdict), None
+    stopped = walk.through(p, ("POSTROUTING", ("mangle", "nat")))
+    if stopped:
+        return stopped, None
     return _out_to_bridge(walk, p, dev, "nat" if p.dnat_done else "direct")
 
 
