@@ -11,6 +11,7 @@ import re
 import pytest
 
 from tests import rig
+from tests.test_live_collection import assert_state_matches_the_tools
 from tui.collect.bundle import capture, load_bundle
 from tui.collect.live import collect_live
 from tui.paths.engine import Query, trace
@@ -33,6 +34,7 @@ def legacy(engine):
         rig.set_backend("legacy")
         rig.start_daemon()
         web = rig.run_container(rig.name("lweb"), "-p", "80")
+        rig.run_container(rig.name("lpall"), "-P", "--expose", "9000", "-p", "5301:53/udp")
         yield web
     finally:
         rig.cleanup_docker()
@@ -63,6 +65,34 @@ def test_legacy_rules_read_with_python_iptables_equal_iptables_save(legacy, tmp_
     a, b = live.without_volatile(), bundled.without_volatile()
     assert a.rulesets == b.rulesets
     assert any("DNAT" in r.text for r in live.rulesets[4].all_rules())
+
+
+def test_legacy_host_state_matches_the_tools(legacy):
+    names = [legacy, rig.name("lpall")]
+    assert_state_matches_the_tools(collect_live(), names, "iptables-legacy-save")
+
+
+def test_nft_leftovers_on_a_legacy_host_are_read_and_judged(legacy, tmp_path):
+    """The stale nft FORWARD policy DROP after a backend switch: warned about, and it drops the packet."""
+    port = rig.host_port(legacy, "80/tcp")
+    rig.sh("iptables-nft", "-P", "FORWARD", "DROP")
+    try:
+        state = collect_live()
+        assert any("nft tables hold" in w.message for w in state.warnings)
+        path = trace(state, Query(port, "tcp", f"external:{rig.CLIENT_IP}"))
+        connected = rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port)
+        assert not connected and path.verdict == "dropped"
+        assert [(h.backend, h.chain, h.policy) for h in path.hops if h.kind == "policy"][-1] == \
+            ("nft", "FORWARD", "DROP")
+        capture(tmp_path / "b")
+        assert load_bundle(tmp_path / "b").without_volatile().other_rulesets == \
+            state.without_volatile().other_rulesets
+    finally:
+        rig.sh("iptables-nft", "-P", "FORWARD", "ACCEPT", check=False)
+    state = collect_live()
+    assert not state.other_rulesets
+    assert trace(state, Query(port, "tcp", f"external:{rig.CLIENT_IP}")).verdict == "delivered"
+    assert rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port)
 
 
 def test_legacy_path_agrees_with_counter_deltas(legacy):

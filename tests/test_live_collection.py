@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -10,6 +11,7 @@ from tests import rig
 from tui.collect.assemble import veth_owner
 from tui.collect.bundle import capture, load_bundle
 from tui.collect.live import collect_live
+from tui.paths.engine import Query, trace
 
 pytestmark = pytest.mark.engine
 
@@ -23,8 +25,12 @@ def hosts(engine):
 
 
 def test_ports_veths_rules_and_proxies_match_the_tools(hosts):
-    state = collect_live()
-    saved = rig.sh("iptables-save").stdout
+    assert_state_matches_the_tools(collect_live(), hosts, "iptables-save")
+
+
+def assert_state_matches_the_tools(state, hosts: list[str], save_command: str) -> None:
+    """Ports as `docker port` prints them, veths as `ip -d link`, DNAT rules as `save_command`, proxies."""
+    saved = rig.sh(save_command).stdout
     links = json.loads(rig.sh("ip", "-j", "-d", "link", "show").stdout)
     for cname in hosts:
         c = state.container(cname)
@@ -40,6 +46,7 @@ def test_ports_veths_rules_and_proxies_match_the_tools(hosts):
         assert len(veths) == 1
         raw = next(l for l in links if l["ifname"] == veths[0].name)
         assert raw.get("master") == "docker0"
+        assert raw["linkinfo"]["info_kind"] == "veth" and raw.get("link_netnsid") is not None
         ip = c.endpoints[0].ip
         for b in c.ports:
             if b.published and b.host_ip == "0.0.0.0":
@@ -58,3 +65,28 @@ def test_live_and_capture_give_the_same_state(hosts, tmp_path):
     a, b = live.without_volatile(), bundled.without_volatile()
     for field in a.__dataclass_fields__:
         assert getattr(a, field) == getattr(b, field), field
+
+
+def test_missing_tools_leave_warnings_and_a_partial_state(hosts, tmp_path, monkeypatch):
+    """No iptables and no ip on PATH: the rest is still collected, and the gap is named with a hint."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("nsenter", "ps", "sysctl", "ss"):
+        found = shutil.which(tool)
+        if found:
+            (bindir / tool).symlink_to(found)
+    port = rig.host_port(hosts[0], "80/tcp")
+    monkeypatch.setenv("PATH", str(bindir))
+    state = collect_live()
+    assert "rules" in state.missing
+    assert any("iptables" in w.message and "not found" in w.message and "install" in w.hint
+               for w in state.warnings)
+    assert state.container(hosts[0]) is not None and state.links
+    assert trace(state, Query(port, "tcp", "external")).verdict == "uncertain"
+
+    problems = capture(tmp_path / "b")
+    assert any("`ip -j -d link show` not found" in p for p in problems)
+    bundled = load_bundle(tmp_path / "b")
+    assert {"links", "rules"} <= bundled.missing
+    assert bundled.container(hosts[0]) is not None
+    assert any(w.message == "links: not captured in this bundle" for w in bundled.warnings)

@@ -42,7 +42,7 @@ class Pieces:
     container_listeners: dict[str, tuple[Listener, ...]] = field(default_factory=dict)
     backend: str = "unknown"
     rulesets: dict[int, RuleSet] = field(default_factory=dict)
-    legacy_rulesets: dict[int, RuleSet] = field(default_factory=dict)
+    other_rulesets: dict[int, RuleSet] = field(default_factory=dict)
     proxies: tuple[Proxy, ...] | None = None
     sysctls: dict[str, str] | None = None
     warnings: list[Warning_] = field(default_factory=list)
@@ -118,7 +118,7 @@ def assemble(p: Pieces) -> HostState:
         links=p.links or (),
         routes=p.routes or (),
         rulesets=dict(p.rulesets),
-        legacy_rulesets=dict(p.legacy_rulesets),
+        other_rulesets=dict(p.other_rulesets),
         proxies=p.proxies or (),
         sysctls=dict(p.sysctls or {}),
         warnings=tuple(warnings),

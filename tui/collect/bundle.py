@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -117,15 +118,18 @@ def load_bundle(directory: str | os.PathLike[str], source: str = "") -> HostStat
         rs, rw = parse_iptables_save(text.splitlines(), family, name)
         p.rulesets[family] = rs
         w += rw
-    legacy = _read_text(root / "iptables-legacy-save.txt", w)
-    if legacy is not None:
-        rs, rw = parse_iptables_save(legacy.splitlines(), 4, "iptables-legacy-save.txt")
+    # The half of the firewall the main backend's `iptables` does not show; the kernel runs it too.
+    other, other_name, main_kind = (("legacy", "iptables-legacy-save.txt", "nft") if p.backend != "legacy"
+                                    else ("nft", "iptables-nft-save.txt", "legacy"))
+    text = _read_text(root / other_name, w)
+    if text is not None:
+        rs, rw = parse_iptables_save(text.splitlines(), 4, other_name)
         w += rw
-        if rs.rule_count:
-            p.legacy_rulesets[4] = rs
-            w.append(Warning_("firewall", f"IPv4: legacy iptables tables hold {rs.rule_count} rules beside "
-                              "the nft ones; the kernel runs both, and `iptables` shows only the nft half",
-                              "see iptables-legacy-save.txt"))
+        if not rs.passes_everything:
+            p.other_rulesets[4] = rs
+            w.append(Warning_("firewall", f"IPv4: {other} tables hold {rs.describe_size()} beside the "
+                              f"{main_kind} ones; the kernel runs both, and `iptables` shows only the "
+                              f"{main_kind} half", f"see {other_name}"))
     ps = _read_text(root / "ps.txt", w)
     if ps is not None:
         p.proxies = proxies_from_ps(ps)
@@ -158,7 +162,7 @@ def _shell_equivalents() -> list[tuple[str, list[str]]]:
 
 def capture(directory: str | os.PathLike[str]) -> list[str]:
     """Write a bundle of this host. Returns the problems met (each file that could not be made)."""
-    from tui.collect.firewall import legacy_tables
+    from tui.collect.firewall import detect_backend, legacy_tables
     from tui.collect.live import docker_client
 
     root = Path(directory)
@@ -194,8 +198,11 @@ def capture(directory: str | os.PathLike[str]) -> list[str]:
         problems.append(f"docker: {str(exc).splitlines()[0] if str(exc) else exc!r}")
         inspected = []
     commands = _shell_equivalents()
-    if legacy_tables(4):
+    backend, _ = detect_backend()
+    if backend == "nft" and legacy_tables(4):
         commands.append(("iptables-legacy-save.txt", ["iptables-legacy-save", "-c"]))
+    if backend == "legacy" and shutil.which("iptables-nft-save"):
+        commands.append(("iptables-nft-save.txt", ["iptables-nft-save", "-c"]))
     for name, argv in commands:
         try:
             write(name, run(argv).stdout)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 from dataclasses import dataclass, field
 
 from tui.collect.iptables_save import backend_of, parse_iptables_save
@@ -27,7 +28,7 @@ _LEGACY_NAMES = {4: "/proc/net/ip_tables_names", 6: "/proc/net/ip6_tables_names"
 class FirewallResult:
     backend: str = "unknown"
     rulesets: dict[int, RuleSet] = field(default_factory=dict)
-    legacy_rulesets: dict[int, RuleSet] = field(default_factory=dict)
+    other_rulesets: dict[int, RuleSet] = field(default_factory=dict)
     raw_text: dict[str, str] = field(default_factory=dict)  # file name in a bundle -> text
     warnings: list[Warning_] = field(default_factory=list)
 
@@ -64,32 +65,49 @@ def collect_firewall() -> FirewallResult:
             rs = _read_legacy(family, result, prefer_iptc=True)
             if rs is not None:
                 result.rulesets[family] = rs
+            nft = _read_nft_beside_legacy(family, result)
+            if nft is not None and not nft.passes_everything:
+                result.other_rulesets[family] = nft
+                result.warnings.append(Warning_(
+                    "firewall",
+                    f"IPv{family}: nft tables hold {nft.describe_size()} beside the legacy "
+                    "ones Docker uses; the kernel runs both, and `iptables` shows only the legacy half",
+                    f"see {_SAVE[family]}-nft-save; stale rules from a backend switch can drop traffic"))
         else:
             rs = _read_save(family, f"{_SAVE[family]}-save", result)
             if rs is not None:
                 result.rulesets[family] = rs
             if backend == "nft" and legacy_tables(family):
                 legacy = _read_legacy(family, result, prefer_iptc=False)
-                if legacy is not None and legacy.rule_count:
-                    result.legacy_rulesets[family] = legacy
+                if legacy is not None and not legacy.passes_everything:
+                    result.other_rulesets[family] = legacy
                     result.warnings.append(Warning_(
                         "firewall",
-                        f"IPv{family}: legacy iptables tables hold {legacy.rule_count} rules beside the "
+                        f"IPv{family}: legacy iptables tables hold {legacy.describe_size()} beside the "
                         "nft ones; the kernel runs both, and `iptables` shows only the nft half",
                         "see iptables-legacy-save; remove the stale legacy rules or use one backend"))
     return result
 
 
-def _read_save(family: int, command: str, result: FirewallResult) -> RuleSet | None:
+def _read_nft_beside_legacy(family: int, result: FirewallResult) -> RuleSet | None:
+    """On a legacy host, the nft half that `iptables` no longer shows (left over from a switch)."""
+    command = f"{_SAVE[family]}-nft-save"
+    if not shutil.which(command):
+        return None
+    return _read_save(family, command, result, quiet=True)
+
+
+def _read_save(family: int, command: str, result: FirewallResult, quiet: bool = False) -> RuleSet | None:
     try:
         proc = run([command, "-c"])
     except CommandFailed as exc:
-        result.warnings.append(Warning_("firewall", f"IPv{family} rules not read: {exc}",
-                                        _hint_for(exc)))
+        if not quiet:
+            result.warnings.append(Warning_("firewall", f"IPv{family} rules not read: {exc}",
+                                            _hint_for(exc)))
         return None
     name = f"{command}.txt" if command != f"{_SAVE[family]}-save" else f"{_SAVE[family]}-save.txt"
     result.raw_text[name] = proc.stdout
-    if proc.stderr.strip():
+    if proc.stderr.strip() and not quiet:
         # e.g. "# Warning: iptables-legacy tables present": a finding, not noise.
         result.warnings.append(Warning_("firewall", f"{command}: {proc.stderr.strip().splitlines()[0]}"))
     rs, warnings = parse_iptables_save(proc.stdout.splitlines(), family,

@@ -106,7 +106,7 @@ def collect_live(client: Any = None) -> HostState:
     fw = collect_firewall()
     pieces.backend = fw.backend
     pieces.rulesets = fw.rulesets
-    pieces.legacy_rulesets = fw.legacy_rulesets
+    pieces.other_rulesets = fw.other_rulesets
     pieces.warnings += fw.warnings
     try:
         from tui.collect.procfs import read_proxies, read_sysctls

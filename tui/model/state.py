@@ -178,6 +178,17 @@ class RuleSet:
     def rule_count(self) -> int:
         return sum(len(c.rules) for chains in self.tables.values() for c in chains.values())
 
+    @property
+    def passes_everything(self) -> bool:
+        """No rules and no policy but ACCEPT: the kernel runs it without effect."""
+        return not self.rule_count and all((c.policy or "ACCEPT") == "ACCEPT"
+                                           for chains in self.tables.values() for c in chains.values())
+
+    def describe_size(self) -> str:
+        dropping = [f"{t}/{c.name} policy {c.policy}" for t, chains in self.tables.items()
+                    for c in chains.values() if c.policy not in (None, "ACCEPT")]
+        return f"{self.rule_count} rules" + (f" and {', '.join(dropping)}" if dropping else "")
+
 
 @dataclass(frozen=True)
 class Proxy:
@@ -212,7 +223,9 @@ class HostState:
     links: tuple[Link, ...] = ()
     routes: tuple[Route, ...] = ()
     rulesets: Mapping[int, RuleSet] = field(default_factory=dict)  # keyed by family 4 / 6
-    legacy_rulesets: Mapping[int, RuleSet] = field(default_factory=dict)  # legacy beside nft
+    # Rules of the backend Docker does not use (legacy beside nft, nft beside legacy): the kernel
+    # runs them too, so the path engine evaluates them after the main set.
+    other_rulesets: Mapping[int, RuleSet] = field(default_factory=dict)
     proxies: tuple[Proxy, ...] = ()
     sysctls: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[Warning_, ...] = ()
@@ -265,6 +278,6 @@ class HostState:
             self,
             facts=replace(self.facts, captured_at="", source=""),
             rulesets={f: strip(r) for f, r in self.rulesets.items()},
-            legacy_rulesets={f: strip(r) for f, r in self.legacy_rulesets.items()},
+            other_rulesets={f: strip(r) for f, r in self.other_rulesets.items()},
             warnings=(),
         )

@@ -47,10 +47,11 @@ class Hop:
     policy: str = ""
     leg: int = 1
     uncertain: str = ""
+    backend: str = ""  # set for rules of the other backend ("legacy" beside nft, "nft" beside legacy)
 
     def as_json(self) -> dict:
         out: dict = {"kind": self.kind}
-        for key in ("name", "table", "chain", "rule", "target", "policy"):
+        for key in ("name", "table", "chain", "rule", "target", "policy", "backend"):
             value = getattr(self, key)
             if value:
                 out[key] = value
@@ -103,10 +104,13 @@ class Path:
 class _Walk:
     """State of one trace: hops so far, doubts, the leg being walked."""
 
-    def __init__(self, state: HostState, view: HostView, ruleset: RuleSet | None) -> None:
+    def __init__(self, state: HostState, view: HostView, ruleset: RuleSet | None,
+                 other: RuleSet | None = None) -> None:
         self.state = state
         self.view = view
         self.ruleset = ruleset
+        self.other = other
+        self.other_backend = "nft" if state.facts.firewall_backend == "legacy" else "legacy"
         self.hops: list[Hop] = []
         self.doubts: list[str] = []
         self.leg = 1
@@ -116,20 +120,32 @@ class _Walk:
         self.hops.append(hop)
 
     def hook(self, table: str, chain: str, p: Packet) -> str:
-        """Run one hook; returns its verdict (ACCEPT when the table/chain doesn't exist)."""
-        if self.ruleset is None:
+        """Run one hook; returns its verdict (ACCEPT when the table/chain doesn't exist).
+
+        When the other backend holds rules too, the kernel runs its chain on the same hook: a packet
+        must get through both. (Which of the two runs first is not ours to know; ours goes first.)
+        """
+        verdict = self._run(self.ruleset, "", table, chain, p)
+        if verdict == "ACCEPT" and self.other is not None:
+            verdict = self._run(self.other, self.other_backend, table, chain, p)
+        return verdict
+
+    def _run(self, ruleset: RuleSet | None, backend: str, table: str, chain: str, p: Packet) -> str:
+        if ruleset is None:
             return "ACCEPT"
-        result: HookResult | None = run_hook(self.ruleset, table, chain, p, self.view)
+        result: HookResult | None = run_hook(ruleset, table, chain, p, self.view)
         if result is None:
             return "ACCEPT"
+        prefix = f"{backend}:" if backend else ""
+        said = f"{backend} " if backend else ""  # "legacy filter/FORWARD: ..."
         for step in result.steps:
             if step.rule is None:
-                self.add(Hop("policy", explain.policy(step, p), table=table, chain=step.chain,
-                             policy=step.policy))
+                self.add(Hop("policy", said + explain.policy(step, p), table=table, chain=step.chain,
+                             policy=step.policy, backend=backend))
             else:
-                self.add(Hop("rule", explain.rule(step, self.state), table=table, chain=step.chain,
-                             rule=step.rule.text, rule_ref=step.rule.ref, target=step.target,
-                             uncertain=step.doubt))
+                self.add(Hop("rule", said + explain.rule(step, self.state), table=table,
+                             chain=step.chain, rule=step.rule.text, rule_ref=prefix + step.rule.ref,
+                             target=step.target, uncertain=step.doubt, backend=backend))
         for d in result.doubts:
             self.doubts.append(d)
         if result.doubts and self.hops:
@@ -286,7 +302,7 @@ def trace(state: HostState, query: Query, view: HostView | None = None) -> Path:
     p, src_container = resolve_query(state, view, query)
     family = p.family
     ruleset = state.rulesets.get(family)
-    walk = _Walk(state, view, ruleset)
+    walk = _Walk(state, view, ruleset, state.other_rulesets.get(family))
     if ruleset is None:
         walk.doubts.append("the firewall rules were not read (" +
                            ("not captured" if "rules" in state.missing else f"no IPv{family} rules") + ")")

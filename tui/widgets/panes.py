@@ -177,24 +177,37 @@ class RulesPane(DataTable):
             why = "rules not captured" if "rules" in state.missing else "no IPv4 rules read"
             rows.append(("-none-", [literal(""), literal(why, "italic"), literal(""), literal(""), literal("")]))
         else:
-            for table in ("raw", "mangle", "nat", "filter"):
-                for chain in rs.tables.get(table, {}).values():
-                    for r in chain.rules:
-                        if filt and filt not in r.text.lower():
-                            continue
-                        docker = any(w in r.text for w in DOCKER_WORDS)
-                        style = HIGHLIGHT if r.ref in steps else ("" if docker else "dim")
-                        mark = ",".join(str(s) for s in steps.get(r.ref, []))
-                        if r.ref == deciding:
-                            mark += " ◆"
-                        rows.append((r.ref, [literal(mark, "bold green"), literal(f"{table}/{chain.name}", style),
-                                             literal(r.index, style),
-                                             literal("" if r.packets is None else r.packets, style),
-                                             literal(r.text, style)]))
+            other = state.other_rulesets.get(4)
+            other_name = "nft" if state.facts.firewall_backend == "legacy" else "legacy"
+            for prefix, ruleset in (("", rs), (other_name + ":", other)):
+                if ruleset is not None:
+                    rows += self._rule_rows(ruleset, prefix, steps, deciding, filt)
             if not rows:
                 rows.append(("-none-", [literal(""), literal("no rules" + (" match the filter" if filt else ""),
                                                              "italic"), literal(""), literal(""), literal("")]))
         sync_rows(self, rows)
+
+    @staticmethod
+    def _rule_rows(rs, prefix: str, steps: dict[str, list[int]], deciding: str | None, filt: str) -> list:
+        """Rows of one rule set; `prefix` names the other backend's rules ("legacy:") apart."""
+        rows = []
+        for table in ("raw", "mangle", "nat", "filter"):
+            for chain in rs.tables.get(table, {}).values():
+                for r in chain.rules:
+                    if filt and filt not in r.text.lower():
+                        continue
+                    ref = prefix + r.ref
+                    docker = any(w in r.text for w in DOCKER_WORDS)
+                    style = HIGHLIGHT if ref in steps else ("" if docker else "dim")
+                    mark = ",".join(str(s) for s in steps.get(ref, []))
+                    if ref == deciding:
+                        mark += " ◆"
+                    where = f"{prefix.replace(':', ' ')}{table}/{chain.name}"
+                    rows.append((ref, [literal(mark, "bold green"), literal(where, style),
+                                       literal(r.index, style),
+                                       literal("" if r.packets is None else r.packets, style),
+                                       literal(r.text, style)]))
+        return rows
 
     def focus_ref(self, ref: str) -> None:
         try:

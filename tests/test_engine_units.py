@@ -1,0 +1,43 @@
+"""Path engine behaviour that needs no engine: on the demo bundle, with rule sets changed in memory."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tui.cli import demo_bundle_path
+from tui.collect.bundle import load_bundle
+from tui.collect.iptables_save import parse_iptables_save
+from tui.paths.engine import Query, trace
+
+LEFTOVER_NFT = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+"""
+
+
+def _demo():
+    return load_bundle(demo_bundle_path())
+
+
+def test_the_other_backends_drop_policy_stops_a_forwarded_packet():
+    """After a switch to legacy, the nft FORWARD policy DROP that Docker set is still run by the kernel."""
+    state = _demo()
+    assert trace(state, Query(80, "tcp", "external")).verdict == "delivered"
+    other, _ = parse_iptables_save(LEFTOVER_NFT.splitlines(), 4, "iptables-legacy-save.txt")
+    both = dataclasses.replace(state, other_rulesets={4: other})
+    path = trace(both, Query(80, "tcp", "external"))
+    assert path.verdict == "dropped"
+    last_policy = [h for h in path.hops if h.kind == "policy"][-1]
+    assert (last_policy.backend, last_policy.chain, last_policy.policy) == ("legacy", "FORWARD", "DROP")
+    assert last_policy.explanation.startswith("legacy filter/FORWARD")
+    assert path.as_json()["hops"][[h.kind for h in path.hops].index("policy")].get("backend") == "legacy"
+
+
+def test_the_other_backend_without_rules_on_the_path_changes_nothing():
+    state = _demo()
+    other, _ = parse_iptables_save(LEFTOVER_NFT.replace("FORWARD DROP", "FORWARD ACCEPT").splitlines(), 4, "x")
+    both = dataclasses.replace(state, other_rulesets={4: other})
+    a, b = trace(state, Query(80, "tcp", "external")), trace(both, Query(80, "tcp", "external"))
+    assert [h.explanation for h in a.hops] == [h.explanation for h in b.hops]
