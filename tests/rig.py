@@ -214,14 +214,18 @@ def parse_trace(text: str, proto: str, dport: int, src: str | None) -> list[Kern
 
 
 @contextlib.contextmanager
-def kernel_trace(proto: str, ports: list[int]):
-    """TRACE rules in raw PREROUTING/OUTPUT plus xtables-monitor; yields a callable returning the text."""
+def kernel_trace(proto: str, ports: list[int], netns: str | None = None):
+    """TRACE rules in raw PREROUTING/OUTPUT plus xtables-monitor; yields a callable returning the text.
+
+    With `netns`, both run inside that namespace (nft trace events stay in their namespace).
+    """
     rules = [(chain, port) for port in ports for chain in ("PREROUTING", "OUTPUT")]
+    within = ["ip", "netns", "exec", netns] if netns else []
     out = tempfile.NamedTemporaryFile("w+", delete=False, suffix=".trace")
-    mon = subprocess.Popen(["xtables-monitor", "--trace", "-4"], stdout=out, stderr=subprocess.STDOUT)
+    mon = subprocess.Popen([*within, "xtables-monitor", "--trace", "-4"], stdout=out, stderr=subprocess.STDOUT)
     try:
         for chain, port in rules:
-            sh("iptables", "-t", "raw", "-I", chain, "-p", proto, "--dport", str(port), "-j", "TRACE")
+            sh(*within, "iptables", "-t", "raw", "-I", chain, "-p", proto, "--dport", str(port), "-j", "TRACE")
         time.sleep(0.3)
         holder: dict[str, str] = {}
 
@@ -241,7 +245,8 @@ def kernel_trace(proto: str, ports: list[int]):
         yield read
     finally:
         for chain, port in rules:
-            sh("iptables", "-t", "raw", "-D", chain, "-p", proto, "--dport", str(port), "-j", "TRACE", check=False)
+            sh(*within, "iptables", "-t", "raw", "-D", chain, "-p", proto, "--dport", str(port), "-j", "TRACE",
+               check=False)
         mon.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             mon.wait(5)

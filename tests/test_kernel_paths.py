@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from tests import rig
+from tests.judge import judge
 from tui.collect.live import collect_live
 from tui.paths.engine import Query, trace
 from tui.paths.packet import HostView
@@ -21,8 +22,26 @@ pytestmark = pytest.mark.engine
 BASE = 20000 + (int(rig.RUN_ID, 16) % 2000) * 10  # host ports unique to this run
 
 
+DAEMONS = {"default": (), "no-userland-proxy": ("--userland-proxy=false",), "no-icc": ("--icc=false",)}
+
+
+@pytest.fixture(scope="module", params=list(DAEMONS))
+def daemon(engine, request):
+    """The test daemon restarted with the flags under test; the default daemon is back afterwards."""
+    flags = DAEMONS[request.param]
+    if flags:
+        rig.cleanup_docker()
+        rig.start_daemon(*flags)
+    try:
+        yield request.param
+    finally:
+        if flags:
+            rig.cleanup_docker()
+            rig.start_daemon()
+
+
 @pytest.fixture(scope="module")
-def scene(engine):
+def scene(daemon):
     net = rig.name("net")
     rig.sh("docker", "network", "create", net)
     c = {
@@ -62,19 +81,7 @@ def _host_ip(state) -> str:
     return view.primary_address(view.default_interface())
 
 
-def _judge(state, query: Query, proto: str, connect) -> None:
-    path = trace(state, query)
-    with rig.kernel_trace(proto, [query.port]) as read:
-        connected = connect()
-        text = read()
-    events = rig.parse_trace(text, proto, query.port, query.src)
-    kernel_rules = [e.rule for e in events if e.kind == "rule"]
-    ours = [h.rule for h in path.hops if h.kind == "rule" and h.leg == 1]
-    assert events, f"the kernel traced no packet for {query}"
-    assert ours == kernel_rules, f"{query.origin}: engine {ours}\n kernel {kernel_rules}"
-    assert (path.verdict == "delivered") == connected, (
-        f"{query.origin} {query.port}/{proto}: engine says {path.verdict}, connection "
-        f"{'succeeded' if connected else 'failed'}\n" + "\n".join(h.explanation for h in path.hops))
+_judge = judge
 
 
 MAPPINGS = ["-p H:C", "-p C", "-P", "127.0.0.1:H:C", "udp", "range listening", "range not listening"]

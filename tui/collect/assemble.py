@@ -18,6 +18,7 @@ from tui.collect.docker_json import (
 from tui.model import (
     Container,
     HostState,
+    IpSet,
     Link,
     Listener,
     Proxy,
@@ -44,6 +45,7 @@ class Pieces:
     rulesets: dict[int, RuleSet] = field(default_factory=dict)
     other_rulesets: dict[int, RuleSet] = field(default_factory=dict)
     proxies: tuple[Proxy, ...] | None = None
+    ipsets: dict[str, IpSet] = field(default_factory=dict)
     sysctls: dict[str, str] | None = None
     warnings: list[Warning_] = field(default_factory=list)
 
@@ -120,6 +122,7 @@ def assemble(p: Pieces) -> HostState:
         rulesets=dict(p.rulesets),
         other_rulesets=dict(p.other_rulesets),
         proxies=p.proxies or (),
+        ipsets=dict(p.ipsets),
         sysctls=dict(p.sysctls or {}),
         warnings=tuple(warnings),
         missing=frozenset(missing),

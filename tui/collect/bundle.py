@@ -18,6 +18,7 @@ from tui.collect.assemble import Pieces, assemble
 from tui.collect.iptables_save import backend_of, parse_iptables_save
 from tui.collect.linux_text import (
     container_ifaces_from_ip_json,
+    ipsets_from_save,
     links_from_ip_json,
     listeners_from_ss,
     proxies_from_ps,
@@ -130,6 +131,9 @@ def load_bundle(directory: str | os.PathLike[str], source: str = "") -> HostStat
             w.append(Warning_("firewall", f"IPv4: {other} tables hold {rs.describe_size()} beside the "
                               f"{main_kind} ones; the kernel runs both, and `iptables` shows only the "
                               f"{main_kind} half", f"see {other_name}"))
+    ipsets = _read_text(root / "ipset-save.txt", w)
+    if ipsets is not None:
+        p.ipsets = ipsets_from_save(ipsets)
     ps = _read_text(root / "ps.txt", w)
     if ps is not None:
         p.proxies = proxies_from_ps(ps)
@@ -201,6 +205,8 @@ def capture(directory: str | os.PathLike[str]) -> list[str]:
     backend, _ = detect_backend()
     if backend == "nft" and legacy_tables(4):
         commands.append(("iptables-legacy-save.txt", ["iptables-legacy-save", "-c"]))
+    if shutil.which("ipset"):
+        commands.append(("ipset-save.txt", ["ipset", "save"]))
     if backend == "legacy" and shutil.which("iptables-nft-save"):
         commands.append(("iptables-nft-save.txt", ["iptables-nft-save", "-c"]))
     for name, argv in commands:

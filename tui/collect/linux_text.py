@@ -9,7 +9,7 @@ import ipaddress
 import shlex
 from typing import Any, Iterable
 
-from tui.model import Address, Link, Listener, Proxy, Route
+from tui.model import Address, IpSet, Link, Listener, Proxy, Route
 
 _FAMILY = {"inet": 4, "inet6": 6}
 
@@ -163,3 +163,19 @@ def sysctls_from_text(lines: Iterable[str]) -> dict[str, str]:
         if sep:
             out[key.strip()] = " ".join(value.split())
     return out
+
+
+def ipsets_from_save(text: str) -> dict[str, IpSet]:
+    """`ipset save`: `create NAME TYPE family inet ...` then `add NAME MEMBER` lines."""
+    kinds: dict[str, tuple[str, int]] = {}
+    members: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "create":
+            family = 6 if "inet6" in parts[3:] else 4
+            kinds[parts[1]] = (parts[2], family)
+            members.setdefault(parts[1], [])
+        elif len(parts) >= 3 and parts[0] == "add":
+            members.setdefault(parts[1], []).append(parts[2])
+    return {name: IpSet(name, kinds.get(name, ("", 4))[0], kinds.get(name, ("", 4))[1], tuple(m))
+            for name, m in members.items()}

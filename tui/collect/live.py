@@ -90,6 +90,21 @@ def read_container_details(pieces: Pieces) -> None:
             "veth owners and listening sockets unknown", "run as root (sudo dockport-tui)"))
 
 
+def read_ipsets(rulesets, warnings: list) -> dict:
+    """`ipset save`, only when a rule uses `-m set` (Docker 28.0.0 does): else there is nothing to know."""
+    if not any("-m set" in r.text for rs in rulesets.values() for r in rs.all_rules()):
+        return {}
+    from tui.collect.linux_text import ipsets_from_save
+    from tui.collect.run import CommandFailed, run
+
+    try:
+        return ipsets_from_save(run(["ipset", "save"]).stdout)
+    except CommandFailed as exc:
+        warnings.append(Warning_("firewall", f"rules use ipsets, but their members were not read: {exc}",
+                                 "install ipset and run as root; paths through those rules stay uncertain"))
+        return {}
+
+
 def collect_live(client: Any = None) -> HostState:
     pieces = Pieces(source="live", hostname=socket.gethostname(),
                     captured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
@@ -108,6 +123,7 @@ def collect_live(client: Any = None) -> HostState:
     pieces.rulesets = fw.rulesets
     pieces.other_rulesets = fw.other_rulesets
     pieces.warnings += fw.warnings
+    pieces.ipsets = read_ipsets(pieces.rulesets, pieces.warnings)
     try:
         from tui.collect.procfs import read_proxies, read_sysctls
 

@@ -7,6 +7,7 @@ from tui.model.state import (
     Endpoint,
     HostFacts,
     HostState,
+    IpSet,
     Link,
     Listener,
     Network,
@@ -19,6 +20,6 @@ from tui.model.state import (
 )
 
 __all__ = [
-    "Address", "Chain", "Container", "Endpoint", "HostFacts", "HostState", "Link", "Listener",
+    "Address", "Chain", "Container", "Endpoint", "HostFacts", "HostState", "IpSet", "Link", "Listener",
     "Network", "PortBinding", "Proxy", "Route", "Rule", "RuleSet", "Warning_",
 ]

@@ -191,6 +191,16 @@ class RuleSet:
 
 
 @dataclass(frozen=True)
+class IpSet:
+    """One ipset as `ipset save` lists it (Docker 28.0.0 keeps its bridges' subnets in one)."""
+
+    name: str
+    type: str  # hash:net, hash:ip, ...
+    family: int
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Proxy:
     pid: int
     proto: str
@@ -227,6 +237,7 @@ class HostState:
     # runs them too, so the path engine evaluates them after the main set.
     other_rulesets: Mapping[int, RuleSet] = field(default_factory=dict)
     proxies: tuple[Proxy, ...] = ()
+    ipsets: Mapping[str, IpSet] = field(default_factory=dict)  # by name; empty when none (or not read)
     sysctls: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[Warning_, ...] = ()
     # Which inputs could not be read at all ("rules", "links", "docker", ...): shown as "not captured".

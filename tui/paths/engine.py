@@ -338,6 +338,11 @@ def _from_container(walk: _Walk, p: Packet, c: Container) -> tuple[str, str | No
     veth = _host_veth(state, c, bridge)
     walk.add(Hop("container", f"{c.name} sends from {p.src}:{p.sport} to {p.dst}:{p.dport} out of its eth0.",
                  name=c.name))
+    if not _on_own_subnet(c, p.dst) and not _has_default_route(state, c):
+        walk.add(Hop("route", f"{c.name} is only on internal networks, which get no default route: "
+                     f"{p.dst} is unreachable from inside, so connect() fails at once and no packet "
+                     "leaves the container.", name="unreachable"))
+        return "rejected", None
     walk.add(Hop("veth", f"The packet crosses the veth pair to {veth.name if veth else 'its host end'} "
                  f"on bridge {bridge}.", name=veth.name if veth else ""))
     p.iif = bridge
@@ -365,6 +370,24 @@ def _from_container(walk: _Walk, p: Packet, c: Container) -> tuple[str, str | No
     walk.add(Hop("bridge", f"{bridge} hands the packet up to the host's IP stack: {p.dst} is not on "
                  f"the bridge's own subnet, so it goes to the gateway.", name=bridge))
     return _prerouting_onwards(walk, p)
+
+
+def _on_own_subnet(c: Container, ip: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+        return any(addr in ipaddress.ip_network(f"{e.ip}/{e.prefix or 32}", strict=False)
+                   for e in c.endpoints if e.ip)
+    except ValueError:
+        return False
+
+
+def _has_default_route(state: HostState, c: Container) -> bool:
+    """Docker gives a container a default route through any network of it that is not internal."""
+    for e in c.endpoints:
+        net = state.network_by_name(e.network)
+        if net is None or not net.internal:
+            return True
+    return not c.endpoints
 
 
 def _stopped(walk: _Walk, verdict: str) -> str:
@@ -427,6 +450,11 @@ def _into_container(walk: _Walk, p: Packet, c: Container, bridge: str, veth: Lin
     walk.add(Hop("veth", f"{veth.name if veth else 'The veth'} on {bridge} is the host end of "
                  f"{c.name}'s eth0; the frame crosses into the container's network namespace.",
                  name=veth.name if veth else ""))
+    if not _on_own_subnet(c, p.src) and not _has_default_route(walk.state, c):
+        walk.add(Hop("container", f"{c.name} receives the packet, but it is only on internal networks and "
+                     f"has no route back to {p.src}: its answer never leaves, and the client times out.",
+                     name=c.name))
+        return "dropped", via
     if c.listeners is None:
         walk.add(Hop("container", f"{c.name} receives the packet on {p.dst}:{p.dport}; whether a process "
                      "listens there is unknown (its sockets were not read).", name=c.name,

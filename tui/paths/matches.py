@@ -182,8 +182,25 @@ def _option(mod: str, opt: Option, p: Packet, view: HostView, match: Match) -> t
     if mod == "pkttype" and name == "pkt-type":
         return v == "unicast", ""
     if mod == "set":
-        return False, f"ipset {v.split()[0] if v else '?'} (its members are not captured)"
+        return _match_set(opt, p, view)
     return False, f"-m {mod} --{name} is not evaluated"
+
+
+_SET_TYPES = {"hash:net", "hash:ip"}
+
+
+def _match_set(opt: Option, p: Packet, view: HostView) -> tuple[bool, str]:
+    if opt.name != "match-set":
+        return not opt.negated, ""  # --return-nomatch, counters ...: no effect on a one-dimension set
+    name, _, flags = " ".join(opt.values).partition(" ")
+    ipset = view.state.ipsets.get(name)
+    if ipset is None:
+        return False, f"ipset {name} (its members are not captured)"
+    first = flags.split(",")[0]
+    if ipset.type not in _SET_TYPES or first not in ("src", "dst"):
+        return False, f"ipset {name} of type {ipset.type} with {flags or 'no flags'} is not evaluated"
+    addr = p.src if first == "src" else p.dst
+    return any(_in_net(addr, m) for m in ipset.members), ""
 
 
 def _in_range(addr: str, spec: str) -> bool:

@@ -1,0 +1,39 @@
+"""One comparison, used for every host the tests build: the engine's path against the kernel's trace."""
+
+from __future__ import annotations
+
+from tests import rig
+from tui.paths.engine import Query, trace
+from tui.paths.packet import HostView
+
+
+def judge(state, query: Query, proto: str, connect, netns: str | None = None) -> None:
+    """Leg 1 (and docker-proxy's own connection, leg 2) rule by rule against the kernel's trace."""
+    path = trace(state, query)
+    proxy_hop = next((h for h in path.hops if h.kind == "proxy"), None)
+    proxy = next((x for x in state.proxies if str(x.pid) == proxy_hop.name), None) if proxy_hop else None
+    ports = [query.port] + ([proxy.container_port] if proxy and proxy.container_port != query.port else [])
+    for _attempt in range(3):
+        with rig.kernel_trace(proto, ports, netns) as read:
+            connected = connect()
+            text = read()
+        events = rig.parse_trace(text, proto, query.port, query.src)
+        if events:
+            break  # else xtables-monitor missed the flow (it subscribes late now and then): measure again
+    if any(h.kind == "route" and h.name == "unreachable" for h in path.hops):
+        # The engine says no packet leaves the origin: the kernel must trace none, and connect() fails.
+        assert not events and not connected, f"{query}: a packet left although the engine says unreachable"
+        return
+    kernel_rules = [e.rule for e in events if e.kind == "rule"]
+    ours = [h.rule for h in path.hops if h.kind == "rule" and h.leg == 1]
+    assert events, f"the kernel traced no packet for {query}"
+    assert ours == kernel_rules, f"{query.origin}: engine {ours}\n kernel {kernel_rules}"
+    if proxy is not None:
+        gateway = HostView.of(state).route(proxy.container_ip)[2]
+        leg2 = rig.parse_trace(text, proto, proxy.container_port, gateway)
+        assert leg2, f"the kernel traced no docker-proxy connection to {proxy.container_ip}"
+        ours2 = [h.rule for h in path.hops if h.kind == "rule" and h.leg == 2]
+        assert ours2 == [e.rule for e in leg2 if e.kind == "rule"], f"leg 2 of {query}"
+    assert (path.verdict == "delivered") == connected, (
+        f"{query.origin} {query.port}/{proto}: engine says {path.verdict}, connection "
+        f"{'succeeded' if connected else 'failed'}\n" + "\n".join(h.explanation for h in path.hops))

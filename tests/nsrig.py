@@ -1,0 +1,292 @@
+"""Docker hosts we cannot run, rebuilt in network namespaces (DESIGN §4.5) so the kernel can judge.
+
+From one fixture rule set (`tests/fixtures/docker-rulesets/vX/SCENARIO.rules`) this builds:
+
+- a "host" netns with the bridges the rules name (docker0 and the user network's bridge: bridge1, or
+  bridgeICC in moby's internal-network document), an uplink `eth0` and the rules
+  loaded with iptables-restore;
+- container namespaces behind veths on those bridges: c1 (192.0.2.2, busybox httpd on :80, the
+  published one), c2 (192.0.2.3, same network) and c0 (172.17.0.2, the default bridge);
+- an outside client netns (203.0.113.2) whose default route is the host;
+- the real docker-proxy binary in the host netns when the scenario has the userland proxy on;
+- a capture bundle of that host (the same files `dockport-tui capture` writes), so the path engine
+  sees it exactly as it would see a real host.
+
+Everything is named `dpt-fx-...-RUNID` and removed again by `FixtureHost.close()`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests import rig
+
+FIXTURES = Path(__file__).with_name("fixtures") / "docker-rulesets"
+UPLINK_IP, CLIENT_IP = "203.0.113.1", "203.0.113.2"
+HOST_PORT, CONTAINER_PORT = 8080, 80
+SYSCTL_PATTERN = (r"^net\.(ipv4\.ip_forward|ipv4\.ip_local_port_range|ipv4\.conf\.[^.]+\.route_localnet|"
+                  r"bridge\.bridge-nf-call-ip6?tables)$")
+
+
+@dataclass
+class Box:
+    """One container-like namespace."""
+
+    name: str  # container name: c0, c1, c2
+    ns: str
+    ip: str
+    prefix: int
+    bridge: str
+    network: str
+    gateway: str
+    publishes: bool = False
+
+
+@dataclass
+class Scenario:
+    version: str
+    name: str
+    rules: str
+    proxy: bool
+    bind_ip: str
+    bridge1_options: dict[str, str]
+    internal: bool
+    has_bridge1: bool
+    user_bridge: str = "bridge1"  # the user network's bridge (and network) name
+
+    @classmethod
+    def from_file(cls, path: Path) -> Scenario:
+        name = path.stem
+        user_bridge = "bridgeICC" if name == "usernet-internal" else "bridge1"
+        opts = {"com.docker.network.bridge.name": user_bridge}
+        if name.endswith("-noicc"):
+            opts["com.docker.network.bridge.enable_icc"] = "false"
+        if name.endswith("-routed"):
+            opts["com.docker.network.bridge.gateway_mode_ipv4"] = "routed"
+        if name.endswith("-natunprot"):
+            opts["com.docker.network.bridge.gateway_mode_ipv4"] = "nat-unprotected"
+        return cls(path.parent.name, name, path.read_text(), proxy=not name.endswith("-noproxy"),
+                   bind_ip="127.0.0.1" if name.endswith("-lo") else "0.0.0.0", bridge1_options=opts,
+                   internal=name == "usernet-internal", has_bridge1=name.startswith("usernet"),
+                   user_bridge=user_bridge)
+
+    @property
+    def publishes(self) -> bool:
+        return self.has_bridge1 and not self.internal
+
+
+def scenarios() -> list[Path]:
+    return sorted(FIXTURES.glob("v*/*.rules"))
+
+
+@dataclass
+class FixtureHost:
+    scenario: Scenario
+    host_ns: str
+    client_ns: str
+    boxes: dict[str, Box]
+    bundle: Path
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+
+    def run(self, ns: str, *argv: str, check: bool = True, timeout: float = 30,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        return rig.sh("ip", "netns", "exec", ns, *argv, check=check, timeout=timeout, input=input)
+
+    def connect(self, ns: str, ip: str, port: int) -> bool:
+        return rig.connect_from_ns(ns, ip, port, "tcp")
+
+    def close(self) -> None:
+        for p in self.processes:
+            p.kill()
+            p.wait(5)
+        for ns in self.namespaces:
+            rig.sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(self.bundle.parent, ignore_errors=True)
+
+
+def build(path: Path) -> FixtureHost:
+    sc = Scenario.from_file(path)
+    tag = f"{sc.version.replace('.', '')}-{sc.name[8:16] or 'base'}-{rig.RUN_ID}"[:30]
+    host_ns, client_ns = f"dpt-fx-h-{tag}", f"dpt-fx-cl-{tag}"
+    boxes = {"c0": Box("c0", f"dpt-fx-c0-{tag}", "172.17.0.2", 16, "docker0", "bridge", "172.17.0.1")}
+    if sc.has_bridge1:
+        br = sc.user_bridge
+        boxes["c1"] = Box("c1", f"dpt-fx-c1-{tag}", "192.0.2.2", 24, br, br, "192.0.2.1", publishes=sc.publishes)
+        boxes["c2"] = Box("c2", f"dpt-fx-c2-{tag}", "192.0.2.3", 24, br, br, "192.0.2.1")
+    work = Path(tempfile.mkdtemp(prefix="dpt-fx-"))
+    host = FixtureHost(sc, host_ns, client_ns, boxes, work / "bundle")
+    try:
+        _wire(host)
+        _write_bundle(host)
+    except BaseException:
+        host.close()
+        raise
+    return host
+
+
+def _wire(host: FixtureHost) -> None:
+    sc, h = host.scenario, host.host_ns
+    for ns in (h, host.client_ns, *(b.ns for b in host.boxes.values())):
+        rig.sh("ip", "netns", "del", ns, check=False)
+        rig.sh("ip", "netns", "add", ns)
+        host.namespaces.append(ns)
+        rig.sh("ip", "-n", ns, "link", "set", "lo", "up")
+    # The uplink: eth0 in the host, eth0 in the client.
+    rig.sh("ip", "-n", h, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", host.client_ns)
+    rig.sh("ip", "-n", h, "addr", "add", f"{UPLINK_IP}/24", "dev", "eth0")
+    rig.sh("ip", "-n", h, "link", "set", "eth0", "up")
+    rig.sh("ip", "-n", host.client_ns, "addr", "add", f"{CLIENT_IP}/24", "dev", "eth0")
+    rig.sh("ip", "-n", host.client_ns, "link", "set", "eth0", "up")
+    rig.sh("ip", "-n", host.client_ns, "route", "add", "default", "via", UPLINK_IP)
+    rig.sh("ip", "-n", h, "route", "add", "default", "via", CLIENT_IP)
+    bridges = {"docker0": ("172.17.0.1", 16)}
+    if sc.has_bridge1:
+        bridges[sc.user_bridge] = ("192.0.2.1", 24)
+    for br, (ip, plen) in bridges.items():
+        rig.sh("ip", "-n", h, "link", "add", br, "type", "bridge")
+        rig.sh("ip", "-n", h, "addr", "add", f"{ip}/{plen}", "dev", br)
+        rig.sh("ip", "-n", h, "link", "set", br, "up")
+    for b in host.boxes.values():
+        veth = f"veth{b.name}"
+        rig.sh("ip", "-n", h, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", b.ns)
+        rig.sh("ip", "-n", h, "link", "set", veth, "master", b.bridge, "up")
+        rig.sh("ip", "-n", b.ns, "addr", "add", f"{b.ip}/{b.prefix}", "dev", "eth0")
+        rig.sh("ip", "-n", b.ns, "link", "set", "eth0", "up")
+        if not (sc.internal and b.bridge == sc.user_bridge):  # internal networks get no default route
+            rig.sh("ip", "-n", b.ns, "route", "add", "default", "via", b.gateway)
+    host.run(h, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    host.run(h, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1", check=False)
+    if not sc.proxy:
+        # Docker sets route_localnet on its bridges when the proxy is off, for 127.0.0.1 DNAT.
+        for br in bridges:
+            host.run(h, "sysctl", "-qw", f"net.ipv4.conf.{br}.route_localnet=1")
+    if "docker-ext-bridges-v4" in sc.rules:
+        # Docker 28.0.0 keeps the subnets of its bridges with external access in this ipset.
+        host.run(h, "ipset", "create", "docker-ext-bridges-v4", "hash:net")
+        for subnet in ("172.17.0.0/16", *([] if sc.internal or not sc.has_bridge1 else ["192.0.2.0/24"])):
+            host.run(h, "ipset", "add", "docker-ext-bridges-v4", subnet)
+    host.run(h, "iptables-restore", input=sc.rules)
+    if "c1" in host.boxes:
+        www = host.bundle.parent / "www"
+        www.mkdir(parents=True)
+        (www / "index.html").write_text("hi\n")
+        busybox = shutil.which("busybox") or "/bin/busybox"
+        host.processes.append(subprocess.Popen(
+            ["ip", "netns", "exec", host.boxes["c1"].ns, busybox, "httpd", "-f", "-p", str(CONTAINER_PORT),
+             "-h", str(www)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    if sc.proxy and sc.publishes:
+        # docker-proxy reports readiness on fd 3 and then closes it; without one open there it would
+        # close its own listening socket instead.
+        ready_r, ready_w = os.pipe()
+        host.processes.append(subprocess.Popen(
+            ["ip", "netns", "exec", h, _docker_proxy(), "-proto", "tcp", "-host-ip", sc.bind_ip,
+             "-host-port", str(HOST_PORT), "-container-ip", host.boxes["c1"].ip,
+             "-container-port", str(CONTAINER_PORT)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(3,),
+            preexec_fn=lambda: os.dup2(ready_w, 3)))
+        os.close(ready_w)
+        os.close(ready_r)
+    _wait_listening(host)
+
+
+def _docker_proxy() -> str:
+    return shutil.which("docker-proxy") or "/usr/sbin/docker-proxy"
+
+
+def _wait_listening(host: FixtureHost) -> None:
+    want = []
+    if "c1" in host.boxes:
+        want.append((host.boxes["c1"].ns, CONTAINER_PORT))
+    if host.scenario.proxy and host.scenario.publishes:
+        want.append((host.host_ns, HOST_PORT))
+    for ns, port in want:
+        for _ in range(50):
+            if f":{port} " in host.run(ns, "ss", "-Hltn").stdout:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"nothing listens on :{port} in {ns}")
+
+
+# -- the bundle: the files `dockport-tui capture` would write on that host ------------------------
+
+def _cid(box: Box) -> str:
+    return (box.name.encode().hex() * 32)[:64]
+
+
+def _write_bundle(host: FixtureHost) -> None:
+    sc, h, root = host.scenario, host.host_ns, host.bundle
+    (root / "netns").mkdir(parents=True)
+    (root / "meta.json").write_text(json.dumps({"format": "dockport-bundle/1", "hostname": h,
+                                                "captured_at": "2026-01-01T00:00:00+00:00"}))
+    (root / "docker-version.json").write_text(json.dumps({"Server": {"Version": sc.version.lstrip("v")}}))
+    (root / "docker-info.json").write_text(json.dumps({"Name": h}))
+    (root / "docker-inspect.json").write_text(json.dumps([_inspect(host, b) for b in host.boxes.values()]))
+    (root / "docker-network-inspect.json").write_text(json.dumps(_networks(host)))
+    for name, argv in (("iptables-save.txt", ["iptables-save", "-c"]),
+                       ("ip-link.json", ["ip", "-j", "-d", "link", "show"]),
+                       ("ip-addr.json", ["ip", "-j", "addr", "show"]),
+                       ("ip-route.json", ["ip", "-j", "route", "show"]),
+                       ("sysctl.txt", ["sysctl", "-a", "--pattern", SYSCTL_PATTERN]),
+                       ("ipset-save.txt", ["ipset", "save"])):
+        (root / name).write_text(host.run(h, *argv).stdout)
+    pids = [str(p.pid) for p in host.processes]
+    ps = rig.sh("ps", "-ww", "-eo", "pid,args").stdout.splitlines()
+    # Only this host's processes: the machine's own docker-proxies belong to another host.
+    # (`ip netns exec` execs its command, so each pid is the program's own.)
+    mine = [line for line in ps[1:] if line.split(None, 1)[0] in pids]
+    (root / "ps.txt").write_text("\n".join([ps[0], *mine]) + "\n")
+    for b in host.boxes.values():
+        (root / "netns" / f"{_cid(b)}.ip-link.json").write_text(host.run(b.ns, "ip", "-j", "-d", "link", "show").stdout)
+        (root / "netns" / f"{_cid(b)}.ss.txt").write_text(host.run(b.ns, "ss", "-Hltun").stdout)
+
+
+def _inspect(host: FixtureHost, b: Box) -> dict:
+    sc = host.scenario
+    ports: dict = {}
+    bindings: dict = {}
+    exposed = {}
+    if b.publishes:
+        key = f"{CONTAINER_PORT}/tcp"
+        exposed[key] = {}
+        ports[key] = [{"HostIp": sc.bind_ip, "HostPort": str(HOST_PORT)}]
+        bindings[key] = [{"HostIp": "" if sc.bind_ip == "0.0.0.0" else sc.bind_ip, "HostPort": str(HOST_PORT)}]
+    return {
+        "Id": _cid(b), "Name": f"/{b.name}",
+        "State": {"Status": "running", "Running": True, "Pid": 0},
+        "Config": {"Image": "busybox", "ExposedPorts": exposed},
+        "HostConfig": {"NetworkMode": b.network, "PortBindings": bindings},
+        "NetworkSettings": {
+            "SandboxKey": f"/run/netns/{b.ns}", "Ports": ports,
+            "Networks": {b.network: {"NetworkID": _nid(b.network), "IPAddress": b.ip, "IPPrefixLen": b.prefix,
+                                     "Gateway": b.gateway}},
+        },
+    }
+
+
+def _nid(network: str) -> str:
+    return (network.encode().hex() * 16)[:64]
+
+
+def _networks(host: FixtureHost) -> list[dict]:
+    sc = host.scenario
+    members = lambda net: {_cid(b): {"IPv4Address": f"{b.ip}/{b.prefix}"}  # noqa: E731
+                           for b in host.boxes.values() if b.network == net}
+    nets = [{"Id": _nid("bridge"), "Name": "bridge", "Driver": "bridge", "Internal": False,
+             "IPAM": {"Config": [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]},
+             "Options": {"com.docker.network.bridge.default_bridge": "true",
+                         "com.docker.network.bridge.name": "docker0"},
+             "Containers": members("bridge")}]
+    if sc.has_bridge1:
+        nets.append({"Id": _nid(sc.user_bridge), "Name": sc.user_bridge, "Driver": "bridge", "Internal": sc.internal,
+                     "IPAM": {"Config": [{"Subnet": "192.0.2.0/24", "Gateway": "192.0.2.1"}]},
+                     "Options": sc.bridge1_options, "Containers": members(sc.user_bridge)})
+    return nets
