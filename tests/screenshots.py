@@ -15,23 +15,33 @@ from tui.collect.bundle import load_bundle
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 
 
-async def _drive(name: str, out_dir: Path) -> None:
+def demo_app() -> DockportApp:
     state = load_bundle(demo_bundle_path(), source="demo")
-    app = DockportApp(source=("demo", str(demo_bundle_path())), state=state)
+    return DockportApp(source=("demo", str(demo_bundle_path())), state=state)
+
+
+async def show_view(name: str, pilot) -> None:  # noqa: ANN001 - textual.pilot.Pilot
+    """Bring the app to one of the named views (shared with the snapshot tests)."""
+    app = pilot.app
+    await pilot.pause()
+    table = app.query_one("#containers")
+    table.focus()
+    key = next(k for k, c in table.choices.items() if c.container == "demo-web" and c.binding.host_port == 80)
+    table.move_cursor(row=table.get_row_index(key))
+    await pilot.press("enter")
+    if name in ("stepping", "presenter"):
+        await pilot.press("n", "n", "n", "n")
+    if name == "presenter":
+        await pilot.press("f2")
+    if name == "localhost":
+        await pilot.press("o", "o")
+    await pilot.pause()
+
+
+async def _drive(name: str, out_dir: Path) -> None:
+    app = demo_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        table = app.query_one("#containers")
-        table.focus()
-        key = next(k for k, c in table.choices.items() if c.container == "demo-web" and c.binding.host_port == 80)
-        table.move_cursor(row=table.get_row_index(key))
-        await pilot.press("enter")
-        if name in ("stepping", "presenter"):
-            await pilot.press("n", "n", "n", "n")
-        if name == "presenter":
-            await pilot.press("f2")
-        if name == "localhost":
-            await pilot.press("o", "o")
-        await pilot.pause()
+        await show_view(name, pilot)
         app.save_screenshot(f"{name}.svg", str(out_dir))
 
 

@@ -47,6 +47,18 @@ class SourceStatus(Message):
         self.status = status
 
 
+class RefreshRequested(Message):
+    """Something changed on the host (a Docker event, a firewall change): collect again."""
+
+
+def _status_colour(status: str) -> str:
+    if status.startswith(("live", "demo", "bundle", "loaded")):
+        return "green"
+    if status.startswith(("stale", "loading")):
+        return "yellow"
+    return "red"  # daemon unreachable, cannot load, collection failed
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
@@ -124,6 +136,9 @@ class DockportApp(App[None]):
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._events_stream = None
+        self._rule_monitor = None
+        self._firewall_watched = False
+        self._following = False  # the selection was made by the app, not the user
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -196,22 +211,37 @@ class DockportApp(App[None]):
                         return
                     if time.monotonic() - last > 0.05:
                         last = time.monotonic()
-                        self.call_later_safe()
+                        self.post_message(RefreshRequested())
                 if self._event_source is not None:
                     return  # a finite fake source: done
+                if not self._stop.is_set():
+                    self.post_message(SourceStatus("stale: Docker events stream ended (reconnecting)"))
             except Exception:
-                self.post_message(SourceStatus("daemon unreachable (retrying)"))
+                if not self._stop.is_set():
+                    self.post_message(SourceStatus("daemon unreachable (retrying)"))
             if self._stop.wait(2.0):
                 return
+            self.post_message(RefreshRequested())  # catch up on what happened while we were away
 
-    def call_later_safe(self) -> None:
-        self.post_message(SourceStatus("refresh"))
+    @work(thread=True, exclusive=True, group="firewall", exit_on_error=False)
+    def watch_firewall(self) -> None:
+        """Re-collect when the nft ruleset changes (legacy iptables has no notification: the poll covers it)."""
+        from tui.collect.watch import RuleChangeMonitor
+
+        monitor = RuleChangeMonitor()
+        self._rule_monitor = monitor
+        if self._stop.is_set():
+            return
+        why = monitor.run(lambda: self.post_message(RefreshRequested()))
+        if why != "stopped" and not self._stop.is_set():
+            self.post_message(SourceStatus(f"live (firewall changes polled: {why})"))
+
+    @on(RefreshRequested)
+    def _on_refresh(self, _message: RefreshRequested) -> None:
+        self.collect()
 
     @on(SourceStatus)
     def _on_status(self, message: SourceStatus) -> None:
-        if message.status == "refresh":
-            self.collect()
-            return
         self.status = message.status
         self._show_status()
 
@@ -220,16 +250,41 @@ class DockportApp(App[None]):
         self._apply_state(message.state, message.status)
 
     def _apply_state(self, state: HostState, status: str) -> None:
+        before = {c.id for c in self.state.containers} if self.state is not None else None
         self.state = state
         self.status = status
         if self.selected and not self._choice_exists(self.selected):
             self.notify(f"{self.selected.container} {self.selected.binding.key} is gone", markup=False)
             self.selected, self.path = None, None
+        if self.selected is None or self._following:
+            # Until the user picks a port, follow what appears (nothing new: keep the current one).
+            newest = self._first_published(state, before)
+            if newest is not None or self.selected is None:
+                self.selected = newest
+            self._following = True
         self._retrace()
         self._render_all()
         if self.source[0] == "live" and not getattr(self, "_poll_started", False):
             self._poll_started = True
             self.set_interval(self._poll_seconds, self.collect)
+        if self.source[0] == "live" and not self._firewall_watched:
+            from tui.collect.watch import RuleChangeMonitor
+
+            if RuleChangeMonitor.available(state.facts.firewall_backend):
+                self._firewall_watched = True
+                self.watch_firewall()
+
+    @staticmethod
+    def _first_published(state: HostState, before: set[str] | None) -> PortChoice | None:
+        """With nothing picked yet, follow what just appeared: a new container's first published
+        port (or, at start, the first published port at all), so a path is on screen without a key."""
+        candidates = [c for c in state.containers if c.state == "running"
+                      and (before is None or c.id not in before)]
+        for c in candidates:
+            for b in c.ports:
+                if b.published:
+                    return PortChoice(c.name, b)
+        return None
 
     def _choice_exists(self, choice: PortChoice) -> bool:
         c = self.state.container(choice.container) if self.state else None
@@ -289,8 +344,7 @@ class DockportApp(App[None]):
 
     def _show_status(self) -> None:
         st = self.state
-        parts = [("● ", "green" if self.status in ("live", "demo bundle") or self.status.startswith("bundle")
-                  else "red"), (self.status, "bold"), f"   origin: {self.origin}"]
+        parts = [("● ", _status_colour(self.status)), (self.status, "bold"), f"   origin: {self.origin}"]
         if st:
             f = st.facts
             proxy = {True: "on", False: "off", None: "unknown"}[f.userland_proxy]
@@ -314,6 +368,7 @@ class DockportApp(App[None]):
             self.notify("Pick a row with a port first.", markup=False)
             return
         self.selected = choice
+        self._following = False
         self._retrace()
         self._render_all()
 
@@ -393,6 +448,8 @@ class DockportApp(App[None]):
 
     def on_unmount(self) -> None:
         self._stop.set()
+        if self._rule_monitor is not None:
+            self._rule_monitor.stop()
         stream = self._events_stream
         if stream is not None and hasattr(stream, "close"):
             try:

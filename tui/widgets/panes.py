@@ -135,8 +135,12 @@ class BridgesPane(Tree):
             self.root.add_leaf(literal("no bridges on this host", "italic"))
         for br in bridges:
             net = next((n for n in state.networks if n.bridge == br.name), None)
+            own = next((f"{a.ip}/{a.prefix}" for a in br.addresses if a.family == 4), "")
+            # Docker 20.10 leaves the default bridge's IPAM gateway empty: the bridge's address is it.
+            gateway = (net.gateway if net else "") or own.split("/")[0] or "-"
+            subnet = (net.subnet if net else "") or own
             label = join((br.name, HIGHLIGHT if br.name in on_path else "bold"),
-                         f"  {net.subnet if net else ''} gw {net.gateway if net else '-'}",
+                         f"  {subnet} gw {gateway}",
                          (f"  [{net.name}]" if net else "", "dim"))
             node = self.root.add(label, expand=True)
             self.node_by_key[br.name] = node
