@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
+from typing import TYPE_CHECKING
 from pathlib import Path as FsPath
 
 from rich.text import Text
@@ -17,7 +17,9 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tui.model import HostState
-from tui.paths.engine import Path, Query, QueryError, trace
+
+if TYPE_CHECKING:
+    from tui.paths.engine import Path, Query
 from tui.render import literal, wrapped
 from tui.widgets.panes import (
     BridgesPane,
@@ -122,7 +124,7 @@ class DockportApp(App[None]):
     ]
 
     def __init__(self, source: tuple[str, str] = ("demo", ""), state: HostState | None = None,
-                 event_source=None, poll_seconds: float = 10.0) -> None:  # noqa: ANN001
+                 event_source=None, poll_seconds: float | None = None) -> None:  # noqa: ANN001
         super().__init__()
         self.source = source
         self.state: HostState | None = state
@@ -139,6 +141,8 @@ class DockportApp(App[None]):
         self._rule_monitor = None
         self._firewall_watched = False
         self._following = False  # the selection was made by the app, not the user
+        self._collecting = False
+        self._dirty = False
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -161,16 +165,41 @@ class DockportApp(App[None]):
         self.query_one("#filter", Input).display = False
         self.query_one(Explanation).show_hop(None, -1)
         if self.state is not None:
-            self._apply_state(self.state, "loaded")
+            kind, where = self.source
+            status = {"demo": "demo bundle", "bundle": f"bundle: {where}"}.get(kind, "loaded")
+            self._apply_state(self.state, status, first=True)
         else:
-            self.collect()
+            self.request_refresh()
         if self.source[0] == "live":
             self.watch_events()
 
     # -- data ------------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="collect", exit_on_error=False)
+    def request_refresh(self) -> None:
+        """Collect again: at once when idle, else once more right after the running collection,
+        so a burst of events (create, connect, start) costs at most one extra collection."""
+        if self._collecting:
+            self._dirty = True
+            return
+        self._collecting, self._dirty = True, False
+        self.collect()
+
+    def _collection_done(self) -> None:
+        self._collecting = False
+        if self._dirty:
+            self.request_refresh()
+
+    @work(thread=True, group="collect", exit_on_error=False)
     def collect(self) -> None:
+        try:
+            self._collect()
+        finally:
+            try:
+                self.call_from_thread(self._collection_done)
+            except RuntimeError:
+                pass  # the app is shutting down
+
+    def _collect(self) -> None:
         kind, where = self.source
         try:
             if kind == "live":
@@ -196,7 +225,6 @@ class DockportApp(App[None]):
     @work(thread=True, exclusive=True, group="events", exit_on_error=False)
     def watch_events(self) -> None:
         """Docker events drive re-collection; a cheap periodic check catches firewall changes."""
-        last = 0.0
         while not self._stop.is_set():
             try:
                 source = self._event_source
@@ -209,9 +237,7 @@ class DockportApp(App[None]):
                 for _event in source:
                     if self._stop.is_set():
                         return
-                    if time.monotonic() - last > 0.05:
-                        last = time.monotonic()
-                        self.post_message(RefreshRequested())
+                    self.post_message(RefreshRequested())
                 if self._event_source is not None:
                     return  # a finite fake source: done
                 if not self._stop.is_set():
@@ -238,7 +264,7 @@ class DockportApp(App[None]):
 
     @on(RefreshRequested)
     def _on_refresh(self, _message: RefreshRequested) -> None:
-        self.collect()
+        self.request_refresh()
 
     @on(SourceStatus)
     def _on_status(self, message: SourceStatus) -> None:
@@ -249,8 +275,9 @@ class DockportApp(App[None]):
     def _on_state(self, message: StateLoaded) -> None:
         self._apply_state(message.state, message.status)
 
-    def _apply_state(self, state: HostState, status: str) -> None:
-        before = {c.id for c in self.state.containers} if self.state is not None else None
+    def _apply_state(self, state: HostState, status: str, first: bool = False) -> None:
+        first = first or self.state is None
+        before = None if first else {c.id for c in self.state.containers}
         self.state = state
         self.status = status
         if self.selected and not self._choice_exists(self.selected):
@@ -262,17 +289,25 @@ class DockportApp(App[None]):
             if newest is not None or self.selected is None:
                 self.selected = newest
             self._following = True
-        self._retrace()
-        self._render_all()
+        if first:
+            # Data on screen first; the path (and the engine's import) right after that frame.
+            self.path = None
+            self._render_all()
+            self.call_after_refresh(self._retrace_and_render)
+        else:
+            self._retrace()
+            self._render_all()
         if self.source[0] == "live" and not getattr(self, "_poll_started", False):
-            self._poll_started = True
-            self.set_interval(self._poll_seconds, self.collect)
-        if self.source[0] == "live" and not self._firewall_watched:
             from tui.collect.watch import RuleChangeMonitor
 
-            if RuleChangeMonitor.available(state.facts.firewall_backend):
+            self._poll_started = True
+            watched = RuleChangeMonitor.available(state.facts.firewall_backend)
+            if watched:
                 self._firewall_watched = True
                 self.watch_firewall()
+            # Docker events and (on nft) rule events drive re-collection; the poll is a safety net,
+            # and on legacy iptables, which has no rule events, the way rule changes are noticed.
+            self.set_interval(self._poll_seconds or (300.0 if watched else 30.0), self.request_refresh)
 
     @staticmethod
     def _first_published(state: HostState, before: set[str] | None) -> PortChoice | None:
@@ -300,6 +335,8 @@ class DockportApp(App[None]):
         return base
 
     def _query_for(self, choice: PortChoice) -> Query:
+        from tui.paths.engine import Query
+
         b = choice.binding
         if b.published:
             to = b.host_ip if b.host_ip not in ("0.0.0.0", "::", None) and self.origin != "external" else None
@@ -311,6 +348,9 @@ class DockportApp(App[None]):
         return Query(b.container_port, b.proto, self.origin, ip)
 
     def _retrace(self) -> None:
+        # The engine is imported on first use: the first frame does not wait for it.
+        from tui.paths.engine import QueryError, trace
+
         if not self.selected or not self.state:
             self.path = None
             return
@@ -320,6 +360,10 @@ class DockportApp(App[None]):
             self.path = None
             self.notify(str(exc), severity="warning", markup=False)
         self.hop_index = -1
+
+    def _retrace_and_render(self) -> None:
+        self._retrace()
+        self._render_all()
 
     def set_origin(self, origin: str) -> None:
         self.origin = origin
@@ -437,7 +481,7 @@ class DockportApp(App[None]):
             self.query_one(ContainersPane).focus()
 
     def action_refresh(self) -> None:
-        self.collect()
+        self.request_refresh()
 
     def action_save_svg(self) -> None:
         path = self.save_screenshot()

@@ -133,5 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         source = ("bundle", args.bundle)
     else:
         source = ("live", "")
-    DockportApp(source=source).run()
+    state = None
+    if source[0] != "live":
+        # A bundle loads in milliseconds: before the first frame, not in a worker after it.
+        from tui.collect.bundle import BundleError, load_bundle
+
+        try:
+            state = load_bundle(source[1], source=source[0])
+        except BundleError as exc:
+            return _usage_error(str(exc))
+    DockportApp(source=source, state=state).run()
     return 0

@@ -137,8 +137,22 @@ def veth_owner(state: HostState, link: Link) -> tuple[Container, str] | None:
     """
     if link.kind != "veth" or link.peer_index is None:
         return None
+    return _container_ends(state).get((link.peer_index, link.index))
+
+
+_ENDS: dict[int, tuple[HostState, dict[tuple[int, int], tuple[Container, str]]]] = {}
+
+
+def _container_ends(state: HostState) -> dict[tuple[int, int], tuple[Container, str]]:
+    """(interface index, its peer index) -> (container, interface name), built once per state."""
+    hit = _ENDS.get(id(state))
+    if hit is not None and hit[0] is state:
+        return hit[1]
+    ends: dict[tuple[int, int], tuple[Container, str]] = {}
     for c in state.containers:
         for ifname, index, peer in c.interfaces:
-            if index == link.peer_index and peer == link.index:
-                return c, ifname
-    return None
+            ends.setdefault((index, peer), (c, ifname))
+    if len(_ENDS) >= 8:
+        _ENDS.pop(next(iter(_ENDS)))
+    _ENDS[id(state)] = (state, ends)
+    return ends

@@ -59,19 +59,17 @@ def _short(text: str) -> str:
 
 
 def read_container_details(pieces: Pieces) -> None:
-    from tui.collect.netlink import container_interfaces
-    from tui.collect.procfs import read_container_listeners
-
+    """Each running container's veth ends and listening sockets (the fast ways first)."""
     denied = []
     for c in pieces.containers_json or []:
         state = c.get("State") or {}
         if not state.get("Running"):
             continue
         cid = c.get("Id", "")
+        pid = int(state.get("Pid") or 0)
         key = (c.get("NetworkSettings") or {}).get("SandboxKey") or ""
         try:
-            ends, _nsid = container_interfaces(key)
-            pieces.container_ifaces[cid] = ends
+            pieces.container_ifaces[cid] = _container_ends(pid, key)
         except FileNotFoundError:
             pass  # the container stopped or its netns vanished meanwhile
         except PermissionError:
@@ -79,15 +77,42 @@ def read_container_details(pieces: Pieces) -> None:
         except Exception as exc:
             pieces.warnings.append(Warning_("links", f"netns of {c.get('Name', cid)} not read: {_short(str(exc))}"))
         try:
-            pieces.container_listeners[cid] = read_container_listeners(int(state.get("Pid") or 0))
+            pieces.container_listeners[cid] = _container_listeners(pid, key)
         except (FileNotFoundError, ProcessLookupError):
             pass
         except PermissionError:
             denied.append(c.get("Name", cid))
     if denied:
         pieces.warnings.append(Warning_(
-            "links", f"container namespaces not readable ({len(denied)} containers): "
+            "links", f"container namespaces not readable ({len(set(denied))} containers): "
             "veth owners and listening sockets unknown", "run as root (sudo dockport-tui)"))
+
+
+def _container_ends(pid: int, sandbox_key: str):  # noqa: ANN202
+    from tui.collect.procfs import container_interfaces_from_sysfs
+
+    try:
+        return container_interfaces_from_sysfs(pid)
+    except PermissionError:
+        raise
+    except OSError:
+        from tui.collect.netlink import container_interfaces
+
+        return container_interfaces(sandbox_key)[0]
+
+
+def _container_listeners(pid: int, sandbox_key: str):  # noqa: ANN202
+    from tui.collect.procfs import read_container_listeners
+    from tui.collect.sockdiag import listeners_in_netns
+
+    if sandbox_key:
+        try:
+            return listeners_in_netns(sandbox_key)
+        except PermissionError:
+            raise
+        except OSError:
+            pass  # no sock_diag for this family in the kernel: /proc still has it
+    return read_container_listeners(pid)
 
 
 def read_ipsets(rulesets, warnings: list) -> dict:

@@ -54,6 +54,27 @@ def read_container_listeners(pid: int, proc: str = "/proc") -> tuple[Listener, .
     return listeners_from_proc_net(tables)
 
 
+def container_interfaces_from_sysfs(pid: int, proc: str = "/proc") -> tuple[tuple[str, int, int], ...]:
+    """(name, ifindex, peer ifindex) of the container's veth-like interfaces, from its own /sys.
+
+    Docker mounts a sysfs of the container's network namespace at /sys; reading it through
+    /proc/PID/root costs a few file reads where opening the namespace with netlink costs a fork.
+    """
+    base = f"{proc}/{pid}/root/sys/class/net"
+    ends = []
+    for name in os.listdir(base):  # OSError when there is no /sys in the container
+        try:
+            with open(f"{base}/{name}/ifindex") as a, open(f"{base}/{name}/iflink") as b:
+                index, peer = int(a.read()), int(b.read())
+        except (OSError, ValueError):
+            continue
+        if peer != index:  # its link lives elsewhere: a veth end (lo and dummies point at themselves)
+            ends.append((name, index, peer))
+    if not os.path.exists(f"{base}/lo"):
+        raise FileNotFoundError(f"{base}: not the container's own sysfs")
+    return tuple(sorted(ends))
+
+
 def read_sysctls(proc: str = "/proc") -> dict[str, str]:
     out = {}
     paths = [f"{proc}/sys/" + k.replace(".", "/") for k in SYSCTL_KEYS]

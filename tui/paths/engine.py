@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from tui.collect.assemble import veth_owner
 from tui.model import Container, HostState, Link, PortBinding, Proxy, RuleSet
 from tui.paths import explain
 from tui.paths.netfilter import HookResult, run_hook
@@ -176,20 +175,11 @@ def _first_ip(c: Container) -> tuple[str, str]:
 
 
 def _container_by_ip(state: HostState, ip: str) -> tuple[Container, str] | None:
-    for c in state.containers:
-        for e in c.endpoints:
-            if e.ip == ip and c.state == "running":
-                return c, e.network
-    return None
+    return HostView.of(state).containers_by_ip.get(ip)
 
 
 def _host_veth(state: HostState, c: Container, bridge: str) -> Link | None:
-    for link in state.links:
-        if link.kind == "veth" and link.master == bridge:
-            owner = veth_owner(state, link)
-            if owner and owner[0].id == c.id:
-                return link
-    return None
+    return HostView.of(state).veths.get((c.id, bridge))
 
 
 def _bridge_of(state: HostState, network_name: str) -> str:
@@ -200,16 +190,13 @@ def _bridge_of(state: HostState, network_name: str) -> str:
 def find_mapping(state: HostState, port: int, proto: str, dst: str, to_container: bool) -> Mapping | None:
     """The published (or, towards a container address, exposed) port the question is about."""
     candidates = []
-    for c in state.containers:
-        for b in c.ports:
-            if b.proto != proto:
-                continue
-            cip = _ip_on_default(c)
-            if to_container:
-                if b.container_port == port and any(e.ip == dst for e in c.endpoints):
-                    candidates.append(Mapping(c, b, dst))
-            elif b.host_port == port and _binding_covers(b.host_ip or "", dst):
-                candidates.append(Mapping(c, b, cip))
+    near = HostView.of(state).bindings_by_port.get((proto, -port if to_container else port), [])
+    for c, b in near:
+        if to_container:
+            if any(e.ip == dst for e in c.endpoints):
+                candidates.append(Mapping(c, b, dst))
+        elif _binding_covers(b.host_ip or "", dst):
+            candidates.append(Mapping(c, b, _ip_on_default(c)))
     # Prefer a running container and an exact address binding over a wildcard one.
     candidates.sort(key=lambda m: (m.container.state != "running", m.binding.host_ip in ("0.0.0.0", "::")))
     return candidates[0] if candidates else None

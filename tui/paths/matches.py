@@ -7,6 +7,7 @@ contents, an owner, an unknown module); the engine then marks the hop and verdic
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from tui.paths.packet import HostView, Packet
 from tui.paths.rules import Match, Option, ParsedRule
@@ -22,12 +23,34 @@ def _iface_match(pattern: str, name: str) -> bool:
     return name == pattern
 
 
-def _in_net(addr: str, spec: str) -> bool:
+@lru_cache(maxsize=65536)
+def _networks(spec: str) -> tuple[tuple[int, int, int], ...]:
+    """(version, network as int, mask as int) for each comma-separated network of a rule."""
+    out = []
+    for s in spec.split(","):
+        try:
+            n = ipaddress.ip_network(s, strict=False)
+        except ValueError:
+            continue
+        out.append((n.version, int(n.network_address), int(n.netmask)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=65536)
+def _address(addr: str) -> tuple[int, int] | None:
     try:
         ip = ipaddress.ip_address(addr)
-        return any(ip in ipaddress.ip_network(s, strict=False) for s in spec.split(","))
     except ValueError:
+        return None
+    return ip.version, int(ip)
+
+
+def _in_net(addr: str, spec: str) -> bool:
+    a = _address(addr)
+    if a is None:
         return False
+    version, value = a
+    return any(v == version and (value & mask) == net for v, net, mask in _networks(spec))
 
 
 def _port_in(port: int, spec: str) -> bool:

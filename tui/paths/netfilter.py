@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from tui.model import Rule, RuleSet
+from tui.paths.chain_index import index_of
 from tui.paths.matches import evaluate
 from tui.paths.packet import HostView, Packet
 from tui.paths.rules import ParsedRule, parse_rule
@@ -144,7 +145,7 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
     guard = 0
     while True:
         guard += 1
-        if guard > 100000:
+        if guard > 1_000_000:
             result.verdict = "UNKNOWN"
             result.doubts.append(f"{table}/{chain}: rule loop")
             return result
@@ -165,6 +166,11 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
             result.steps.append(Step(table, chain, None, policy, policy=policy))
             result.verdict = policy
             return result
+        idx = index_of(rules)
+        if idx is not None:
+            index = idx.next_candidate(index, p.dst, p.proto, p.dport)
+            if index >= len(rules.rules):
+                continue  # the end of the chain: return or policy, as above
         rule = rules.rules[index]
         index += 1
         parsed = parse_rule(rule.text)

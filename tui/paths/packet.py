@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from tui.model import HostState
+from tui.model import Container, HostState, Link, PortBinding, Route
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -55,6 +56,17 @@ class HostView:
 
     @classmethod
     def of(cls, state: HostState) -> HostView:
+        """The view of a state, built once: a TUI traces the same state many times."""
+        hit = _VIEWS.get(id(state))
+        if hit is not None and hit.state is state:
+            return hit
+        if len(_VIEWS) >= 8:
+            _VIEWS.pop(next(iter(_VIEWS)))
+        view = _VIEWS[id(state)] = cls._build(state)
+        return view
+
+    @classmethod
+    def _build(cls, state: HostState) -> HostView:
         view = cls(state)
         for link in state.links:
             for a in link.addresses:
@@ -87,6 +99,53 @@ class HostView:
             types.add("UNICAST")
         return types
 
+    @cached_property
+    def _routes(self) -> list[tuple[int, int, int, int, Route]]:
+        out = []
+        for r in self.state.routes:
+            try:
+                net = ipaddress.ip_network("0.0.0.0/0" if r.dst == "default" else r.dst, strict=False)
+            except ValueError:
+                continue
+            out.append((net.version, int(net.network_address), int(net.netmask), net.prefixlen, r))
+        return out
+
+    @cached_property
+    def containers_by_ip(self) -> dict[str, tuple[Container, str]]:
+        """Running containers by their addresses: (container, network name)."""
+        out: dict[str, tuple[Container, str]] = {}
+        for c in self.state.containers:
+            if c.state != "running":
+                continue
+            for e in c.endpoints:
+                if e.ip:
+                    out.setdefault(e.ip, (c, e.network))
+        return out
+
+    @cached_property
+    def bindings_by_port(self) -> dict[tuple[str, int], list[tuple[Container, PortBinding]]]:
+        """Every container's ports by (proto, host port) and, for direct access, (proto, -container port)."""
+        out: dict[tuple[str, int], list[tuple[Container, PortBinding]]] = {}
+        for c in self.state.containers:
+            for b in c.ports:
+                if b.host_port is not None:
+                    out.setdefault((b.proto, b.host_port), []).append((c, b))
+                out.setdefault((b.proto, -b.container_port), []).append((c, b))
+        return out
+
+    @cached_property
+    def veths(self) -> dict[tuple[str, str], Link]:
+        """(container id, bridge) -> the host end of that container's veth on the bridge."""
+        from tui.collect.assemble import veth_owner
+
+        out: dict[tuple[str, str], Link] = {}
+        for link in self.state.links:
+            if link.kind == "veth" and link.master:
+                owner = veth_owner(self.state, link)
+                if owner:
+                    out.setdefault((owner[0].id, link.master), link)
+        return out
+
     def route(self, dst: str) -> tuple[str, str, str]:
         """(out interface, gateway, preferred source) for dst, by longest prefix."""
         ip = ipaddress.ip_address(dst)
@@ -94,15 +153,12 @@ class HostView:
             return "lo", "", dst
         best = None
         best_len = -1
-        for r in self.state.routes:
-            try:
-                net = ipaddress.ip_network("0.0.0.0/0" if r.dst == "default" else r.dst, strict=False)
-            except ValueError:
+        value = int(ip)
+        for version, net, mask, prefixlen, r in self._routes:
+            if version != ip.version or (value & mask) != net:
                 continue
-            if net.version != ip.version or ip not in net:
-                continue
-            if net.prefixlen > best_len or (net.prefixlen == best_len and best and r.metric < best.metric):
-                best, best_len = r, net.prefixlen
+            if prefixlen > best_len or (prefixlen == best_len and best and r.metric < best.metric):
+                best, best_len = r, prefixlen
         if best is None:
             return "", "", ""
         src = best.prefsrc or self.primary_address(best.dev) or ""
@@ -119,3 +175,6 @@ class HostView:
             if r.dst == "default":
                 return r.dev
         return ""
+
+
+_VIEWS: dict[int, HostView] = {}

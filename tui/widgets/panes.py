@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import DataTable, Static, Tree
 
 from tui.collect.assemble import veth_owner
 from tui.model import Container, HostState, PortBinding
-from tui.paths.engine import Path
+if TYPE_CHECKING:
+    from tui.paths.engine import Path
 from tui.render import PORT_KIND_STYLE, VERDICT_STYLE, join, literal, wrapped
 
 HIGHLIGHT = "bold reverse"

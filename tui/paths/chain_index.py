@@ -1,0 +1,72 @@
+"""Skip the rules of a chain that cannot match the packet, without changing the kernel's order.
+
+Hosts with Kubernetes or hundreds of containers have chains of thousands of rules that each match
+one destination address (`-d 10.96.0.1/32 ...`) or one destination port (`-m tcp --dport 20001`).
+The index files every rule under that one address or port when its text says so, and under
+"wildcard" otherwise; walking the chain then visits, in order, only the wildcard rules and those
+filed under the packet's own address or port. Every visited rule is still fully evaluated, so the
+index can only skip rules whose own text proves they cannot match.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+from tui.model import Chain
+
+# iptables-save prints -s before -d, and a negated -d as "! -d": neither form is captured here.
+_DST = re.compile(r"^-A \S+ (?:(?:! )?-s \S+ )?-d (\d+\.\d+\.\d+\.\d+)/32 ")
+_DPORT = re.compile(r" -m (tcp|udp) --dport (\d+) ")
+
+
+@dataclass
+class ChainIndex:
+    size: int
+    wildcard: list[int] = field(default_factory=list)
+    by_dst: dict[str, list[int]] = field(default_factory=dict)
+    by_port: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, chain: Chain) -> ChainIndex:
+        idx = cls(len(chain.rules))
+        for i, rule in enumerate(chain.rules):
+            text = rule.text
+            m = _DST.match(text)
+            if m:
+                idx.by_dst.setdefault(m.group(1), []).append(i)
+                continue
+            m = _DPORT.search(text)
+            if m and " ! --dport" not in text:
+                idx.by_port.setdefault((m.group(1), int(m.group(2))), []).append(i)
+                continue
+            idx.wildcard.append(i)
+        return idx
+
+    def next_candidate(self, start: int, dst: str, proto: str, dport: int) -> int:
+        """The first rule at or after `start` that might match; `size` when none is left."""
+        best = self.size
+        for positions in (self.wildcard, self.by_dst.get(dst), self.by_port.get((proto, dport))):
+            if positions:
+                j = bisect_left(positions, start)
+                if j < len(positions) and positions[j] < best:
+                    best = positions[j]
+        return best
+
+
+_CACHE: dict[int, tuple[Chain, ChainIndex]] = {}
+_SMALL = 32  # shorter chains are walked rule by rule: indexing them costs more than it saves
+
+
+def index_of(chain: Chain) -> ChainIndex | None:
+    if len(chain.rules) < _SMALL:
+        return None
+    entry = _CACHE.get(id(chain))
+    if entry is not None and entry[0] is chain:
+        return entry[1]
+    if len(_CACHE) > 4096:
+        _CACHE.clear()
+    idx = ChainIndex.of(chain)
+    _CACHE[id(chain)] = (chain, idx)  # holding the chain keeps its id from being reused
+    return idx
