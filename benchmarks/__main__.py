@@ -179,6 +179,9 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
                            capture_output=True, check=True, timeout=60)
             made.append(name)
         time.sleep(1.0)
+        t = time.perf_counter()
+        collect_live()  # the first collection inspects every container; later ones only changed ones
+        cold = time.perf_counter() - t
         ours, ref = [], []
         for _ in range(runs):
             t = time.perf_counter()
@@ -189,7 +192,8 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
             ours.append(time.perf_counter() - t)
         ratio = median(ours) / median(ref)
         out.append(Figure(f"live collection, {len(state.containers)} containers",
-                          f"{median(ours) * 1000:.0f} ms = {ratio:.2f}× raw ({median(ref) * 1000:.0f} ms)",
+                          f"{median(ours) * 1000:.0f} ms = {ratio:.2f}× raw ({median(ref) * 1000:.0f} ms); "
+                          f"first collection {cold * 1000:.0f} ms = {cold / median(ref):.2f}×",
                           "≤ 1.5× raw", ratio <= 1.5))
         out.append(asyncio.run(_event_to_screen(runs)))
         r = pty_run.start([PY, "-m", "tui"])
@@ -217,7 +221,7 @@ async def _event_to_screen(runs: int) -> Figure:
     from tui.widgets.panes import ContainersPane
 
     app = DockportApp(source=("live", ""), poll_seconds=3600)
-    times = []
+    times, from_start = [], []
     async with app.run_test(size=(120, 40)) as pilot:
         for _ in range(300):
             if app.state is not None:
@@ -226,20 +230,27 @@ async def _event_to_screen(runs: int) -> Figure:
         pane = app.query_one(ContainersPane)
         for i in range(runs):
             name = f"{PREFIX}ev{i}"
+            def shown() -> bool:  # the running container's row, with the host port Docker picked
+                c = app.state.container(name) if app.state else None
+                return bool(c and c.state == "running" and any(
+                    ch.container == name and ch.binding.host_port for ch in pane.choices.values()))
+
             try:
+                started = time.perf_counter()
                 await asyncio.to_thread(subprocess.run, ["docker", "run", "-d", "--name", name, "-p", "80",
                                                          "dockport-test:busybox"], capture_output=True, check=True)
                 t = time.perf_counter()
                 for _ in range(1000):
-                    if any(k.startswith(f"{name}|") for k in pane.choices):
+                    if shown():
                         break
                     await pilot.pause(0.005)
                 times.append(time.perf_counter() - t)
+                from_start.append(time.perf_counter() - started)
             finally:
                 await asyncio.to_thread(subprocess.run, ["docker", "rm", "-f", name], capture_output=True)
             await pilot.pause(0.5)
-    return Figure("event → row on screen", f"{median(times) * 1000:.0f} ms median of {len(times)}",
-                  "≤ 300 ms", median(times) <= 0.300)
+    return Figure("event → row on screen", f"{median(times) * 1000:.0f} ms median of {len(times)} after `docker run` "
+                  f"returned ({median(from_start) * 1000:.0f} ms from its start)", "≤ 300 ms", median(times) <= 0.300)
 
 
 # -- report ---------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ async def test_hostile_names_render_literally():
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
         table = app.query_one(ContainersPane)
-        names = {table.get_cell(rk.value, table.ordered_columns[0].key).plain for rk in table.rows}
+        names = {table.get_cell(rk.value, table.ordered_columns[1].key).plain for rk in table.rows}
         for name in HOSTILE:
             shown = name.replace("\x1b", "\\x1b").replace("\x07", "\\x07")
             assert shown in names

@@ -30,9 +30,9 @@ async def test_docker_run_row_and_path_appear_without_a_key(engine):
             await asyncio.to_thread(rig.run_container, name, "-p", "80")
             pane = app.query_one(ContainersPane)
             assert await _until(pilot, lambda: any(k.startswith(f"{name}|") for k in pane.choices), 15)
-            assert await _until(pilot, lambda: app.path is not None and app.selected.container == name, 5)
+            assert await _until(pilot, lambda: app.path is not None and app.selected.container == name
+                                and app.path.verdict == "delivered", 10)
             assert app.path.mapping.container.name == name
-            assert app.path.verdict == "delivered"
             assert app.query_one(PathPane).row_count == len(app.path.hops)
 
             # A firewall change alone (no Docker event) is seen too, through xtables-monitor.

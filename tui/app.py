@@ -49,6 +49,15 @@ class SourceStatus(Message):
         self.status = status
 
 
+class ContainerChanged(Message):
+    """One container as Docker reports it right after its event (None when it is gone)."""
+
+    def __init__(self, container_id: str, container: object) -> None:
+        super().__init__()
+        self.container_id = container_id
+        self.container = container
+
+
 class RefreshRequested(Message):
     """Something changed on the host (a Docker event, a firewall change): collect again."""
 
@@ -129,6 +138,7 @@ class DockportApp(App[None]):
         self.source = source
         self.state: HostState | None = state
         self.path: Path | None = None
+        self.findings: list = []
         self.origin = "external"
         self.selected: PortChoice | None = None
         self.hop_index = -1
@@ -234,9 +244,12 @@ class DockportApp(App[None]):
                     client = docker_client()
                     source = client.events(decode=True, filters={"type": ["container", "network"]})
                 self._events_stream = source
-                for _event in source:
+                for event in source:
                     if self._stop.is_set():
                         return
+                    quick = self._container_now(client, event) if self._event_source is None else None
+                    if quick is not None:
+                        self.post_message(ContainerChanged(*quick))
                     self.post_message(RefreshRequested())
                 if self._event_source is not None:
                     return  # a finite fake source: done
@@ -248,6 +261,39 @@ class DockportApp(App[None]):
             if self._stop.wait(2.0):
                 return
             self.post_message(RefreshRequested())  # catch up on what happened while we were away
+
+    @staticmethod
+    def _container_now(client, event: dict) -> tuple[str, object] | None:  # noqa: ANN001
+        """For a container event, that container as it is now (None: gone): the row can change at
+        once, while the full collection (rules, links, proxies) follows."""
+        if not isinstance(event, dict) or event.get("Type") != "container":
+            return None
+        cid = event.get("id") or (event.get("Actor") or {}).get("ID")
+        if not cid:
+            return None
+        from tui.collect.docker_json import container_from_inspect
+
+        try:
+            return cid, container_from_inspect(client.api.inspect_container(cid))
+        except Exception:
+            return cid, None  # removed (or unreadable): the full collection settles it
+
+    @on(ContainerChanged)
+    def _on_container_changed(self, message: ContainerChanged) -> None:
+        if self.state is None:
+            return
+        import dataclasses
+
+        others = tuple(c for c in self.state.containers if c.id != message.container_id)
+        if message.container is None:
+            containers = others
+        else:
+            old = self.state.container(message.container_id)
+            # Namespace details (veth ends, sockets) come with the full collection; keep the old ones.
+            new = message.container if old is None else dataclasses.replace(
+                message.container, interfaces=old.interfaces, listeners=old.listeners)
+            containers = tuple(sorted(others + (new,), key=lambda c: c.name))
+        self._apply_state(dataclasses.replace(self.state, containers=containers), self.status)
 
     @work(thread=True, exclusive=True, group="firewall", exit_on_error=False)
     def watch_firewall(self) -> None:
@@ -277,12 +323,18 @@ class DockportApp(App[None]):
 
     def _apply_state(self, state: HostState, status: str, first: bool = False) -> None:
         first = first or self.state is None
-        before = None if first else {c.id for c in self.state.containers}
+        # What was running before: a container that starts (not one merely created) gets followed.
+        before = None if first else {c.id for c in self.state.containers if c.state == "running"}
         self.state = state
         self.status = status
         if self.selected and not self._choice_exists(self.selected):
-            self.notify(f"{self.selected.container} {self.selected.binding.key} is gone", markup=False)
-            self.selected, self.path = None, None
+            same = self._same_port_now(state, self.selected)
+            if same is None:
+                self.notify(f"{self.selected.container} {self.selected.binding.key} is gone", markup=False)
+            # Same container, same container port, new binding (e.g. Docker picked the host port at start).
+            self.selected = same
+            if same is None:
+                self.path = None
         if self.selected is None or self._following:
             # Until the user picks a port, follow what appears (nothing new: keep the current one).
             newest = self._first_published(state, before)
@@ -321,6 +373,15 @@ class DockportApp(App[None]):
                     return PortChoice(c.name, b)
         return None
 
+    @staticmethod
+    def _same_port_now(state: HostState, choice: PortChoice) -> PortChoice | None:
+        c = state.container(choice.container)
+        for b in c.ports if c else ():
+            if (b.container_port, b.proto) == (choice.binding.container_port, choice.binding.proto) and \
+                    b.published == choice.binding.published:
+                return PortChoice(c.name, b)
+        return None
+
     def _choice_exists(self, choice: PortChoice) -> bool:
         c = self.state.container(choice.container) if self.state else None
         return bool(c and any(b.key == choice.binding.key for b in c.ports))
@@ -351,15 +412,23 @@ class DockportApp(App[None]):
         # The engine is imported on first use: the first frame does not wait for it.
         from tui.paths.engine import QueryError, trace
 
+        self.findings = []
         if not self.selected or not self.state:
             self.path = None
             return
         try:
             self.path = trace(self.state, self._query_for(self.selected))
+            self.findings = self._findings_for(self.selected)
         except QueryError as exc:
             self.path = None
             self.notify(str(exc), severity="warning", markup=False)
         self.hop_index = -1
+
+    def _findings_for(self, choice: PortChoice) -> list:
+        from tui.paths.findings import host_findings, port_findings
+
+        c = self.state.container(choice.container) if self.state else None
+        return host_findings(self.state) + (port_findings(self.state, c, choice.binding) if c else [])
 
     def _retrace_and_render(self) -> None:
         self._retrace()
@@ -383,7 +452,7 @@ class DockportApp(App[None]):
             self.query_one(RulesPane).show(state, path, self.filter_text)
             self.query_one(ProxiesPane).show(state, path)
             self.query_one(PathPane).show(path)
-            self.query_one(Explanation).show_hop(path, self.hop_index)
+            self.query_one(Explanation).show_hop(path, self.hop_index, self.findings)
         self._show_status()
 
     def _show_status(self) -> None:
@@ -433,7 +502,7 @@ class DockportApp(App[None]):
             return
         self.hop_index = max(0, min(len(self.path.hops) - 1, self.hop_index + delta))
         hop = self.path.hops[self.hop_index]
-        self.query_one(Explanation).show_hop(self.path, self.hop_index)
+        self.query_one(Explanation).show_hop(self.path, self.hop_index, self.findings)
         self.query_one(PathPane).move_cursor(row=self.hop_index)
         if hop.kind == "rule":
             pane = self.query_one(RulesPane)

@@ -77,10 +77,11 @@ def run_trace(args: argparse.Namespace) -> int:
         path = trace(state, Query(port, proto, args.origin, args.to))
     except QueryError as exc:
         return _usage_error(str(exc))
+    findings = findings_for_path(state, path)
     if args.json:
-        print(json.dumps(path.as_json(), indent=2))
+        print(json.dumps(path.as_json() | {"findings": [f.as_json() for f in findings]}, indent=2))
     else:
-        print(format_path(path))
+        print(format_path(path, findings))
     if path.verdict == "delivered":
         return EXIT_DELIVERED
     if path.verdict == "uncertain":
@@ -88,7 +89,17 @@ def run_trace(args: argparse.Namespace) -> int:
     return EXIT_NOT_DELIVERED
 
 
-def format_path(path) -> str:  # noqa: ANN001 - tui.paths.engine.Path
+def findings_for_path(state, path) -> list:  # noqa: ANN001
+    """The host's findings, and those of the port the path is about."""
+    from tui.paths.findings import host_findings, port_findings
+
+    found = host_findings(state)
+    if path.mapping is not None:
+        found += port_findings(state, path.mapping.container, path.mapping.binding)
+    return found
+
+
+def format_path(path, findings=()) -> str:  # noqa: ANN001 - tui.paths.engine.Path, [Finding]
     lines = [path.summary, ""]
     leg = 1
     for i, hop in enumerate(path.hops, 1):
@@ -104,6 +115,13 @@ def format_path(path) -> str:  # noqa: ANN001 - tui.paths.engine.Path
     lines.append(f"verdict: {path.verdict}" + (f" (via {path.via})" if path.via else ""))
     for d in path.doubts:
         lines.append(f"  uncertain because: {d}")
+    if findings:
+        lines.append("")
+        lines.append("findings:")
+    for f in findings:
+        lines.append(f"  [{f.severity}] {f.reason}")
+        if f.evidence:
+            lines.append(f"         evidence: {f.evidence}")
     return "\n".join(lines)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tui.collect.assemble import Pieces, assemble
@@ -26,8 +28,7 @@ def read_docker(pieces: Pieces, client: Any = None) -> Any:
     try:
         client = client or docker_client()
         api = client.api
-        pieces.docker_version = api.version()
-        pieces.docker_info = api.info()
+        pieces.docker_version, pieces.docker_info = _daemon_facts(api)
     except Exception as exc:  # socket missing, permission denied, daemon down
         text = str(exc)
         hint = "start dockerd, or load a capture bundle"
@@ -37,21 +38,70 @@ def read_docker(pieces: Pieces, client: Any = None) -> Any:
         return None
     from docker.errors import NotFound
 
-    containers = []
-    for summary in api.containers(all=True):
+    def inspect(kind: str, ident: str) -> dict | None:
         try:
-            containers.append(api.inspect_container(summary["Id"]))
+            return api.inspect_container(ident) if kind == "c" else api.inspect_network(ident)
         except NotFound:
-            continue  # removed while we were collecting: it is simply gone
-    networks = []
-    for summary in api.networks():
-        try:
-            networks.append(api.inspect_network(summary["Id"]))
-        except NotFound:
-            continue
-    pieces.containers_json = containers
-    pieces.networks_json = networks
+            return None  # removed while we were collecting: it is simply gone
+
+    summaries = api.containers(all=True)
+    cached = {s["Id"]: _INSPECTED.get(_summary_key(s)) for s in summaries}
+    jobs = [("c", s["Id"]) for s in summaries if cached[s["Id"]] is None]
+    jobs += [("n", s["Id"]) for s in api.networks()]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda job: (job[0], inspect(*job)), jobs))
+    fresh = {a["Id"]: a for kind, a in answers if kind == "c" and a is not None}
+    _remember(summaries, fresh)
+    answers = [("c", cached[s["Id"]] or fresh.get(s["Id"])) for s in summaries] + \
+              [(kind, a) for kind, a in answers if kind == "n"]
+    pieces.containers_json = [a for kind, a in answers if kind == "c" and a is not None]
+    pieces.networks_json = [a for kind, a in answers if kind == "n" and a is not None]
     return client
+
+
+# Inspect answers of unchanged containers are reused: the container list says when one changed
+# (state, status line, networks, ports), and everything read from an inspect changes with those.
+# A full re-inspect happens at least every _INSPECT_TTL seconds all the same.
+_INSPECTED: dict[tuple, dict] = {}
+_INSPECT_TTL = 60.0
+_inspected_at = [0.0]
+
+
+def _summary_key(summary: dict) -> tuple:
+    import json
+
+    if time.monotonic() - _inspected_at[0] > _INSPECT_TTL:
+        return ("expired",)
+    return (summary.get("Id"), summary.get("State"), summary.get("Status"),
+            json.dumps(summary.get("NetworkSettings"), sort_keys=True), json.dumps(summary.get("Ports"), sort_keys=True))
+
+
+def _remember(summaries: list[dict], fresh: dict[str, dict]) -> None:
+    if any(_summary_key(s) == ("expired",) for s in summaries[:1]) or not _INSPECTED:
+        _INSPECTED.clear()
+        _inspected_at[0] = time.monotonic()
+    known = {s["Id"]: s for s in summaries}
+    for cid, answer in fresh.items():
+        if cid in known:
+            _INSPECTED[_summary_key(known[cid])] = answer
+    live_keys = {_summary_key(s) for s in summaries}
+    for key in [k for k in _INSPECTED if k not in live_keys]:
+        del _INSPECTED[key]
+
+
+_FACTS: dict[str, tuple[float, Any, Any]] = {}
+_FACTS_TTL = 60.0
+
+
+def _daemon_facts(api: Any) -> tuple[Any, Any]:
+    """`docker version` and `docker info`: slow to ask (info counts images), slow to change."""
+    key = str(getattr(api, "base_url", ""))
+    hit = _FACTS.get(key)
+    if hit is not None and time.monotonic() - hit[0] < _FACTS_TTL:
+        return hit[1], hit[2]
+    version, info = api.version(), api.info()
+    _FACTS[key] = (time.monotonic(), version, info)
+    return version, info
 
 
 def _short(text: str) -> str:
@@ -131,29 +181,53 @@ def read_ipsets(rulesets, warnings: list) -> dict:
 
 
 def collect_live(client: Any = None) -> HostState:
+    """One collection. The sources are independent and mostly wait (on the daemon, on iptables-save,
+    on the kernel), so they are read side by side; each writes only its own part of `pieces`."""
     pieces = Pieces(source="live", hostname=socket.gethostname(),
                     captured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # more threads only fight over the GIL
+        parts = [pool.submit(_docker_part, pieces, client), pool.submit(_links_part),
+                 pool.submit(_firewall_part), pool.submit(_proc_part)]
+        (docker_warnings, ), (links, routes, link_warnings), fw_part, proc_part = [f.result() for f in parts]
+    pieces.links, pieces.routes = links, routes
+    pieces.backend, pieces.rulesets, pieces.other_rulesets, pieces.ipsets, fw_warnings = fw_part
+    pieces.proxies, pieces.sysctls, proc_warnings = proc_part
+    pieces.warnings += docker_warnings + link_warnings + fw_warnings + proc_warnings
+    return assemble(pieces)
+
+
+def _docker_part(pieces: Pieces, client: Any) -> tuple[list[Warning_]]:
+    before = len(pieces.warnings)
     read_docker(pieces, client)
+    read_container_details(pieces)
+    added = pieces.warnings[before:]
+    del pieces.warnings[before:]
+    return (added,)
+
+
+def _links_part() -> tuple[tuple, tuple, list[Warning_]]:
     try:
         from tui.collect.netlink import read_links
 
-        pieces.links, pieces.routes = read_links()
+        links, routes = read_links()
+        return links, routes, []
     except Exception as exc:
         from tui.collect.netlink import netlink_warning
 
-        pieces.warnings.append(netlink_warning(exc))
-    read_container_details(pieces)
+        return None, None, [netlink_warning(exc)]
+
+
+def _firewall_part():  # noqa: ANN202
     fw = collect_firewall()
-    pieces.backend = fw.backend
-    pieces.rulesets = fw.rulesets
-    pieces.other_rulesets = fw.other_rulesets
-    pieces.warnings += fw.warnings
-    pieces.ipsets = read_ipsets(pieces.rulesets, pieces.warnings)
+    warnings = list(fw.warnings)
+    ipsets = read_ipsets(fw.rulesets, warnings)
+    return fw.backend, fw.rulesets, fw.other_rulesets, ipsets, warnings
+
+
+def _proc_part():  # noqa: ANN202
     try:
         from tui.collect.procfs import read_proxies, read_sysctls
 
-        pieces.proxies = read_proxies()
-        pieces.sysctls = read_sysctls()
+        return read_proxies(), read_sysctls(), []
     except OSError as exc:
-        pieces.warnings.append(Warning_("proc", f"/proc not readable: {exc}"))
-    return assemble(pieces)
+        return None, None, [Warning_("proc", f"/proc not readable: {exc}")]

@@ -2,30 +2,24 @@
 
 `/proc/PID/net/tcp` walks the whole established-connection hash table on every read (milliseconds
 each on a large machine, for every container); sock_diag with a LISTEN filter walks only the
-listening sockets. The netlink socket has to be made inside the container's namespace: a short-lived
-thread joins that namespace with setns(2) (which changes only the calling thread), opens the socket,
-and ends, so the rest of the process never leaves the host's namespace.
+listening sockets. The netlink socket has to be made inside the container's namespace (see `tui.collect.netns`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import os
 import socket
 import struct
-import threading
 
+from tui.collect.netns import call_in_netns
 from tui.model import Listener
 
-CLONE_NEWNET = 0x40000000
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 TCP_LISTEN, TCP_CLOSE = 10, 7  # an unconnected udp socket is in state CLOSE ("UNCONN" in ss)
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _request(family: int, proto: int, states: int) -> bytes:
@@ -76,27 +70,4 @@ def _listeners_here() -> tuple[Listener, ...]:
 
 def listeners_in_netns(path: str) -> tuple[Listener, ...]:
     """The listeners of the network namespace at `path` (a SandboxKey or /proc/PID/ns/net)."""
-    target = os.open(path, os.O_RDONLY)  # FileNotFoundError when the container is gone
-    result: dict[str, object] = {}
-
-    def inside() -> None:
-        try:
-            if _libc.setns(target, CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"setns: {os.strerror(err)}")
-            result["value"] = _listeners_here()
-        except BaseException as exc:  # handed to the caller
-            result["error"] = exc
-        # The thread ends here, and its namespace with it: nothing else ran in it.
-
-    try:
-        worker = threading.Thread(target=inside, name="dockport-sockdiag", daemon=True)
-        worker.start()
-        worker.join(5.0)
-    finally:
-        os.close(target)
-    if "error" in result:
-        raise result["error"]  # type: ignore[misc]
-    if "value" not in result:
-        raise TimeoutError(f"sock_diag in {path} did not answer")
-    return result["value"]  # type: ignore[return-value]
+    return call_in_netns(path, _listeners_here)

@@ -72,10 +72,11 @@ class ContainersPane(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_columns("container", "address", "port", "kind")
+        self.add_columns("!", "container", "address", "port", "kind")
         self.border_title = self.BORDER_TITLE
         self.border_subtitle = Text.assemble(("published ", "green"), ("loopback ", "yellow"),
-                                             ("ephemeral ", "cyan"), ("expose-only", "dim"))
+                                             ("ephemeral ", "cyan"), ("expose-only ", "dim"),
+                                             ("✖", "bold red"), ("▲", "yellow"), (" findings", "dim"))
         self.choices: dict[str, PortChoice] = {}
 
     def show(self, state: HostState, path: Path | None, selected: str | None, filt: str = "") -> None:
@@ -87,8 +88,8 @@ class ContainersPane(DataTable):
             if not bindings:
                 if filt and filt not in c.name.lower():
                     continue
-                rows.append((f"{c.id}|-", [literal(c.name, _state_style(c)), literal(ip), literal("—"),
-                                           literal("no ports", "dim")]))
+                rows.append((f"{c.id}|-", [literal(""), literal(c.name, _state_style(c)), literal(ip),
+                                           literal("—"), literal("no ports", "dim")]))
                 continue
             for b in bindings:
                 choice = PortChoice(c.name, b)
@@ -100,11 +101,11 @@ class ContainersPane(DataTable):
                         if b.published else literal(f"{b.container_port}/{b.proto}"))
                 if selected == choice.key:
                     port.stylize(HIGHLIGHT)
-                rows.append((choice.key, [literal(c.name, _state_style(c)), literal(ip), port,
-                                          literal(kind, PORT_KIND_STYLE[kind])]))
+                rows.append((choice.key, [_finding_mark(state, c, b), literal(c.name, _state_style(c)),
+                                          literal(ip), port, literal(kind, PORT_KIND_STYLE[kind])]))
         if not rows:
             reason = "no containers" if "docker" not in state.missing else "Docker not reachable (see status)"
-            rows.append(("-empty-", [literal(reason, "italic"), literal(""), literal(""), literal("")]))
+            rows.append(("-empty-", [literal(""), literal(reason, "italic"), literal(""), literal(""), literal("")]))
         sync_rows(self, rows)
 
     def choice_at_cursor(self) -> PortChoice | None:
@@ -112,6 +113,16 @@ class ContainersPane(DataTable):
             return None
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         return self.choices.get(key)
+
+
+FINDING_MARK = {"problem": ("✖", "bold red"), "warn": ("▲", "yellow"), "info": ("", "")}
+
+
+def _finding_mark(state: HostState, c: Container, b: PortBinding) -> Text:
+    from tui.paths.findings import port_findings
+
+    found = port_findings(state, c, b, deep=False)
+    return literal(*FINDING_MARK[found[0].severity]) if found else literal("")
 
 
 def _state_style(c: Container) -> str:
@@ -281,7 +292,7 @@ class PathPane(DataTable):
 
 
 class Explanation(Static):
-    def show_hop(self, path: Path | None, index: int) -> None:
+    def show_hop(self, path: Path | None, index: int, findings: list | None = None) -> None:
         if path is None:
             self.update(literal("Pick a port in the Containers pane and press Enter. "
                                 "o changes the origin; n/p step through the hops.", "italic"))
@@ -294,4 +305,13 @@ class Explanation(Static):
                 body.append(f"\nuncertain: {h.uncertain}", style="magenta")
             self.update(Text.assemble(head, body))
         else:
-            self.update(Text.assemble(wrapped(path.summary, VERDICT_STYLE.get(path.verdict, ""))))
+            text = Text.assemble(wrapped(path.summary, VERDICT_STYLE.get(path.verdict, "")))
+            for f in findings or ():
+                mark, style = FINDING_MARK.get(f.severity) or ("", "")
+                text.append("\n")
+                text.append(f"{mark or '•'} ", style or "dim")
+                text.append_text(wrapped(f.reason))
+                if f.evidence:
+                    text.append("\n    ")
+                    text.append_text(wrapped(f.evidence, "dim"))
+            self.update(text)
