@@ -23,6 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command")
     cap = sub.add_parser("capture", help="write a capture bundle of this host")
     cap.add_argument("dir")
+    lab = sub.add_parser("lab", help="the talk's five experiments on this engine, measured and predicted")
+    lab.add_argument("action", choices=["up", "status", "down"])
+    lab.add_argument("--image", help="image serving HTTP on :80 (default: a tiny one built from busybox)")
+    lab.add_argument("--json", action="store_true")
     tr = sub.add_parser("trace", help="print the path of one port")
     tr.add_argument("port", help="PORT or PORT/PROTO")
     tr.add_argument("--bundle", dest="trace_bundle", metavar="DIR")
@@ -125,6 +129,39 @@ def format_path(path, findings=()) -> str:  # noqa: ANN001 - tui.paths.engine.Pa
     return "\n".join(lines)
 
 
+def run_lab(args: argparse.Namespace) -> int:
+    import signal
+
+    from tui.lab import lab
+
+    def interrupted(_signum, _frame):  # noqa: ANN001
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)  # `up` undoes its work on SIGTERM as on Ctrl-C
+    try:
+        lab.require_root()
+        if args.action == "up":
+            lab.up(args.image)
+        elif args.action == "down":
+            lab.down()
+        else:
+            matrix = lab.status()
+            if args.json:
+                print(json.dumps({"icc": matrix.icc, "userland_proxy": matrix.userland_proxy, "cells": [
+                    {"experiment": n, "client": c, "measured": cell.measured, "predicted": cell.predicted,
+                     "verdict": cell.verdict, "reason": cell.reason, "target": cell.target}
+                    for (n, c), cell in sorted(matrix.cells.items())]}, indent=2))
+            else:
+                print(lab.format_matrix(matrix))
+            return 0 if not matrix.disagreements() else EXIT_NOT_DELIVERED
+    except lab.LabError as exc:
+        return _usage_error(str(exc))
+    except KeyboardInterrupt:
+        print("dockport-tui: lab interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
 def run_capture(args: argparse.Namespace) -> int:
     from tui.collect.bundle import capture
 
@@ -141,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_trace(args)
     if args.command == "capture":
         return run_capture(args)
+    if args.command == "lab":
+        return run_lab(args)
     from tui.app import DockportApp
 
     if args.demo:

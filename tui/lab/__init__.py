@@ -1,0 +1,1 @@
+"""The reachability lab: the talk's experiments, measured on the live engine and predicted."""
