@@ -106,3 +106,23 @@ async def test_hostile_names_render_literally():
             shown = name.replace("\x1b", "\\x1b").replace("\x07", "\\x07")
             assert shown in names
         assert app.is_running
+
+
+async def test_keys_are_commands_from_the_start_and_lab_view_explains_itself():
+    """The first key press is a command (not text for the hidden filter box); `l` opens the lab view,
+    which says how to start a lab when none is up."""
+    app, _ = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("o")
+        assert app.origin == "host"
+        await pilot.press("l")
+        for _ in range(100):
+            await pilot.pause(0.1)
+            head = str(app.screen.query_one("#lab-head").render())
+            if "measuring" not in head:
+                break
+        assert type(app.screen).__name__ == "LabScreen"
+        assert "lab up" in head and "\\x0a" not in head
+        await pilot.press("escape")
+        assert type(app.screen).__name__ != "LabScreen"

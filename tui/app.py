@@ -84,6 +84,7 @@ class HelpScreen(ModalScreen[None]):
             "/          filter containers and rules; Esc clears",
             "r          re-collect now",
             "ctrl+s     save the screen as SVG (for slides)",
+            "l          lab view: the talk's experiments, measured vs predicted (after `lab up`)",
             "ctrl+p     command palette",
             "?          this help;  q  quit",
             "",
@@ -103,6 +104,7 @@ class DockportCommands(Provider):
             ("Presenter mode (toggle)", app.action_presenter),
             ("Save screen as SVG", app.action_save_svg),
             ("Refresh now", app.action_refresh),
+            ("Lab view (experiments: measured vs predicted)", app.action_lab),
             ("Next hop", app.action_next_hop),
             ("Previous hop", app.action_prev_hop),
         ]
@@ -128,6 +130,7 @@ class DockportApp(App[None]):
         Binding("slash", "filter", "Filter"),
         Binding("r", "refresh", "Refresh"),
         Binding("ctrl+s", "save_svg", "SVG"),
+        Binding("l", "lab", "Lab"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -173,6 +176,7 @@ class DockportApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
+        self.query_one(ContainersPane).focus()  # not the hidden filter box: keys are commands
         self.query_one(Explanation).show_hop(None, -1)
         if self.state is not None:
             kind, where = self.source
@@ -555,6 +559,11 @@ class DockportApp(App[None]):
     def action_save_svg(self) -> None:
         path = self.save_screenshot()
         self.notify(f"saved {path}", markup=False)
+
+    def action_lab(self) -> None:
+        from tui.widgets.lab_view import LabScreen
+
+        self.push_screen(LabScreen())
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

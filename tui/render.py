@@ -11,6 +11,8 @@ from rich.text import Text
 
 CONTROL = {i: f"\\x{i:02x}" for i in range(32) if i not in (9,)}
 CONTROL[0x7F] = "\\x7f"
+# Multi-line text keeps its line breaks; every other control character is made visible.
+CONTROL_BUT_NEWLINE = {k: v for k, v in CONTROL.items() if k != 10}
 
 
 def literal(value: object, style: str = "") -> Text:
@@ -20,7 +22,8 @@ def literal(value: object, style: str = "") -> Text:
 
 
 def wrapped(value: object, style: str = "") -> Text:
-    return Text(str(value).translate(CONTROL), style=style)
+    """Literal text that may wrap and may hold line breaks (an explanation, a help page)."""
+    return Text(str(value).translate(CONTROL_BUT_NEWLINE), style=style)
 
 
 def join(*parts: tuple[object, str] | str) -> Text:

@@ -1,0 +1,84 @@
+"""The lab view: the reachability matrix of `dockport-tui lab status`, measured and predicted."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from tui.render import literal, wrapped
+
+
+class LabScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,l", "dismiss", "Close"), Binding("r", "measure", "Measure again")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="lab-body"):
+            yield Static(literal("Lab: measuring… (each cell is a real connection)", "bold"), id="lab-head")
+            yield DataTable(id="lab-table", cursor_type="cell")
+            yield Static(id="lab-why")
+
+    def on_mount(self) -> None:
+        self.action_measure()
+
+    def action_measure(self) -> None:
+        self.query_one("#lab-head", Static).update(literal("Lab: measuring…", "bold"))
+        self._measure()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def _measure(self) -> None:
+        from tui.lab import lab
+
+        try:
+            matrix = lab.status()
+        except Exception as exc:  # the lab is not up, no root, no daemon
+            self.app.call_from_thread(self._show_error, str(exc))
+            return
+        self.app.call_from_thread(self._show, matrix)
+
+    def _show_error(self, message: str) -> None:
+        self.query_one("#lab-head", Static).update(wrapped(
+            f"Lab: {message}\nStart it with `sudo dockport-tui lab up` (and remove it with `lab down`).", "yellow"))
+
+    def _show(self, matrix) -> None:  # noqa: ANN001 - tui.lab.lab.Matrix
+        from tui.lab.experiments import CLIENT_TITLES, CLIENTS, EXPERIMENTS
+
+        self.matrix = matrix
+        table = self.query_one("#lab-table", DataTable)
+        table.clear(columns=True)
+        table.add_columns("experiment", *(CLIENT_TITLES[c] for c in CLIENTS))
+        for exp in EXPERIMENTS:
+            cells = []
+            for client in CLIENTS:
+                cell = matrix.cells[(exp.number, client)]
+                text = {True: "yes", False: "no", None: "-"}[cell.measured]
+                text += f" ({ {True: 'yes', False: 'no', None: '-'}[cell.predicted] })"
+                style = ("bold red reverse" if not cell.agrees else
+                         "green" if cell.measured else "dim" if cell.measured is None else "red")
+                cells.append(literal(text + ("" if cell.agrees else " !"), style))
+            table.add_row(literal(f"{exp.number} {exp.title}"), *cells, key=str(exp.number))
+        bad = len(matrix.disagreements())
+        self.query_one("#lab-head", Static).update(literal(
+            f"Lab — ICC {_onoff(matrix.icc)}, userland proxy {_onoff(matrix.userland_proxy)}: measured (predicted); "
+            + ("prediction and measurement agree everywhere" if not bad else f"{bad} cells disagree (!)"), "bold"))
+
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        from tui.lab.experiments import CLIENTS
+
+        matrix = getattr(self, "matrix", None)
+        if matrix is None or event.coordinate.column == 0:
+            return
+        number = event.coordinate.row + 1
+        client = CLIENTS[event.coordinate.column - 1]
+        cell = matrix.cells.get((number, client))
+        if cell is not None:
+            self.query_one("#lab-why", Static).update(wrapped(
+                f"{number} / {client} → {cell.target or 'nothing to connect to'}: engine says "
+                f"{cell.verdict or '-'}; deciding: {cell.reason}"))
+
+
+def _onoff(value: bool | None) -> str:
+    return {True: "on", False: "off", None: "unknown"}[value]
