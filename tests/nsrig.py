@@ -222,6 +222,12 @@ def _cid(box: Box) -> str:
     return (box.name.encode().hex() * 32)[:64]
 
 
+def rewrite_bundle(host: FixtureHost) -> None:
+    """Capture the host again after a test changed it."""
+    shutil.rmtree(host.bundle)
+    _write_bundle(host)
+
+
 def _write_bundle(host: FixtureHost) -> None:
     sc, h, root = host.scenario, host.host_ns, host.bundle
     (root / "netns").mkdir(parents=True)

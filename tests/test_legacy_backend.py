@@ -15,6 +15,7 @@ from tests.test_live_collection import assert_state_matches_the_tools
 from tui.collect.bundle import capture, load_bundle
 from tui.collect.live import collect_live
 from tui.paths.engine import Query, trace
+from tui.paths.findings import host_findings
 
 pytestmark = pytest.mark.engine
 
@@ -79,6 +80,7 @@ def test_nft_leftovers_on_a_legacy_host_are_read_and_judged(legacy, tmp_path):
     try:
         state = collect_live()
         assert any("nft tables hold" in w.message for w in state.warnings)
+        assert "two-backends" in {f.code for f in host_findings(state)}
         path = trace(state, Query(port, "tcp", f"external:{rig.CLIENT_IP}"))
         connected = rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port)
         assert not connected and path.verdict == "dropped"
@@ -91,6 +93,7 @@ def test_nft_leftovers_on_a_legacy_host_are_read_and_judged(legacy, tmp_path):
         rig.sh("iptables-nft", "-P", "FORWARD", "ACCEPT", check=False)
     state = collect_live()
     assert not state.other_rulesets
+    assert "two-backends" not in {f.code for f in host_findings(state)}
     assert trace(state, Query(port, "tcp", f"external:{rig.CLIENT_IP}")).verdict == "delivered"
     assert rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port)
 

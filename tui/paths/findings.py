@@ -67,6 +67,14 @@ def host_findings(state: HostState) -> list[Finding]:
                            f"{other} iptables tables are in use beside the {state.facts.firewall_backend} ones "
                            "Docker writes: the kernel runs both, `iptables` shows one",
                            f"{rs.source}: {rs.describe_size()}"))
+    bound = {(b.proto, b.host_port) for c in state.containers if c.state == "running" for b in c.ports
+             if b.published}
+    for p in state.proxies:
+        if (p.proto, p.host_port) not in bound:
+            out.append(Finding("orphan-proxy", "warn",
+                               f"docker-proxy (pid {p.pid}) holds {p.host_ip}:{p.host_port}/{p.proto}, but no running "
+                               "container publishes that port: a leftover that blocks the port for others",
+                               f"pid {p.pid}: {p.args}"))
     if state.facts.rootless:
         out.append(Finding("rootless", "info",
                            "rootless Docker: ports are forwarded by rootlesskit in user space, not by host "
@@ -230,7 +238,7 @@ def _direct_routing(state: HostState, c: Container, b: PortBinding, ip: str, tra
         path = trace(state, Query(b.container_port, b.proto, "external", to=ip))
     except ValueError:
         return []
-    if path.verdict != "delivered":
+    if path.verdict not in ("delivered", "refused"):  # refused: the packet got there, nothing listened
         return []
     return [Finding("direct-routing", "warn",
                     f"filter/FORWARD policy is ACCEPT on Docker {state.facts.docker_version or '≤ 27'}: a machine on "
