@@ -41,9 +41,10 @@ class Running:
             ready, _, _ = select.select([self.master], [], [], 0.1)
             if ready:
                 try:
-                    os.read(self.master, 65536)
+                    chunk = os.read(self.master, 65536)
                 except OSError:
                     return
+                self.seen = (self.seen + chunk)[-200000:]
 
     def cpu_seconds(self) -> float:
         with open(f"/proc/{self.proc.pid}/stat") as fh:

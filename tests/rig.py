@@ -280,3 +280,29 @@ def flush_legacy() -> None:
             sh(tool, "-t", table, "-X", check=False)
             for chain in ("INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"):
                 sh(tool, "-t", table, "-P", chain, "ACCEPT", check=False)
+
+
+@contextlib.contextmanager
+def legacy_daemon():
+    """The host switched to iptables-legacy with dockerd restarted; iptables-nft, its rules and the
+    default daemon come back afterwards, also when the body fails."""
+    cleanup_docker()
+    saved_nft = sh("iptables-nft-save").stdout
+    try:
+        stop_daemon()
+        # dockerd leaves its rules behind when it stops; a legacy host has no nft Docker rules, and
+        # the kernel would run both sets (the stale nft FORWARD policy DROP included).
+        for table in ("filter", "nat", "raw"):
+            sh("iptables-nft", "-t", table, "-F", check=False)
+            sh("iptables-nft", "-t", table, "-X", check=False)
+        sh("iptables-nft", "-P", "FORWARD", "ACCEPT", check=False)
+        set_backend("legacy")
+        start_daemon()
+        yield
+    finally:
+        cleanup_docker()
+        stop_daemon()
+        flush_legacy()
+        set_backend("nft")
+        sh("iptables-nft-restore", input=saved_nft, check=False)
+        start_daemon()

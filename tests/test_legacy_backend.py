@@ -22,28 +22,10 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture(scope="module")
 def legacy(engine):
-    rig.cleanup_docker()
-    saved_nft = rig.sh("iptables-nft-save").stdout
-    try:
-        rig.stop_daemon()
-        # dockerd leaves its rules behind when it stops; a legacy host has no nft Docker rules, and
-        # the kernel would run both sets (the stale nft FORWARD policy DROP included).
-        for table in ("filter", "nat", "raw"):
-            rig.sh("iptables-nft", "-t", table, "-F", check=False)
-            rig.sh("iptables-nft", "-t", table, "-X", check=False)
-        rig.sh("iptables-nft", "-P", "FORWARD", "ACCEPT", check=False)
-        rig.set_backend("legacy")
-        rig.start_daemon()
+    with rig.legacy_daemon():
         web = rig.run_container(rig.name("lweb"), "-p", "80")
         rig.run_container(rig.name("lpall"), "-P", "--expose", "9000", "-p", "5301:53/udp")
         yield web
-    finally:
-        rig.cleanup_docker()
-        rig.stop_daemon()
-        rig.flush_legacy()
-        rig.set_backend("nft")
-        rig.sh("iptables-nft-restore", input=saved_nft, check=False)
-        rig.start_daemon()
 
 
 def _counters(text: str) -> dict[str, int]:

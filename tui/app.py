@@ -70,6 +70,37 @@ def _status_colour(status: str) -> str:
     return "red"  # daemon unreachable, cannot load, collection failed
 
 
+class WarningsScreen(ModalScreen[None]):
+    """Everything the collectors could not read (and why, and how to get it), and host findings."""
+
+    BINDINGS = [Binding("escape,q,w", "dismiss", "Close")]
+
+    def __init__(self, state: HostState | None) -> None:
+        super().__init__()
+        self.state = state
+
+    def compose(self) -> ComposeResult:
+        from tui.paths.findings import host_findings
+
+        st = self.state
+        if st is None:
+            lines = ["Nothing collected yet."]
+        else:
+            missing = ", ".join(sorted(st.missing)) or "nothing"
+            lines = [f"Not captured: {missing}", ""]
+            for w in st.warnings:
+                lines.append(f"⚠ [{w.source}] {w.message}")
+                if w.hint:
+                    lines.append(f"    → {w.hint}")
+            for f in host_findings(st):
+                lines.append(f"{f.severity}: {f.reason}")
+                if f.evidence:
+                    lines.append(f"    evidence: {f.evidence}")
+            if not st.warnings and not st.missing:
+                lines.append("Everything was read.")
+        yield Static(wrapped("\n".join(lines)), id="help-body")
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
@@ -84,6 +115,7 @@ class HelpScreen(ModalScreen[None]):
             "/          filter containers and rules; Esc clears",
             "r          re-collect now",
             "ctrl+s     save the screen as SVG (for slides)",
+            "w          what could not be read, why, and how to get it (warnings)",
             "l          lab view: the talk's experiments, measured vs predicted (after `lab up`)",
             "ctrl+p     command palette",
             "?          this help;  q  quit",
@@ -131,8 +163,10 @@ class DockportApp(App[None]):
         Binding("r", "refresh", "Refresh"),
         Binding("ctrl+s", "save_svg", "SVG"),
         Binding("l", "lab", "Lab"),
+        Binding("w", "warnings", "Warnings"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, source: tuple[str, str] = ("demo", ""), state: HostState | None = None,
@@ -175,6 +209,7 @@ class DockportApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._exit_on_signals()
         self.query_one("#filter", Input).display = False
         self.query_one(ContainersPane).focus()  # not the hidden filter box: keys are commands
         self.query_one(Explanation).show_hop(None, -1)
@@ -186,6 +221,19 @@ class DockportApp(App[None]):
             self.request_refresh()
         if self.source[0] == "live":
             self.watch_events()
+
+    def _exit_on_signals(self) -> None:
+        """SIGTERM (kill) and SIGHUP (the SSH session dropped) end the app the way `q` does: workers
+        stopped, child processes ended, the terminal given back."""
+        import asyncio
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self.exit)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (tests), or no signals on this platform
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -277,10 +325,14 @@ class DockportApp(App[None]):
             return None
         from tui.collect.docker_json import container_from_inspect
 
+        from docker.errors import NotFound
+
         try:
             return cid, container_from_inspect(client.api.inspect_container(cid))
+        except NotFound:
+            return cid, None  # removed
         except Exception:
-            return cid, None  # removed (or unreadable): the full collection settles it
+            return None  # the daemon is going away, or hiccuped: the full collection settles it
 
     @on(ContainerChanged)
     def _on_container_changed(self, message: ContainerChanged) -> None:
@@ -323,7 +375,15 @@ class DockportApp(App[None]):
 
     @on(StateLoaded)
     def _on_state(self, message: StateLoaded) -> None:
-        self._apply_state(message.state, message.status)
+        new, old = message.state, self.state
+        if ("docker" in new.missing and old is not None and "docker" not in old.missing
+                and self.source[0] == "live"):
+            # The daemon went away: keep showing the last good state (and the selection), marked stale.
+            when = (old.facts.captured_at or "")[11:19]
+            self.status = f"daemon unreachable (retrying) — showing the state of {when or 'the last collection'}"
+            self._show_status()
+            return
+        self._apply_state(new, message.status)
 
     def _apply_state(self, state: HostState, status: str, first: bool = False) -> None:
         first = first or self.state is None
@@ -446,8 +506,8 @@ class DockportApp(App[None]):
     # -- rendering -------------------------------------------------------------------------------
 
     def _render_all(self) -> None:
-        if not self.state:
-            return
+        if not self.state or not self.query(ContainersPane):
+            return  # nothing yet, or the app is shutting down and its panes are gone
         state, path = self.state, self.path
         with self.batch_update():
             self.query_one(ContainersPane).show(state, path, self.selected.key if self.selected else None,
@@ -460,6 +520,8 @@ class DockportApp(App[None]):
         self._show_status()
 
     def _show_status(self) -> None:
+        if not self.query("#status"):
+            return  # shutting down
         st = self.state
         parts = [("● ", _status_colour(self.status)), (self.status, "bold"), f"   origin: {self.origin}"]
         if st:
@@ -559,6 +621,9 @@ class DockportApp(App[None]):
     def action_save_svg(self) -> None:
         path = self.save_screenshot()
         self.notify(f"saved {path}", markup=False)
+
+    def action_warnings(self) -> None:
+        self.push_screen(WarningsScreen(self.state))
 
     def action_lab(self) -> None:
         from tui.widgets.lab_view import LabScreen

@@ -81,6 +81,9 @@ def run_trace(args: argparse.Namespace) -> int:
         path = trace(state, Query(port, proto, args.origin, args.to))
     except QueryError as exc:
         return _usage_error(str(exc))
+    for w in state.warnings:
+        if w.source != "firewall" or "not read" in w.message:
+            print(f"dockport-tui: {w.message}" + (f" — {w.hint}" if w.hint else ""), file=sys.stderr)
     findings = findings_for_path(state, path)
     if args.json:
         print(json.dumps(path.as_json() | {"findings": [f.as_json() for f in findings]}, indent=2))

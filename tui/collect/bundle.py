@@ -51,6 +51,23 @@ def _read_text(path: Path, warnings: list[Warning_]) -> str | None:
         return None
 
 
+def _read_rules(path: Path, family: int, warnings: list[Warning_]):  # noqa: ANN202
+    """A rules file, parsed line by line as it is read (a 50 MB file never sits in memory whole).
+    Returns (RuleSet, the file's first lines) or None when the file is absent or unreadable."""
+    try:
+        with open(path, errors="replace") as fh:
+            head = fh.read(4096)
+            fh.seek(0)
+            rs, rw = parse_iptables_save(fh, family, path.name)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        warnings.append(Warning_("bundle", f"{path.name}: cannot read ({exc.strerror})"))
+        return None
+    warnings += rw
+    return rs, head
+
+
 def _read_json(path: Path, warnings: list[Warning_], kind: type) -> Any:
     text = _read_text(path, warnings)
     if text is None:
@@ -111,21 +128,19 @@ def load_bundle(directory: str | os.PathLike[str], source: str = "") -> HostStat
             p.container_listeners[cid] = listeners_from_ss(ss)
 
     for family, name in ((4, "iptables-save.txt"), (6, "ip6tables-save.txt")):
-        text = _read_text(root / name, w)
-        if text is None:
+        parsed = _read_rules(root / name, family, w)
+        if parsed is None:
             continue
+        rs, head = parsed
         if family == 4:
-            p.backend = backend_of(text[:4096])
-        rs, rw = parse_iptables_save(text.splitlines(), family, name)
+            p.backend = backend_of(head)
         p.rulesets[family] = rs
-        w += rw
     # The half of the firewall the main backend's `iptables` does not show; the kernel runs it too.
     other, other_name, main_kind = (("legacy", "iptables-legacy-save.txt", "nft") if p.backend != "legacy"
                                     else ("nft", "iptables-nft-save.txt", "legacy"))
-    text = _read_text(root / other_name, w)
-    if text is not None:
-        rs, rw = parse_iptables_save(text.splitlines(), 4, other_name)
-        w += rw
+    parsed = _read_rules(root / other_name, 4, w)
+    if parsed is not None:
+        rs = parsed[0]
         if not rs.passes_everything:
             p.other_rulesets[4] = rs
             w.append(Warning_("firewall", f"IPv4: {other} tables hold {rs.describe_size()} beside the "

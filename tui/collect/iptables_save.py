@@ -25,13 +25,17 @@ def backend_of(text_head: str) -> str:
     return "unknown"
 
 
+MAX_RULES = 200_000  # ten times a large Kubernetes node; beyond that the rest is counted, not kept
+
+
 def parse_iptables_save(
-    lines: Iterable[str], family: int = 4, source: str = "iptables-save"
+    lines: Iterable[str], family: int = 4, source: str = "iptables-save", max_rules: int = MAX_RULES
 ) -> tuple[RuleSet, list[Warning_]]:
     tables: dict[str, dict[str, Chain]] = {}
     rules: dict[str, dict[str, list[Rule]]] = {}
     warnings: list[Warning_] = []
     table: str | None = None
+    kept = skipped = 0
 
     def warn(lineno: int, what: str) -> None:
         if len(warnings) < 50:  # a broken giant file must not produce a giant warning list
@@ -82,9 +86,16 @@ def parse_iptables_save(
             warn(lineno, f"rule for undeclared chain {chain!r}")
             tables[table][chain] = Chain(chain, None)
             rules[table].setdefault(chain, [])
+        if kept >= max_rules:
+            skipped += 1
+            continue
+        kept += 1
         bucket = rules[table][chain]
         bucket.append(Rule(table, chain, len(bucket) + 1, line.strip(), packets, nbytes))
 
+    if skipped:
+        warnings.append(Warning_(source, f"{kept} rules kept, {skipped} more skipped: paths through the "
+                                 "skipped rules are not evaluated", "trace results may be incomplete"))
     result = {
         t: {n: Chain(c.name, c.policy, tuple(rules[t].get(n, ())), c.packets, c.bytes)
             for n, c in chains.items()}

@@ -226,6 +226,19 @@ def _listener_covers(listen_ip: str, ip: str, port: int, lport: int) -> bool:
 
 def resolve_query(state: HostState, view: HostView, q: Query) -> tuple[Packet, Container | None]:
     """Fill q.src / q.dst and build the first packet for the origin."""
+    if q.to:
+        try:
+            ipaddress.ip_address(q.to)
+        except ValueError:
+            raise QueryError(f"--to {q.to!r} is not an IP address") from None
+    packet, src_container = _first_packet(state, view, q)
+    if not packet.dst or not packet.src:
+        why = "links not captured" if "links" in state.missing else "no IPv4 address found"
+        raise QueryError(f"the host's own addresses are unknown ({why}): give the destination with --to")
+    return packet, src_container
+
+
+def _first_packet(state: HostState, view: HostView, q: Query) -> tuple[Packet, Container | None]:
     origin = q.origin
     ext_if = view.default_interface()
     primary = view.primary_address(ext_if) if ext_if else ""

@@ -69,7 +69,7 @@ def host_findings(state: HostState) -> list[Finding]:
                            f"{rs.source}: {rs.describe_size()}"))
     bound = {(b.proto, b.host_port) for c in state.containers if c.state == "running" for b in c.ports
              if b.published}
-    for p in state.proxies:
+    for p in state.proxies if "docker" not in state.missing else ():  # containers unknown: no verdict
         if (p.proto, p.host_port) not in bound:
             out.append(Finding("orphan-proxy", "warn",
                                f"docker-proxy (pid {p.pid}) holds {p.host_ip}:{p.host_port}/{p.proto}, but no running "
