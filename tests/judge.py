@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests import rig
 from tui.paths.engine import Query, trace
 from tui.paths.packet import HostView
@@ -34,6 +36,34 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
         assert leg2, f"the kernel traced no docker-proxy connection to {proxy.container_ip}"
         ours2 = [h.rule for h in path.hops if h.kind == "rule" and h.leg == 2]
         assert ours2 == [e.rule for e in leg2 if e.kind == "rule"], f"leg 2 of {query}"
+    assert (path.verdict == "delivered") == connected, (
+        f"{query.origin} {query.port}/{proto}: engine says {path.verdict}, connection "
+        f"{'succeeded' if connected else 'failed'}\n" + "\n".join(h.explanation for h in path.hops))
+
+
+def _counters(text: str) -> dict[str, int]:
+    out, table = {}, ""
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        m = re.match(r"^\[(\d+):\d+\] (-A .*)$", line)
+        if m:
+            out[f"{table} {m.group(2)}"] = int(m.group(1))
+    return out
+
+
+def judge_by_counters(state, query: Query, proto: str, connect) -> None:
+    """iptables-legacy has no trace events: the rules whose packet counters moved while the
+    connection ran must include every rule the engine says matched (both legs), and in the nat
+    table, which sees only the first packet of each connection, be exactly those."""
+    path = trace(state, query)
+    before = _counters(rig.sh("iptables-legacy-save", "-c").stdout)
+    connected = connect()
+    after = _counters(rig.sh("iptables-legacy-save", "-c").stdout)
+    moved = {k for k in after if after[k] > before.get(k, 0)}
+    ours = {f"{h.table} {h.rule}" for h in path.hops if h.kind == "rule"}
+    assert ours <= moved, f"{query}: the engine's rules that did not count: {ours - moved}"
+    assert {k for k in moved if k.startswith("nat ")} == {k for k in ours if k.startswith("nat ")}, query
     assert (path.verdict == "delivered") == connected, (
         f"{query.origin} {query.port}/{proto}: engine says {path.verdict}, connection "
         f"{'succeeded' if connected else 'failed'}\n" + "\n".join(h.explanation for h in path.hops))

@@ -283,9 +283,9 @@ def flush_legacy() -> None:
 
 
 @contextlib.contextmanager
-def legacy_daemon():
-    """The host switched to iptables-legacy with dockerd restarted; iptables-nft, its rules and the
-    default daemon come back afterwards, also when the body fails."""
+def legacy_daemon(*flags: str):
+    """The host switched to iptables-legacy with dockerd restarted (with `flags`); iptables-nft, its
+    rules and the default daemon come back afterwards, also when the body fails."""
     cleanup_docker()
     saved_nft = sh("iptables-nft-save").stdout
     try:
@@ -297,7 +297,7 @@ def legacy_daemon():
             sh("iptables-nft", "-t", table, "-X", check=False)
         sh("iptables-nft", "-P", "FORWARD", "ACCEPT", check=False)
         set_backend("legacy")
-        start_daemon()
+        start_daemon(*flags)
         yield
     finally:
         cleanup_docker()

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests import rig
-from tests.judge import judge
+from tests.judge import judge, judge_by_counters
 from tui.collect.live import collect_live
 from tui.paths.engine import Query, trace
 from tui.paths.packet import HostView
@@ -22,12 +22,18 @@ pytestmark = pytest.mark.engine
 BASE = 20000 + (int(rig.RUN_ID, 16) % 2000) * 10  # host ports unique to this run
 
 
-DAEMONS = {"default": (), "no-userland-proxy": ("--userland-proxy=false",), "no-icc": ("--icc=false",)}
+DAEMONS = {"default": (), "no-userland-proxy": ("--userland-proxy=false",), "no-icc": ("--icc=false",),
+           "legacy": (), "legacy-no-userland-proxy": ("--userland-proxy=false",)}
 
 
 @pytest.fixture(scope="module", params=list(DAEMONS))
 def daemon(engine, request):
-    """The test daemon restarted with the flags under test; the default daemon is back afterwards."""
+    """The test daemon restarted with the flags (or the iptables backend) under test; the default
+    daemon on iptables-nft is back afterwards."""
+    if request.param.startswith("legacy"):
+        with rig.legacy_daemon(*DAEMONS[request.param]):
+            yield request.param
+        return
     flags = DAEMONS[request.param]
     if flags:
         rig.cleanup_docker()
@@ -70,7 +76,7 @@ def scene(daemon):
     import time
     time.sleep(1.0)
     state = collect_live()
-    yield {"c": c, "ports": ports, "state": state, "net": net}
+    yield {"c": c, "ports": ports, "state": state, "net": net, "daemon": daemon}
     echo.kill()
     echo.wait()
     rig.cleanup_docker()
@@ -81,7 +87,11 @@ def _host_ip(state) -> str:
     return view.primary_address(view.default_interface())
 
 
-_judge = judge
+def _judge(scene, query: Query, proto: str, connect) -> None:
+    if scene["daemon"].startswith("legacy"):
+        judge_by_counters(scene["state"], query, proto, connect)
+    else:
+        judge(scene["state"], query, proto, connect)
 
 
 MAPPINGS = ["-p H:C", "-p C", "-P", "127.0.0.1:H:C", "udp", "range listening", "range not listening"]
@@ -91,20 +101,20 @@ MAPPINGS = ["-p H:C", "-p C", "-P", "127.0.0.1:H:C", "udp", "range listening", "
 def test_external_client(scene, mapping):
     _cname, port, proto = scene["ports"][mapping]
     q = Query(port, proto, f"external:{rig.CLIENT_IP}")
-    _judge(scene["state"], q, proto, lambda: rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port, proto))
+    _judge(scene, q, proto, lambda: rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port, proto))
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS)
 def test_host_to_own_address(scene, mapping):
     _cname, port, proto = scene["ports"][mapping]
     ip = _host_ip(scene["state"])
-    _judge(scene["state"], Query(port, proto, "host"), proto, lambda: rig.connect_from_ns(None, ip, port, proto))
+    _judge(scene, Query(port, proto, "host"), proto, lambda: rig.connect_from_ns(None, ip, port, proto))
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS)
 def test_localhost(scene, mapping):
     _cname, port, proto = scene["ports"][mapping]
-    _judge(scene["state"], Query(port, proto, "localhost"), proto,
+    _judge(scene, Query(port, proto, "localhost"), proto,
            lambda: rig.connect_from_ns(None, "127.0.0.1", port, proto))
 
 
@@ -114,7 +124,7 @@ def test_container_to_published_port(scene, origin, mapping):
     _cname, port, proto = scene["ports"][mapping]
     src = scene["c"][origin]
     ip = _host_ip(scene["state"])
-    _judge(scene["state"], Query(port, proto, f"container:{src}"), proto,
+    _judge(scene, Query(port, proto, f"container:{src}"), proto,
            lambda: rig.connect_from_container(src, ip, port, proto))
 
 
@@ -124,7 +134,7 @@ def test_container_to_container_address(scene, origin):
     target = scene["c"]["exp"]
     ip = rig.container_ip(target)
     src = scene["c"][origin]
-    _judge(scene["state"], Query(80, "tcp", f"container:{src}", to=ip), "tcp",
+    _judge(scene, Query(80, "tcp", f"container:{src}", to=ip), "tcp",
            lambda: rig.connect_from_container(src, ip, 80))
 
 
@@ -133,12 +143,12 @@ def test_external_direct_routing_to_container_address(scene, target):
     """--expose only, or published: the outside client routes straight to the container's address."""
     ip = rig.container_ip(scene["c"][target])
     q = Query(80, "tcp", f"external:{rig.CLIENT_IP}", to=ip)
-    _judge(scene["state"], q, "tcp", lambda: rig.connect_from_ns(rig.CLIENT_NS, ip, 80))
+    _judge(scene, q, "tcp", lambda: rig.connect_from_ns(rig.CLIENT_NS, ip, 80))
 
 
 def test_rules_for_each_port_match_iptables_save(scene):
     """The collected rule set lists the DNAT rule Docker made for each published port."""
-    saved = rig.sh("iptables-save", "-t", "nat").stdout
+    saved = rig.sh("iptables-save", "-t", "nat").stdout  # the backend in use, legacy included
     nat = scene["state"].rulesets[4].tables["nat"]
     ours = {r.text for chain in nat.values() for r in chain.rules}
     for mapping, (_c, port, proto) in scene["ports"].items():

@@ -429,13 +429,15 @@ class DockportApp(App[None]):
     def _first_published(state: HostState, before: set[str] | None) -> PortChoice | None:
         """With nothing picked yet, follow what just appeared: a new container's first published
         port (or, at start, the first published port at all), so a path is on screen without a key."""
-        candidates = [c for c in state.containers if c.state == "running"
-                      and (before is None or c.id not in before)]
-        for c in candidates:
-            for b in c.ports:
-                if b.published:
-                    return PortChoice(c.name, b)
-        return None
+        candidates = [PortChoice(c.name, b) for c in state.containers if c.state == "running"
+                      and (before is None or c.id not in before) for b in c.ports if b.published]
+        # A port something listens behind makes the better first path to look at.
+        def listened(choice: PortChoice) -> bool:
+            c = state.container(choice.container)
+            return bool(c and c.listeners and any(l.port == choice.binding.container_port
+                                                  and l.proto == choice.binding.proto for l in c.listeners))
+
+        return next((ch for ch in candidates if listened(ch)), candidates[0] if candidates else None)
 
     @staticmethod
     def _same_port_now(state: HostState, choice: PortChoice) -> PortChoice | None:
