@@ -60,7 +60,7 @@ def read_docker(pieces: Pieces, client: Any = None) -> Any:
 
 
 # Inspect answers of unchanged containers are reused: the container list says when one changed
-# (state, status line, networks, ports), and everything read from an inspect changes with those.
+# (state, networks, ports), and everything read from an inspect changes with those.
 # A full re-inspect happens at least every _INSPECT_TTL seconds all the same.
 _INSPECTED: dict[tuple, dict] = {}
 _INSPECT_TTL = 60.0
@@ -72,7 +72,9 @@ def _summary_key(summary: dict) -> tuple:
 
     if time.monotonic() - _inspected_at[0] > _INSPECT_TTL:
         return ("expired",)
-    return (summary.get("Id"), summary.get("State"), summary.get("Status"),
+    # Not "Status" ("Up 5 seconds"): it changes every second. A restart between two collections
+    # changes only the pid, and the namespace is reached through the SandboxKey first anyway.
+    return (summary.get("Id"), summary.get("State"),
             json.dumps(summary.get("NetworkSettings"), sort_keys=True), json.dumps(summary.get("Ports"), sort_keys=True))
 
 
