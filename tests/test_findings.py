@@ -114,9 +114,10 @@ def test_docker_user_rule_that_drops(hosts):
     rule = ["DOCKER-USER", "-d", f"{ip}/32", "-p", "tcp", "--dport", "80", "-j", "DROP"]
     rig.sh("iptables", "-I", *rule)
     try:
-        found = [f for f in port_findings(collect_live(), collect_live().container(hosts["pub"]),
-                                          next(b for b in state.container(hosts["pub"]).ports
-                                               if b.host_ip == "0.0.0.0")) if f.code == "dropped-by-rule"]
+        now = collect_live()
+        c = now.container(hosts["pub"])
+        binding = next(b for b in c.ports if b.host_ip == "0.0.0.0")
+        found = [f for f in port_findings(now, c, binding) if f.code == "dropped-by-rule"]
         assert found and "DOCKER-USER" in found[0].reason and "-j DROP" in found[0].evidence
     finally:
         rig.sh("iptables", "-D", *rule, check=False)

@@ -26,6 +26,7 @@ from tui.model import (
     RuleSet,
     Warning_,
 )
+from tui.model.memo import per_object
 
 
 @dataclass
@@ -140,19 +141,11 @@ def veth_owner(state: HostState, link: Link) -> tuple[Container, str] | None:
     return _container_ends(state).get((link.peer_index, link.index))
 
 
-_ENDS: dict[int, tuple[HostState, dict[tuple[int, int], tuple[Container, str]]]] = {}
-
-
+@per_object(maxsize=8)
 def _container_ends(state: HostState) -> dict[tuple[int, int], tuple[Container, str]]:
     """(interface index, its peer index) -> (container, interface name), built once per state."""
-    hit = _ENDS.get(id(state))
-    if hit is not None and hit[0] is state:
-        return hit[1]
     ends: dict[tuple[int, int], tuple[Container, str]] = {}
     for c in state.containers:
         for ifname, index, peer in c.interfaces:
             ends.setdefault((index, peer), (c, ifname))
-    if len(_ENDS) >= 8:
-        _ENDS.pop(next(iter(_ENDS)))
-    _ENDS[id(state)] = (state, ends)
     return ends

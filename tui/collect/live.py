@@ -45,6 +45,9 @@ def read_docker(pieces: Pieces, client: Any = None) -> Any:
             return None  # removed while we were collecting: it is simply gone
 
     summaries = api.containers(all=True)
+    if time.monotonic() - _inspected_since[0] > _INSPECT_TTL:
+        _INSPECTED.clear()
+        _inspected_since[0] = time.monotonic()
     cached = {s["Id"]: _INSPECTED.get(_summary_key(s)) for s in summaries}
     jobs = [("c", s["Id"]) for s in summaries if cached[s["Id"]] is None]
     jobs += [("n", s["Id"]) for s in api.networks()]
@@ -60,18 +63,16 @@ def read_docker(pieces: Pieces, client: Any = None) -> Any:
 
 
 # Inspect answers of unchanged containers are reused: the container list says when one changed
-# (state, networks, ports), and everything read from an inspect changes with those.
-# A full re-inspect happens at least every _INSPECT_TTL seconds all the same.
+# (state, networks, ports), and everything read from an inspect changes with those. Everything is
+# inspected afresh at least every _INSPECT_TTL seconds all the same.
 _INSPECTED: dict[tuple, dict] = {}
 _INSPECT_TTL = 60.0
-_inspected_at = [0.0]
+_inspected_since = [0.0]
 
 
 def _summary_key(summary: dict) -> tuple:
     import json
 
-    if time.monotonic() - _inspected_at[0] > _INSPECT_TTL:
-        return ("expired",)
     # Not "Status" ("Up 5 seconds"): it changes every second. A restart between two collections
     # changes only the pid, and the namespace is reached through the SandboxKey first anyway.
     return (summary.get("Id"), summary.get("State"),
@@ -79,16 +80,13 @@ def _summary_key(summary: dict) -> tuple:
 
 
 def _remember(summaries: list[dict], fresh: dict[str, dict]) -> None:
-    if any(_summary_key(s) == ("expired",) for s in summaries[:1]) or not _INSPECTED:
-        _INSPECTED.clear()
-        _inspected_at[0] = time.monotonic()
-    known = {s["Id"]: s for s in summaries}
-    for cid, answer in fresh.items():
-        if cid in known:
-            _INSPECTED[_summary_key(known[cid])] = answer
-    live_keys = {_summary_key(s) for s in summaries}
-    for key in [k for k in _INSPECTED if k not in live_keys]:
+    """Keep the answers of the containers listed now (and only those)."""
+    keys = {s["Id"]: _summary_key(s) for s in summaries}
+    for key in [k for k in _INSPECTED if k not in set(keys.values())]:
         del _INSPECTED[key]
+    for cid, answer in fresh.items():
+        if cid in keys:
+            _INSPECTED[keys[cid]] = answer
 
 
 _FACTS: dict[str, tuple[float, Any, Any]] = {}

@@ -15,6 +15,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from tui.model import Chain
+from tui.model.memo import per_object
 
 # iptables-save prints -s before -d, and a negated -d as "! -d": neither form is captured here.
 _DST = re.compile(r"^-A \S+ (?:(?:! )?-s \S+ )?-d (\d+\.\d+\.\d+\.\d+)/32 ")
@@ -55,18 +56,13 @@ class ChainIndex:
         return best
 
 
-_CACHE: dict[int, tuple[Chain, ChainIndex]] = {}
 _SMALL = 32  # shorter chains are walked rule by rule: indexing them costs more than it saves
 
 
 def index_of(chain: Chain) -> ChainIndex | None:
-    if len(chain.rules) < _SMALL:
-        return None
-    entry = _CACHE.get(id(chain))
-    if entry is not None and entry[0] is chain:
-        return entry[1]
-    if len(_CACHE) > 4096:
-        _CACHE.clear()
-    idx = ChainIndex.of(chain)
-    _CACHE[id(chain)] = (chain, idx)  # holding the chain keeps its id from being reused
-    return idx
+    return None if len(chain.rules) < _SMALL else _index(chain)
+
+
+@per_object(maxsize=4096)
+def _index(chain: Chain) -> ChainIndex:
+    return ChainIndex.of(chain)

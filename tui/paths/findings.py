@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from tui.model import Container, HostState, PortBinding, RuleSet
+from tui.model.memo import per_object
 
 SEVERITY_ORDER = {"problem": 0, "warn": 1, "info": 2}
 
@@ -148,14 +149,9 @@ def _icc_evidence(state: HostState, net) -> str:  # noqa: ANN001
 
 
 _DNAT_PORT = re.compile(r"-p (tcp|udp) .*--dport (\d+)(?::(\d+))? .*-j DNAT")
-_DNAT_CACHE: dict[int, tuple[RuleSet, set[tuple[str, int]]]] = {}
-
-
+@per_object(maxsize=16)
 def _dnat_ports(rs: RuleSet) -> set[tuple[str, int]]:
     """(proto, port) of every DNAT rule's destination port(s), once per rule set."""
-    hit = _DNAT_CACHE.get(id(rs))
-    if hit is not None and hit[0] is rs:
-        return hit[1]
     ports: set[tuple[str, int]] = set()
     for r in _rules(rs, "nat"):
         m = _DNAT_PORT.search(r.text)
@@ -163,9 +159,6 @@ def _dnat_ports(rs: RuleSet) -> set[tuple[str, int]]:
             lo = int(m.group(2))
             hi = int(m.group(3) or lo)
             ports.update((m.group(1), p) for p in range(lo, min(hi, lo + 65535) + 1))
-    if len(_DNAT_CACHE) > 16:
-        _DNAT_CACHE.clear()
-    _DNAT_CACHE[id(rs)] = (rs, ports)
     return ports
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from tui.model import Container, HostState, Link, PortBinding, Route
+from tui.model.memo import per_object
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -54,16 +55,10 @@ class HostView:
     local_all: set[IPAddr] = field(default_factory=set)
     broadcast: set[IPAddr] = field(default_factory=set)
 
-    @classmethod
-    def of(cls, state: HostState) -> HostView:
+    @staticmethod
+    def of(state: HostState) -> HostView:
         """The view of a state, built once: a TUI traces the same state many times."""
-        hit = _VIEWS.get(id(state))
-        if hit is not None and hit.state is state:
-            return hit
-        if len(_VIEWS) >= 8:
-            _VIEWS.pop(next(iter(_VIEWS)))
-        view = _VIEWS[id(state)] = cls._build(state)
-        return view
+        return _view_of(state)
 
     @classmethod
     def _build(cls, state: HostState) -> HostView:
@@ -177,4 +172,6 @@ class HostView:
         return ""
 
 
-_VIEWS: dict[int, HostView] = {}
+@per_object(maxsize=8)
+def _view_of(state: HostState) -> HostView:
+    return HostView._build(state)
