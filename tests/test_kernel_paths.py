@@ -14,7 +14,7 @@ import pytest
 from tests import rig
 from tests.judge import judge, judge_by_counters
 from tui.collect.live import collect_live
-from tui.paths.engine import Query, trace
+from tui.paths.engine import Query
 from tui.paths.packet import HostView
 
 pytestmark = pytest.mark.engine

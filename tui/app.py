@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
 from pathlib import Path as FsPath
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tui.model import HostState
-
-if TYPE_CHECKING:
-    from tui.paths.engine import Path, Query
-from tui.render import literal, wrapped
+from tui.render import literal
 from tui.widgets.panes import (
     BridgesPane,
     ContainersPane,
@@ -30,6 +26,10 @@ from tui.widgets.panes import (
     ProxiesPane,
     RulesPane,
 )
+from tui.widgets.screens import HelpScreen, WarningsScreen
+
+if TYPE_CHECKING:
+    from tui.paths.engine import Path, Query
 
 STYLES = FsPath(__file__).resolve().parent / "styles"
 if not STYLES.is_dir():  # editable install: styles/ sits at the repository root
@@ -68,63 +68,6 @@ def _status_colour(status: str) -> str:
     if status.startswith(("stale", "loading")):
         return "yellow"
     return "red"  # daemon unreachable, cannot load, collection failed
-
-
-class WarningsScreen(ModalScreen[None]):
-    """Everything the collectors could not read (and why, and how to get it), and host findings."""
-
-    BINDINGS = [Binding("escape,q,w", "dismiss", "Close")]
-
-    def __init__(self, state: HostState | None) -> None:
-        super().__init__()
-        self.state = state
-
-    def compose(self) -> ComposeResult:
-        from tui.paths.findings import host_findings
-
-        st = self.state
-        if st is None:
-            lines = ["Nothing collected yet."]
-        else:
-            missing = ", ".join(sorted(st.missing)) or "nothing"
-            lines = [f"Not captured: {missing}", ""]
-            for w in st.warnings:
-                lines.append(f"⚠ [{w.source}] {w.message}")
-                if w.hint:
-                    lines.append(f"    → {w.hint}")
-            for f in host_findings(st):
-                lines.append(f"{f.severity}: {f.reason}")
-                if f.evidence:
-                    lines.append(f"    evidence: {f.evidence}")
-            if not st.warnings and not st.missing:
-                lines.append("Everything was read.")
-        yield Static(wrapped("\n".join(lines)), id="help-body")
-
-
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
-
-    def compose(self) -> ComposeResult:
-        lines = [
-            "dockport-tui — where does a packet to this port go?",
-            "",
-            "Enter      trace the selected port",
-            "o / O      next / previous origin (external, host, localhost, each container)",
-            "n / p      step to the next / previous hop (focus follows the hop)",
-            "f2         presenter mode (large explanation, fewer panes)",
-            "/          filter containers and rules; Esc clears",
-            "r          re-collect now",
-            "ctrl+s     save the screen as SVG (for slides)",
-            "w          what could not be read, why, and how to get it (warnings)",
-            "l          lab view: the talk's experiments, measured vs predicted (after `lab up`)",
-            "ctrl+p     command palette",
-            "?          this help;  q  quit",
-            "",
-            "Port kinds: published (host ip:port → container port), loopback (bound to 127.0.0.1),",
-            "ephemeral (host port chosen by Docker: -p C or -P), expose-only (EXPOSE/--expose, not published).",
-            "Rules: highlighted rules matched, numbered by hop; ◆ marks the deciding one; dim = not Docker's.",
-        ]
-        yield Static(wrapped("\n".join(lines)), id="help-body")
 
 
 class DockportCommands(Provider):

@@ -322,7 +322,6 @@ def trace(state: HostState, query: Query, view: HostView | None = None) -> Path:
 
 
 def _walk_from_origin(walk: _Walk, p: Packet, q: Query, src_container: Container | None) -> tuple[str, str | None]:
-    state = walk.state
     if src_container is not None:
         return _from_container(walk, p, src_container)
     if q.origin in ("host", "localhost"):
@@ -399,7 +398,6 @@ def _stopped(walk: _Walk, verdict: str) -> str:
 
 
 def _prerouting_onwards(walk: _Walk, p: Packet) -> tuple[str, str | None]:
-    state = walk.state
     stopped = walk.through(p, ("PREROUTING", ("raw", "mangle", "nat")))
     if stopped:
         return stopped, None
