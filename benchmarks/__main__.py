@@ -217,16 +217,14 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
 
 
 async def _event_to_screen(runs: int) -> Figure:
+    from tests.pilot import until
     from tui.app import DockportApp
     from tui.widgets.panes import ContainersPane
 
     app = DockportApp(source=("live", ""), poll_seconds=3600)
     times, from_start = [], []
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(300):
-            if app.state is not None:
-                break
-            await pilot.pause(0.1)
+        await until(pilot, lambda: app.state is not None, 30)
         pane = app.query_one(ContainersPane)
         for i in range(runs):
             name = f"{PREFIX}ev{i}"
@@ -240,10 +238,7 @@ async def _event_to_screen(runs: int) -> Figure:
                 await asyncio.to_thread(subprocess.run, ["docker", "run", "-d", "--name", name, "-p", "80",
                                                          "dockport-test:busybox"], capture_output=True, check=True)
                 t = time.perf_counter()
-                for _ in range(1000):
-                    if shown():
-                        break
-                    await pilot.pause(0.005)
+                await until(pilot, shown, 5, step=0.005)
                 times.append(time.perf_counter() - t)
                 from_start.append(time.perf_counter() - started)
             finally:

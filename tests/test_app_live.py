@@ -7,18 +7,11 @@ import asyncio
 import pytest
 
 from tests import rig
+from tests.pilot import until
 from tui.app import DockportApp
 from tui.widgets.panes import ContainersPane, PathPane
 
 pytestmark = pytest.mark.engine
-
-
-async def _until(pilot, condition, seconds: float) -> bool:
-    for _ in range(int(seconds / 0.1)):
-        if condition():
-            return True
-        await pilot.pause(0.1)
-    return condition()
 
 
 async def test_docker_run_row_and_path_appear_without_a_key(engine):
@@ -26,11 +19,11 @@ async def test_docker_run_row_and_path_appear_without_a_key(engine):
     app = DockportApp(source=("live", ""), poll_seconds=600)  # the poll must not be what finds it
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            assert await _until(pilot, lambda: app.state is not None, 20)
+            assert await until(pilot, lambda: app.state is not None, 20)
             await asyncio.to_thread(rig.run_container, name, "-p", "80")
             pane = app.query_one(ContainersPane)
-            assert await _until(pilot, lambda: any(k.startswith(f"{name}|") for k in pane.choices), 15)
-            assert await _until(pilot, lambda: app.path is not None and app.selected.container == name
+            assert await until(pilot, lambda: any(k.startswith(f"{name}|") for k in pane.choices), 15)
+            assert await until(pilot, lambda: app.path is not None and app.selected.container == name
                                 and app.path.verdict == "delivered", 10)
             assert app.path.mapping.container.name == name
             assert app.query_one(PathPane).row_count == len(app.path.hops)
@@ -40,7 +33,7 @@ async def test_docker_run_row_and_path_appear_without_a_key(engine):
             await asyncio.to_thread(rig.sh, "iptables", *rule)
             try:
                 text = "-s 203.0.113.77/32 -p tcp -j DROP"
-                assert await _until(pilot, lambda: any(text in r.text for r in app.state.rulesets[4].all_rules()), 10)
+                assert await until(pilot, lambda: any(text in r.text for r in app.state.rulesets[4].all_rules()), 10)
             finally:
                 rig.sh("iptables", "-D", *rule[1:], check=False)
     finally:

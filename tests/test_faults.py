@@ -10,17 +10,10 @@ import sys
 import pytest
 
 from tests import rig
+from tests.pilot import until
 from tui.app import DockportApp
 from tui.collect import firewall, live
 from tui.widgets.panes import ContainersPane, RulesPane
-
-
-async def _until(pilot, condition, seconds: float) -> bool:
-    for _ in range(int(seconds / 0.1)):
-        if condition():
-            return True
-        await pilot.pause(0.1)
-    return condition()
 
 
 def _select(app, name: str) -> None:
@@ -38,14 +31,14 @@ async def test_daemon_stops_and_comes_back_selection_kept(engine):
     app = DockportApp(source=("live", ""), poll_seconds=600)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            assert await _until(pilot, lambda: app.state is not None and app.state.container(name), 20)
+            assert await until(pilot, lambda: app.state is not None and app.state.container(name), 20)
             _select(app, name)
             await asyncio.to_thread(rig.stop_daemon)
-            assert await _until(pilot, lambda: "unreachable" in app.status or "stale" in app.status, 20), app.status
+            assert await until(pilot, lambda: "unreachable" in app.status or "stale" in app.status, 20), app.status
             assert app.selected.container == name  # the last good state stays on screen, marked
             assert app.query_one(ContainersPane).choices
             await asyncio.to_thread(rig.start_daemon)
-            assert await _until(pilot, lambda: app.status == "live" and app.state.container(name) is not None
+            assert await until(pilot, lambda: app.status == "live" and app.state.container(name) is not None
                                 and app.state.container(name).state == "running", 60), app.status
             assert app.selected.container == name and app.selected.binding.host_port == port
             assert app.path is not None
@@ -59,16 +52,16 @@ async def test_daemon_stops_and_comes_back_selection_kept(engine):
 async def test_events_stream_breaks_and_reconnects(engine):
     app = DockportApp(source=("live", ""), poll_seconds=600)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await _until(pilot, lambda: app._events_stream is not None and app.status == "live", 20)
+        assert await until(pilot, lambda: app._events_stream is not None and app.status == "live", 20)
         stream = app._events_stream
         await asyncio.to_thread(stream.close)  # the connection to the daemon breaks
-        assert await _until(pilot, lambda: app.status.startswith(("stale", "daemon unreachable")), 10), app.status
-        assert await _until(pilot, lambda: app.status == "live" and app._events_stream is not stream, 20), app.status
+        assert await until(pilot, lambda: app.status.startswith(("stale", "daemon unreachable")), 10), app.status
+        assert await until(pilot, lambda: app.status == "live" and app._events_stream is not stream, 20), app.status
         name = rig.name("afterbreak")
         try:
             await asyncio.to_thread(rig.run_container, name, "-p", "80")
             pane = app.query_one(ContainersPane)
-            assert await _until(pilot, lambda: any(c.container == name for c in pane.choices.values()), 10)
+            assert await until(pilot, lambda: any(c.container == name for c in pane.choices.values()), 10)
         finally:
             rig.sh("docker", "rm", "-f", name, check=False)
 
@@ -125,7 +118,7 @@ async def test_missing_iptables_shows_why_the_rules_pane_is_empty(monkeypatch, t
     monkeypatch.setenv("PATH", str(bindir))
     app = DockportApp(source=("live", ""), poll_seconds=600)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await _until(pilot, lambda: app.state is not None, 20)
+        assert await until(pilot, lambda: app.state is not None, 20)
         await pilot.pause()
         rules = app.query_one(RulesPane)
         cells = [str(rules.get_cell_at((0, i))) for i in range(len(rules.columns))]

@@ -6,11 +6,10 @@ daemon and empty legacy tables afterwards, also when a test fails.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from tests import rig
+from tests.judge import judge_by_counters
 from tests.test_live_collection import assert_state_matches_the_tools
 from tui.collect.bundle import capture, load_bundle
 from tui.collect.live import collect_live
@@ -26,17 +25,6 @@ def legacy(engine):
         web = rig.run_container(rig.name("lweb"), "-p", "80")
         rig.run_container(rig.name("lpall"), "-P", "--expose", "9000", "-p", "5301:53/udp")
         yield web
-
-
-def _counters(text: str) -> dict[str, int]:
-    out, table = {}, ""
-    for line in text.splitlines():
-        if line.startswith("*"):
-            table = line[1:]
-        m = re.match(r"^\[(\d+):\d+\] (-A .*)$", line)
-        if m:
-            out[f"{table} {m.group(2)}"] = int(m.group(1))
-    return out
 
 
 def test_legacy_rules_read_with_python_iptables_equal_iptables_save(legacy, tmp_path):
@@ -81,15 +69,7 @@ def test_nft_leftovers_on_a_legacy_host_are_read_and_judged(legacy, tmp_path):
 
 
 def test_legacy_path_agrees_with_counter_deltas(legacy):
-    state = collect_live()
+    """Counters moved for every rule the engine says matched; in nat exactly those; delivery agrees."""
     port = rig.host_port(legacy, "80/tcp")
-    path = trace(state, Query(port, "tcp", f"external:{rig.CLIENT_IP}"))
-    before = _counters(rig.sh("iptables-legacy-save", "-c").stdout)
-    connected = rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port)
-    after = _counters(rig.sh("iptables-legacy-save", "-c").stdout)
-    moved = {k for k in after if after[k] > before.get(k, 0)}
-    ours = {f"{h.table} {h.rule}" for h in path.hops if h.kind == "rule" and h.leg == 1}
-    assert ours <= moved, ours - moved
-    # nat rules count only the first packet of a connection: there the sets must be equal.
-    assert {k for k in moved if k.startswith("nat ")} == {k for k in ours if k.startswith("nat ")}
-    assert (path.verdict == "delivered") == connected
+    judge_by_counters(collect_live(), Query(port, "tcp", f"external:{rig.CLIENT_IP}"), "tcp",
+                      lambda: rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port))

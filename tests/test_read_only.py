@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests import rig
+from tests.pilot import until
 from tui.app import DockportApp
 from tui.widgets.panes import ContainersPane
 
@@ -50,10 +51,7 @@ def host_snapshot() -> dict[str, str]:
 async def _use_every_feature(tmp: Path) -> None:
     app = DockportApp(source=("live", ""))
     async with app.run_test(size=(120, 40)) as pilot:
-        for _ in range(300):
-            if app.state is not None:
-                break
-            await pilot.pause(0.1)
+        assert await until(pilot, lambda: app.state is not None, 30)
         pane = app.query_one(ContainersPane)
         pane.focus()
         for key in list(pane.choices)[:6]:

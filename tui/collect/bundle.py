@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.collect.assemble import Pieces, assemble
-from tui.collect.iptables_save import backend_of, parse_iptables_save
+from tui.collect.iptables_save import backend_of, beside_warning, parse_iptables_save
 from tui.collect.linux_text import (
     container_ifaces_from_ip_json,
     ipsets_from_save,
@@ -143,9 +143,7 @@ def load_bundle(directory: str | os.PathLike[str], source: str = "") -> HostStat
         rs = parsed[0]
         if not rs.passes_everything:
             p.other_rulesets[4] = rs
-            w.append(Warning_("firewall", f"IPv4: {other} tables hold {rs.describe_size()} beside the "
-                              f"{main_kind} ones; the kernel runs both, and `iptables` shows only the "
-                              f"{main_kind} half", f"see {other_name}"))
+            w.append(beside_warning(4, other, main_kind, rs, other_name))
     ipsets = _read_text(root / "ipset-save.txt", w)
     if ipsets is not None:
         p.ipsets = ipsets_from_save(ipsets)

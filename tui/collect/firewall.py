@@ -16,7 +16,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from tui.collect.iptables_save import backend_of, parse_iptables_save
+from tui.collect.iptables_save import backend_of, beside_warning, parse_iptables_save
 from tui.collect.run import CommandFailed, run
 from tui.model import Chain, Rule, RuleSet, Warning_
 
@@ -68,11 +68,7 @@ def collect_firewall() -> FirewallResult:
             nft = _read_nft_beside_legacy(family, result)
             if nft is not None and not nft.passes_everything:
                 result.other_rulesets[family] = nft
-                result.warnings.append(Warning_(
-                    "firewall",
-                    f"IPv{family}: nft tables hold {nft.describe_size()} beside the legacy "
-                    "ones Docker uses; the kernel runs both, and `iptables` shows only the legacy half",
-                    f"see {_SAVE[family]}-nft-save; stale rules from a backend switch can drop traffic"))
+                result.warnings.append(beside_warning(family, "nft", "legacy", nft, f"{_SAVE[family]}-nft-save"))
         else:
             rs = _read_save(family, f"{_SAVE[family]}-save", result)
             if rs is not None:
@@ -81,11 +77,8 @@ def collect_firewall() -> FirewallResult:
                 legacy = _read_legacy(family, result, prefer_iptc=False)
                 if legacy is not None and not legacy.passes_everything:
                     result.other_rulesets[family] = legacy
-                    result.warnings.append(Warning_(
-                        "firewall",
-                        f"IPv{family}: legacy iptables tables hold {legacy.describe_size()} beside the "
-                        "nft ones; the kernel runs both, and `iptables` shows only the nft half",
-                        "see iptables-legacy-save; remove the stale legacy rules or use one backend"))
+                    result.warnings.append(beside_warning(family, "legacy", "nft", legacy,
+                                                          f"{_SAVE[family]}-legacy-save"))
     return result
 
 

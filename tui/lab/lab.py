@@ -58,6 +58,11 @@ class Cell:
     def agrees(self) -> bool:
         return self.measured == self.predicted
 
+    @property
+    def text(self) -> str:
+        """"yes (no) !": measured, (predicted), and a mark when they differ."""
+        return f"{yes_no(self.measured)} ({yes_no(self.predicted)})" + ("" if self.agrees else " !")
+
 
 @dataclass
 class Matrix:
@@ -122,10 +127,14 @@ def _up(client, image: str | None, say) -> None:  # noqa: ANN001
     _make_outside_client()
     icc, proxy = daemon_settings()
     say(f"lab: up: 5 experiments, 3 client containers, an outside client ({CLIENT_NS}, {CLIENT_SIDE}); "
-        f"the daemon runs with ICC {_onoff(icc)} and the userland proxy {_onoff(proxy)}")
+        f"the daemon runs with ICC {onoff(icc)} and the userland proxy {onoff(proxy)}")
 
 
-def _onoff(value: bool | None) -> str:
+def yes_no(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "-"}[value]
+
+
+def onoff(value: bool | None) -> str:
     return {True: "on", False: "off", None: "unknown"}[value]
 
 
@@ -291,10 +300,7 @@ def status() -> Matrix:
 def format_matrix(m: Matrix) -> str:
     from tui.lab.experiments import CLIENT_TITLES
 
-    def mark(v: bool | None) -> str:
-        return {True: "yes", False: "no", None: "-"}[v]
-
-    head = (f"ICC {_onoff(m.icc)}, userland proxy {_onoff(m.userland_proxy)}; each cell: measured (predicted).\n"
+    head = (f"ICC {onoff(m.icc)}, userland proxy {onoff(m.userland_proxy)}; each cell: measured (predicted).\n"
             "outside/host: the published port when there is one, else the container's address; "
             "containers: the container's address")
     cols = [CLIENT_TITLES[c] for c in CLIENTS]
@@ -304,9 +310,7 @@ def format_matrix(m: Matrix) -> str:
     for exp in EXPERIMENTS:
         row = f"{exp.number} {exp.title:<22}"
         for client in CLIENTS:
-            cell = m.cells[(exp.number, client)]
-            text = f"{mark(cell.measured)} ({mark(cell.predicted)})" + ("" if cell.agrees else " !")
-            row += f"{text:>{width + 2}}"
+            row += f"{m.cells[(exp.number, client)].text:>{width + 2}}"
         lines.append(row)
     bad = m.disagreements()
     lines.append("")
@@ -314,7 +318,7 @@ def format_matrix(m: Matrix) -> str:
                  f"{len(bad)} cells disagree (marked !):")
     for number, client in bad:
         cell = m.cells[(number, client)]
-        lines.append(f"  {number} / {client}: measured {mark(cell.measured)}, engine says {cell.verdict}: {cell.reason}")
+        lines.append(f"  {number} / {client}: measured {yes_no(cell.measured)}, engine says {cell.verdict}: {cell.reason}")
     return "\n".join(lines)
 
 

@@ -142,10 +142,20 @@ def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = T
 
 
 def _icc_evidence(state: HostState, net) -> str:  # noqa: ANN001
-    for r in _rules(state.rulesets.get(4), "filter"):
-        if f"-i {net.bridge} -o {net.bridge} -j ACCEPT" in r.text:
-            return r.text
-    return f"network option com.docker.network.bridge.enable_icc={'true' if net.icc else 'false'}"
+    rs = state.rulesets.get(4)
+    rule = _icc_accepts(rs).get(net.bridge) if rs is not None else None
+    return rule or f"network option com.docker.network.bridge.enable_icc={'true' if net.icc else 'false'}"
+
+
+@per_object(maxsize=16)
+def _icc_accepts(rs: RuleSet) -> dict[str, str]:
+    """bridge -> Docker's `-i br -o br -j ACCEPT` rule (ICC on), once per rule set."""
+    out: dict[str, str] = {}
+    for r in _rules(rs, "filter"):
+        m = re.search(r"-i (\S+) -o (\S+) -j ACCEPT$", r.text)
+        if m and m.group(1) == m.group(2):
+            out.setdefault(m.group(1), r.text)
+    return out
 
 
 _DNAT_PORT = re.compile(r"-p (tcp|udp) .*--dport (\d+)(?::(\d+))? .*-j DNAT")

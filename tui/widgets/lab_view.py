@@ -45,6 +45,7 @@ class LabScreen(ModalScreen[None]):
 
     def _show(self, matrix) -> None:  # noqa: ANN001 - tui.lab.lab.Matrix
         from tui.lab.experiments import CLIENT_TITLES, CLIENTS, EXPERIMENTS
+        from tui.lab.lab import onoff
 
         self.matrix = matrix
         table = self.query_one("#lab-table", DataTable)
@@ -54,15 +55,13 @@ class LabScreen(ModalScreen[None]):
             cells = []
             for client in CLIENTS:
                 cell = matrix.cells[(exp.number, client)]
-                text = {True: "yes", False: "no", None: "-"}[cell.measured]
-                text += f" ({ {True: 'yes', False: 'no', None: '-'}[cell.predicted] })"
                 style = ("bold red reverse" if not cell.agrees else
                          "green" if cell.measured else "dim" if cell.measured is None else "red")
-                cells.append(literal(text + ("" if cell.agrees else " !"), style))
+                cells.append(literal(cell.text, style))
             table.add_row(literal(f"{exp.number} {exp.title}"), *cells, key=str(exp.number))
         bad = len(matrix.disagreements())
         self.query_one("#lab-head", Static).update(literal(
-            f"Lab — ICC {_onoff(matrix.icc)}, userland proxy {_onoff(matrix.userland_proxy)}: measured (predicted); "
+            f"Lab — ICC {onoff(matrix.icc)}, userland proxy {onoff(matrix.userland_proxy)}: measured (predicted); "
             + ("prediction and measurement agree everywhere" if not bad else f"{bad} cells disagree (!)"), "bold"))
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
@@ -79,6 +78,3 @@ class LabScreen(ModalScreen[None]):
                 f"{number} / {client} → {cell.target or 'nothing to connect to'}: engine says "
                 f"{cell.verdict or '-'}; deciding: {cell.reason}"))
 
-
-def _onoff(value: bool | None) -> str:
-    return {True: "on", False: "off", None: "unknown"}[value]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import DataTable, Static, Tree
+from textual.widgets.data_table import RowDoesNotExist
 
 from tui.collect.assemble import veth_owner
 from tui.model import Container, HostState, PortBinding
@@ -15,6 +16,14 @@ if TYPE_CHECKING:
 from tui.render import PORT_KIND_STYLE, VERDICT_STYLE, join, literal, wrapped
 
 HIGHLIGHT = "bold reverse"
+
+
+def move_to_row(table: DataTable, key: str) -> None:
+    """Put the cursor on the row with that key; a row that is not shown (filtered out) is skipped."""
+    try:
+        table.move_cursor(row=table.get_row_index(key))
+    except RowDoesNotExist:
+        pass
 
 
 def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]]) -> None:
@@ -227,10 +236,7 @@ class RulesPane(DataTable):
         return rows
 
     def focus_ref(self, ref: str) -> None:
-        try:
-            self.move_cursor(row=self.get_row_index(ref))
-        except Exception:
-            pass
+        move_to_row(self, ref)
 
 
 class ProxiesPane(DataTable):
@@ -259,10 +265,7 @@ class ProxiesPane(DataTable):
         sync_rows(self, rows)
 
     def focus_pid(self, pid: str) -> None:
-        try:
-            self.move_cursor(row=self.get_row_index(pid))
-        except Exception:
-            pass
+        move_to_row(self, pid)
 
 
 class PathPane(DataTable):
