@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tui.app import DockportApp
+from tui.app import DockportApp, StateLoaded
 from tui.cli import demo_bundle_path
 from tui.collect.bundle import load_bundle
 from tui.model import Container, PortBinding
@@ -75,13 +75,13 @@ async def test_event_adds_and_removes_a_container_keeping_selection():
         extra = Container(id="f" * 64, name="newcomer", state="running", image="x", pid=1, sandbox_key="",
                           network_mode="bridge", ports=(PortBinding(80, "tcp", "0.0.0.0", 18080),))
         grown = dataclasses.replace(state, containers=state.containers + (extra,))
-        app._apply_state(grown, "live")
+        app.post_message(StateLoaded(grown, "live", app.session.sequence))
         await pilot.pause()
         table = app.query_one(ContainersPane)
         assert any(c.container == "newcomer" for c in table.choices.values())
         assert app.selected.key == key and app.path is not None
         assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == key
-        app._apply_state(state, "live")
+        app.post_message(StateLoaded(state, "live", app.session.sequence))
         await pilot.pause()
         assert not any(c.container == "newcomer" for c in table.choices.values())
         assert app.selected.key == key

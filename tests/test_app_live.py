@@ -22,7 +22,7 @@ async def test_docker_run_row_and_path_appear_without_a_key(engine):
             assert await until(pilot, lambda: app.state is not None, 20)
             await asyncio.to_thread(rig.run_container, name, "-p", "80")
             pane = app.query_one(ContainersPane)
-            assert await until(pilot, lambda: any(k.startswith(f"{name}|") for k in pane.choices), 15)
+            assert await until(pilot, lambda: any(c.container == name for c in pane.choices.values()), 15)
             assert await until(pilot, lambda: app.path is not None and app.selected.container == name
                                 and app.path.verdict == "delivered", 10)
             assert app.path.mapping.container.name == name

@@ -52,11 +52,11 @@ async def test_daemon_stops_and_comes_back_selection_kept(engine):
 async def test_events_stream_breaks_and_reconnects(engine):
     app = DockportApp(source=("live", ""), poll_seconds=600)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await until(pilot, lambda: app._events_stream is not None and app.status == "live", 20)
-        stream = app._events_stream
+        assert await until(pilot, lambda: app.events_stream is not None and app.status == "live", 20)
+        stream = app.events_stream
         await asyncio.to_thread(stream.close)  # the connection to the daemon breaks
         assert await until(pilot, lambda: app.status.startswith(("stale", "daemon unreachable")), 10), app.status
-        assert await until(pilot, lambda: app.status == "live" and app._events_stream is not stream, 20), app.status
+        assert await until(pilot, lambda: app.status == "live" and app.events_stream is not stream, 20), app.status
         name = rig.name("afterbreak")
         try:
             await asyncio.to_thread(rig.run_container, name, "-p", "80")
@@ -80,7 +80,6 @@ def test_container_removed_in_the_middle_of_a_collection(engine, monkeypatch):
         return original(self, container)
 
     monkeypatch.setattr(APIClient, "inspect_container", inspect_after_removing)
-    monkeypatch.setattr(live, "_INSPECTED", {})
     try:
         state = live.collect_live()
         assert state.container(keep) is not None
@@ -95,9 +94,9 @@ def test_namespace_vanishes_before_its_details_are_read(engine, monkeypatch):
     victim = rig.run_container(rig.name("vanish"), "-p", "80")
     original = live.read_container_details
 
-    def kill_first(pieces):  # noqa: ANN001
+    def kill_first(pieces, *rest):  # noqa: ANN001
         rig.sh("docker", "kill", victim)  # its network namespace is torn down now
-        return original(pieces)
+        return original(pieces, *rest)
 
     monkeypatch.setattr(live, "read_container_details", kill_first)
     try:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path as FsPath
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -15,21 +15,19 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from tui.model import HostState
+from tui.collect.events import EventFeed
+from tui.model import Container, HostState
 from tui.render import literal
+from tui.session import PortChoice, Session
 from tui.widgets.panes import (
     BridgesPane,
     ContainersPane,
     Explanation,
     PathPane,
-    PortChoice,
     ProxiesPane,
     RulesPane,
 )
 from tui.widgets.screens import HelpScreen, WarningsScreen
-
-if TYPE_CHECKING:
-    from tui.paths.engine import Path, Query
 
 STYLES = FsPath(__file__).resolve().parent / "styles"
 if not STYLES.is_dir():  # editable install: styles/ sits at the repository root
@@ -37,10 +35,13 @@ if not STYLES.is_dir():  # editable install: styles/ sits at the repository root
 
 
 class StateLoaded(Message):
-    def __init__(self, state: HostState, status: str) -> None:
+    """A full collection, stamped with the session's sequence when it started."""
+
+    def __init__(self, state: HostState, status: str, started_at: int) -> None:
         super().__init__()
         self.state = state
         self.status = status
+        self.started_at = started_at
 
 
 class SourceStatus(Message):
@@ -49,13 +50,13 @@ class SourceStatus(Message):
         self.status = status
 
 
-class ContainerChanged(Message):
-    """One container as Docker reports it right after its event (None when it is gone)."""
+class ContainersChanged(Message):
+    """Containers as Docker reports them right after a burst of events (None when gone)."""
 
-    def __init__(self, container_id: str, container: object) -> None:
+    def __init__(self, changes: dict[str, Container | None], events: list) -> None:
         super().__init__()
-        self.container_id = container_id
-        self.container = container
+        self.changes = changes
+        self.events = events
 
 
 class RefreshRequested(Message):
@@ -67,7 +68,7 @@ def _status_colour(status: str) -> str:
         return "green"
     if status.startswith(("stale", "loading")):
         return "yellow"
-    return "red"  # daemon unreachable, cannot load, collection failed
+    return "red"  # daemon unreachable, cannot load, collection failed, display failed
 
 
 class DockportCommands(Provider):
@@ -116,23 +117,56 @@ class DockportApp(App[None]):
                  event_source=None, poll_seconds: float | None = None) -> None:  # noqa: ANN001
         super().__init__()
         self.source = source
-        self.state: HostState | None = state
-        self.path: Path | None = None
-        self.findings: list = []
-        self.origin = "external"
-        self.selected: PortChoice | None = None
-        self.hop_index = -1
+        self.session = Session()
+        self._initial_state = state
         self.filter_text = ""
-        self.status = "loading…"
         self._event_source = event_source
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
-        self._events_stream = None
+        self._feed: EventFeed | None = None
         self._rule_monitor = None
         self._firewall_watched = False
-        self._following = False  # the selection was made by the app, not the user
+        self._poll_started = False
+        self._collector = None  # tui.collect.live.LiveCollector: its caches live as long as the app
         self._collecting = False
         self._dirty = False
+        self.failure: str | None = None  # why the app ended, when it was not the user
+
+    # The session holds what is shown; these read it for key handlers and tests.
+    @property
+    def state(self) -> HostState | None:
+        return self.session.state
+
+    @property
+    def path(self):  # noqa: ANN201 - tui.paths.engine.Path | None
+        return self.session.path
+
+    @property
+    def selected(self) -> PortChoice | None:
+        return self.session.selected
+
+    @property
+    def origin(self) -> str:
+        return self.session.origin
+
+    @property
+    def status(self) -> str:
+        return self.session.status
+
+    @property
+    def hop_index(self) -> int:
+        return self.session.hop_index
+
+    @property
+    def findings(self) -> list:
+        return self.session.findings
+
+    @property
+    def events_stream(self):  # noqa: ANN201 - the live Docker events stream, None until connected
+        return self._feed.stream if self._feed else None
+
+    def origins(self) -> list[str]:
+        return self.session.origins()
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -156,14 +190,18 @@ class DockportApp(App[None]):
         self.query_one("#filter", Input).display = False
         self.query_one(ContainersPane).focus()  # not the hidden filter box: keys are commands
         self.query_one(Explanation).show_hop(None, -1)
-        if self.state is not None:
+        if self._initial_state is not None:
             kind, where = self.source
             status = {"demo": "demo bundle", "bundle": f"bundle: {where}"}.get(kind, "loaded")
-            self._apply_state(self.state, status, first=True)
+            # Data on screen first; the path (and the engine's import) right after that frame.
+            self.session.load(self._initial_state, status, retrace=False)
+            self._initial_state = None
+            self._render_all()
+            self.call_after_refresh(self._guarded, "tracing", self._retrace_and_render)
         else:
             self.request_refresh()
         if self.source[0] == "live":
-            self.watch_events()
+            self._start_event_feed()
 
     def _exit_on_signals(self) -> None:
         """SIGTERM (kill) and SIGHUP (the SSH session dropped) end the app the way `q` does: workers
@@ -178,16 +216,36 @@ class DockportApp(App[None]):
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # not the main thread (tests), or no signals on this platform
 
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual ends the app on an exception nothing caught; keep the reason for the exit status
+        # and the line printed once the terminal is given back (tui.cli).
+        if self.failure is None:
+            self.failure = f"{type(error).__name__}: {error}"
+        super()._handle_exception(error)
+
+    def _guarded(self, what: str, fn: Callable[..., object], *args: object) -> None:
+        """Run one step of applying data to the screen. Live data changes while it is rendered; a
+        failure here keeps the last good screen, says what failed, and the app goes on."""
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - nothing but the user ends the app
+            self.session.status = f"{what} failed: {type(exc).__name__}: {exc}"[:300]
+            self.log.error(self.session.status)
+            try:
+                self._show_status()
+            except Exception:  # noqa: BLE001
+                pass
+
     # -- data ------------------------------------------------------------------------------------
 
     def request_refresh(self) -> None:
         """Collect again: at once when idle, else once more right after the running collection,
-        so a burst of events (create, connect, start) costs at most one extra collection."""
+        so a burst of events costs one collection at a time and one more after it."""
         if self._collecting:
             self._dirty = True
             return
         self._collecting, self._dirty = True, False
-        self.collect()
+        self.collect(self.session.sequence)
 
     def _collection_done(self) -> None:
         self._collecting = False
@@ -195,22 +253,24 @@ class DockportApp(App[None]):
             self.request_refresh()
 
     @work(thread=True, group="collect", exit_on_error=False)
-    def collect(self) -> None:
+    def collect(self, started_at: int) -> None:
         try:
-            self._collect()
+            self._collect(started_at)
         finally:
             try:
                 self.call_from_thread(self._collection_done)
             except RuntimeError:
                 pass  # the app is shutting down
 
-    def _collect(self) -> None:
+    def _collect(self, started_at: int) -> None:
         kind, where = self.source
         try:
             if kind == "live":
-                from tui.collect.live import collect_live
+                from tui.collect.live import LiveCollector
 
-                state = collect_live()
+                if self._collector is None:
+                    self._collector = LiveCollector()
+                state = self._collector.collect()
                 reachable = "docker" not in state.missing
                 status = "live" if reachable else "daemon unreachable (retrying)"
             else:
@@ -225,74 +285,39 @@ class DockportApp(App[None]):
         except Exception as exc:  # a collector bug must not take the UI down
             self.post_message(SourceStatus(f"collection failed: {exc}"))
             return
-        self.post_message(StateLoaded(state, status))
+        self.post_message(StateLoaded(state, status, started_at))
+
+    def _start_event_feed(self) -> None:
+        from tui.collect.live import docker_client
+
+        self._feed = EventFeed(
+            on_batch=lambda changes, events: self.post_message(ContainersChanged(changes, events)),
+            on_status=lambda text: self.post_message(SourceStatus(text)),
+            client_factory=docker_client, source=self._event_source)
+        self._read_events()
+        self._apply_events()
 
     @work(thread=True, exclusive=True, group="events", exit_on_error=False)
-    def watch_events(self) -> None:
-        """Docker events drive re-collection; a cheap periodic check catches firewall changes."""
-        while not self._stop.is_set():
-            try:
-                source = self._event_source
-                if source is None:
-                    from tui.collect.live import docker_client
+    def _read_events(self) -> None:
+        assert self._feed is not None
+        self._feed.read_forever()
 
-                    client = docker_client()
-                    source = client.events(decode=True, filters={"type": ["container", "network"]})
-                self._events_stream = source
-                for event in source:
-                    if self._stop.is_set():
-                        return
-                    quick = self._container_now(client, event) if self._event_source is None else None
-                    if quick is not None:
-                        self.post_message(ContainerChanged(*quick))
-                    self.post_message(RefreshRequested())
-                if self._event_source is not None:
-                    return  # a finite fake source: done
-                if not self._stop.is_set():
-                    self.post_message(SourceStatus("stale: Docker events stream ended (reconnecting)"))
-            except Exception:
-                if not self._stop.is_set():
-                    self.post_message(SourceStatus("daemon unreachable (retrying)"))
-            if self._stop.wait(2.0):
-                return
-            self.post_message(RefreshRequested())  # catch up on what happened while we were away
+    @work(thread=True, exclusive=True, group="event-batches", exit_on_error=False)
+    def _apply_events(self) -> None:
+        assert self._feed is not None
+        self._feed.apply_forever()
 
-    @staticmethod
-    def _container_now(client, event: dict) -> tuple[str, object] | None:  # noqa: ANN001
-        """For a container event, that container as it is now (None: gone): the row can change at
-        once, while the full collection (rules, links, proxies) follows."""
-        if not isinstance(event, dict) or event.get("Type") != "container":
-            return None
-        cid = event.get("id") or (event.get("Actor") or {}).get("ID")
-        if not cid:
-            return None
-        from tui.collect.docker_json import container_from_inspect
+    @on(ContainersChanged)
+    def _on_containers_changed(self, message: ContainersChanged) -> None:
+        if message.changes:
+            self._guarded("updating containers", self._apply_containers, message.changes)
+        self.request_refresh()  # rules, links and proxies follow with the full collection
 
-        from docker.errors import NotFound
-
-        try:
-            return cid, container_from_inspect(client.api.inspect_container(cid))
-        except NotFound:
-            return cid, None  # removed
-        except Exception:
-            return None  # the daemon is going away, or hiccuped: the full collection settles it
-
-    @on(ContainerChanged)
-    def _on_container_changed(self, message: ContainerChanged) -> None:
-        if self.state is None:
+    def _apply_containers(self, changes: dict[str, Container | None]) -> None:
+        if self.session.state is None:
             return
-        import dataclasses
-
-        others = tuple(c for c in self.state.containers if c.id != message.container_id)
-        if message.container is None:
-            containers = others
-        else:
-            old = self.state.container(message.container_id)
-            # Namespace details (veth ends, sockets) come with the full collection; keep the old ones.
-            new = message.container if old is None else dataclasses.replace(
-                message.container, interfaces=old.interfaces, listeners=old.listeners)
-            containers = tuple(sorted(others + (new,), key=lambda c: c.name))
-        self._apply_state(dataclasses.replace(self.state, containers=containers), self.status)
+        self.session.apply_containers(changes)
+        self._render_all()
 
     @work(thread=True, exclusive=True, group="firewall", exit_on_error=False)
     def watch_firewall(self) -> None:
@@ -313,162 +338,78 @@ class DockportApp(App[None]):
 
     @on(SourceStatus)
     def _on_status(self, message: SourceStatus) -> None:
-        self.status = message.status
-        self._show_status()
+        self.session.status = message.status
+        self._guarded("status", self._show_status)
 
     @on(StateLoaded)
     def _on_state(self, message: StateLoaded) -> None:
-        new, old = message.state, self.state
+        self._guarded("showing the new state", self._apply_loaded, message)
+
+    def _apply_loaded(self, message: StateLoaded) -> None:
+        new, old = message.state, self.session.state
         if ("docker" in new.missing and old is not None and "docker" not in old.missing
                 and self.source[0] == "live"):
             # The daemon went away: keep showing the last good state (and the selection), marked stale.
             when = (old.facts.captured_at or "")[11:19]
-            self.status = f"daemon unreachable (retrying) — showing the state of {when or 'the last collection'}"
+            self.session.status = (f"daemon unreachable (retrying) — showing the state of "
+                                   f"{when or 'the last collection'}")
             self._show_status()
             return
-        self._apply_state(new, message.status)
-
-    def _apply_state(self, state: HostState, status: str, first: bool = False) -> None:
-        first = first or self.state is None
-        # What was running before: a container that starts (not one merely created) gets followed.
-        before = None if first else {c.id for c in self.state.containers if c.state == "running"}
-        self.state = state
-        self.status = status
-        if self.selected and not self._choice_exists(self.selected):
-            same = self._same_port_now(state, self.selected)
-            if same is None:
-                self.notify(f"{self.selected.container} {self.selected.binding.key} is gone", markup=False)
-            # Same container, same container port, new binding (e.g. Docker picked the host port at start).
-            self.selected = same
-            if same is None:
-                self.path = None
-        if self.selected is None or self._following:
-            # Until the user picks a port, follow what appears (nothing new: keep the current one).
-            newest = self._first_published(state, before)
-            if newest is not None or self.selected is None:
-                self.selected = newest
-            self._following = True
+        first = old is None
+        self.session.apply_full(new, message.status, message.started_at)
+        self._render_all()
         if first:
-            # Data on screen first; the path (and the engine's import) right after that frame.
-            self.path = None
-            self._render_all()
-            self.call_after_refresh(self._retrace_and_render)
-        else:
-            self._retrace()
-            self._render_all()
-        if self.source[0] == "live" and not getattr(self, "_poll_started", False):
-            from tui.collect.watch import RuleChangeMonitor
+            self._start_watching(new)
 
-            self._poll_started = True
-            watched = RuleChangeMonitor.available(state.facts.firewall_backend)
-            if watched:
-                self._firewall_watched = True
-                self.watch_firewall()
-            # Docker events and (on nft) rule events drive re-collection; the poll is a safety net,
-            # and on legacy iptables, which has no rule events, the way rule changes are noticed.
-            self.set_interval(self._poll_seconds or (300.0 if watched else 30.0), self.request_refresh)
+    def _start_watching(self, state: HostState) -> None:
+        if self.source[0] != "live" or self._poll_started:
+            return
+        from tui.collect.watch import RuleChangeMonitor
 
-    @staticmethod
-    def _first_published(state: HostState, before: set[str] | None) -> PortChoice | None:
-        """With nothing picked yet, follow what just appeared: a new container's first published
-        port (or, at start, the first published port at all), so a path is on screen without a key."""
-        candidates = [PortChoice(c.name, b) for c in state.containers if c.state == "running"
-                      and (before is None or c.id not in before) for b in c.ports if b.published]
-        # A port something listens behind makes the better first path to look at.
-        def listened(choice: PortChoice) -> bool:
-            c = state.container(choice.container)
-            return bool(c and c.listeners and any(l.port == choice.binding.container_port
-                                                  and l.proto == choice.binding.proto for l in c.listeners))
-
-        return next((ch for ch in candidates if listened(ch)), candidates[0] if candidates else None)
-
-    @staticmethod
-    def _same_port_now(state: HostState, choice: PortChoice) -> PortChoice | None:
-        c = state.container(choice.container)
-        for b in c.ports if c else ():
-            if (b.container_port, b.proto) == (choice.binding.container_port, choice.binding.proto) and \
-                    b.published == choice.binding.published:
-                return PortChoice(c.name, b)
-        return None
-
-    def _choice_exists(self, choice: PortChoice) -> bool:
-        c = self.state.container(choice.container) if self.state else None
-        return bool(c and any(b.key == choice.binding.key for b in c.ports))
+        self._poll_started = True
+        watched = RuleChangeMonitor.available(state.facts.firewall_backend)
+        if watched:
+            self._firewall_watched = True
+            self.watch_firewall()
+        # Docker events and (on nft) rule events drive re-collection; the poll is a safety net,
+        # and on legacy iptables, which has no rule events, the way rule changes are noticed.
+        self.set_interval(self._poll_seconds or (300.0 if watched else 30.0), self.request_refresh)
 
     # -- tracing ---------------------------------------------------------------------------------
 
-    def origins(self) -> list[str]:
-        base = ["external", "host", "localhost"]
-        if self.state:
-            base += [f"container:{c.name}" for c in self.state.containers if c.state == "running"
-                     and any(e.ip for e in c.endpoints)]
-        return base
-
-    def _query_for(self, choice: PortChoice) -> Query:
-        from tui.paths.engine import Query
-
-        b = choice.binding
-        if b.published:
-            to = b.host_ip if b.host_ip not in ("0.0.0.0", "::", None) and self.origin != "external" else None
-            if b.host_ip and b.host_ip.startswith("127.") and self.origin in ("localhost",):
-                to = b.host_ip
-            return Query(b.host_port or 0, b.proto, self.origin, to)
-        c = self.state.container(choice.container) if self.state else None
-        ip = next((e.ip for e in c.endpoints if e.ip), None) if c else None
-        return Query(b.container_port, b.proto, self.origin, ip)
-
-    def _retrace(self) -> None:
-        # The engine is imported on first use: the first frame does not wait for it.
-        from tui.paths.engine import QueryError, trace
-
-        self.findings = []
-        if not self.selected or not self.state:
-            self.path = None
-            return
-        try:
-            self.path = trace(self.state, self._query_for(self.selected))
-            self.findings = self._findings_for(self.selected)
-        except QueryError as exc:
-            self.path = None
-            self.notify(str(exc), severity="warning", markup=False)
-        self.hop_index = -1
-
-    def _findings_for(self, choice: PortChoice) -> list:
-        from tui.paths.findings import host_findings, port_findings
-
-        c = self.state.container(choice.container) if self.state else None
-        return host_findings(self.state) + (port_findings(self.state, c, choice.binding) if c else [])
-
     def _retrace_and_render(self) -> None:
-        self._retrace()
+        self.session.retrace()
         self._render_all()
 
     def set_origin(self, origin: str) -> None:
-        self.origin = origin
-        self._retrace()
+        self.session.set_origin(origin)
         self._render_all()
 
     # -- rendering -------------------------------------------------------------------------------
 
     def _render_all(self) -> None:
-        if not self.state or not self.query(ContainersPane):
+        for notice in self.session.take_notices():
+            self.notify(notice, severity="warning", markup=False)
+        if not self.session.state or not self.query(ContainersPane):
             return  # nothing yet, or the app is shutting down and its panes are gone
-        state, path = self.state, self.path
+        s = self.session
+        state, path = s.state, s.path
         with self.batch_update():
-            self.query_one(ContainersPane).show(state, path, self.selected.key if self.selected else None,
+            self.query_one(ContainersPane).show(state, path, s.selected.key if s.selected else None,
                                                 self.filter_text)
             self.query_one(BridgesPane).show(state, path)
             self.query_one(RulesPane).show(state, path, self.filter_text)
             self.query_one(ProxiesPane).show(state, path)
             self.query_one(PathPane).show(path)
-            self.query_one(Explanation).show_hop(path, self.hop_index, self.findings)
+            self.query_one(Explanation).show_hop(path, s.hop_index, s.findings)
         self._show_status()
 
     def _show_status(self) -> None:
         if not self.query("#status"):
             return  # shutting down
-        st = self.state
-        parts = [("● ", _status_colour(self.status)), (self.status, "bold"), f"   origin: {self.origin}"]
+        st = self.session.state
+        status = self.session.status
+        parts = [("● ", _status_colour(status)), (status, "bold"), f"   origin: {self.session.origin}"]
         if st:
             f = st.facts
             proxy = {True: "on", False: "off", None: "unknown"}[f.userland_proxy]
@@ -491,27 +432,21 @@ class DockportApp(App[None]):
         if choice is None:
             self.notify("Pick a row with a port first.", markup=False)
             return
-        self.selected = choice
-        self._following = False
-        self._retrace()
+        self.session.select(choice)
         self._render_all()
 
-    def _cycle_origin(self, step: int) -> None:
-        origins = self.origins()
-        i = origins.index(self.origin) if self.origin in origins else 0
-        self.set_origin(origins[(i + step) % len(origins)])
-
     def action_next_origin(self) -> None:
-        self._cycle_origin(1)
+        self.session.cycle_origin(1)
+        self._render_all()
 
     def action_prev_origin(self) -> None:
-        self._cycle_origin(-1)
+        self.session.cycle_origin(-1)
+        self._render_all()
 
     def _step(self, delta: int) -> None:
-        if not self.path or not self.path.hops:
+        if not self.session.step(delta):
             self.notify("Trace a port first (Enter).", markup=False)
             return
-        self.hop_index = max(0, min(len(self.path.hops) - 1, self.hop_index + delta))
         hop = self.path.hops[self.hop_index]
         self.query_one(Explanation).show_hop(self.path, self.hop_index, self.findings)
         self.query_one(PathPane).move_cursor(row=self.hop_index)
@@ -582,9 +517,5 @@ class DockportApp(App[None]):
         self._stop.set()
         if self._rule_monitor is not None:
             self._rule_monitor.stop()
-        stream = self._events_stream
-        if stream is not None and hasattr(stream, "close"):
-            try:
-                stream.close()  # unblocks the events thread's socket read
-            except Exception:
-                pass
+        if self._feed is not None:
+            self._feed.stop()  # closes the stream: unblocks the reader's socket read

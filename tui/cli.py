@@ -202,5 +202,14 @@ def main(argv: list[str] | None = None) -> int:
             state = load_bundle(source[1], source=source[0])
         except BundleError as exc:
             return _usage_error(str(exc))
-    DockportApp(source=source, state=state).run()
-    return 0
+    return run_app(DockportApp(source=source, state=state))
+
+
+def run_app(app, **run_options: object) -> int:  # noqa: ANN001 - tui.app.DockportApp
+    """Run the TUI; 0 when the user (q, Ctrl-C), SIGTERM or SIGHUP ended it, else 1 with the
+    reason on the terminal after the app has given it back."""
+    app.run(**run_options)
+    code = app.return_code or 0
+    if code:
+        print(f"dockport-tui: stopped by an error: {app.failure or 'unknown error'}", file=sys.stderr)
+    return code

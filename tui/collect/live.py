@@ -7,6 +7,7 @@ the data) and leaves its part "not captured". Nothing here changes the host.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,12 +24,118 @@ def docker_client(timeout: int = 10):  # noqa: ANN201 - docker.DockerClient
     return docker.from_env(timeout=timeout)
 
 
-def read_docker(pieces: Pieces, client: Any = None) -> Any:
+class InspectCache:
+    """Inspect answers of unchanged containers, reused: the container list says when one changed
+    (state, networks, ports), and everything read from an inspect changes with those. Everything is
+    inspected afresh at least every `ttl` seconds all the same."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._answers: dict[tuple, dict] = {}
+        self._since = 0.0
+
+    def lookup(self, summaries: list[dict]) -> dict[str, dict | None]:
+        if time.monotonic() - self._since > self.ttl:
+            self._answers.clear()
+            self._since = time.monotonic()
+        return {s["Id"]: self._answers.get(_summary_key(s)) for s in summaries}
+
+    def remember(self, summaries: list[dict], fresh: dict[str, dict]) -> None:
+        """Keep the answers of the containers listed now (and only those)."""
+        keys = {s["Id"]: _summary_key(s) for s in summaries}
+        wanted = set(keys.values())
+        for key in [k for k in self._answers if k not in wanted]:
+            del self._answers[key]
+        for cid, answer in fresh.items():
+            if cid in keys:
+                self._answers[keys[cid]] = answer
+
+
+def _summary_key(summary: dict) -> tuple:
+    import json
+
+    # Not "Status" ("Up 5 seconds"): it changes every second. A restart between two collections
+    # changes only the pid, and the namespace is reached through the SandboxKey first anyway.
+    return (summary.get("Id"), summary.get("State"),
+            json.dumps(summary.get("NetworkSettings"), sort_keys=True), json.dumps(summary.get("Ports"), sort_keys=True))
+
+
+class FactsCache:
+    """`docker version` and `docker info`: slow to ask (info counts images), slow to change."""
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._hit: tuple[float, Any, Any] | None = None
+
+    def get(self, api: Any) -> tuple[Any, Any]:
+        if self._hit is not None and time.monotonic() - self._hit[0] < self.ttl:
+            return self._hit[1], self._hit[2]
+        version, info = api.version(), api.info()
+        self._hit = (time.monotonic(), version, info)
+        return version, info
+
+
+class NamespaceCache:
+    """A container's veth ends, read once per network namespace. Its links change only with a
+    Docker event that also changes its inspect (connect, disconnect, restart), so the key is the
+    container, its namespace's inode and its endpoints; namespace inodes are reused after a
+    namespace is freed, hence the container id too."""
+
+    def __init__(self) -> None:
+        self._ends: dict[tuple, tuple[tuple[str, int, int], ...]] = {}
+        self._used: set[tuple] = set()
+
+    def ends(self, key: tuple | None, read: Any) -> tuple[tuple[str, int, int], ...]:
+        if key is None:
+            return read()
+        self._used.add(key)
+        if key not in self._ends:
+            self._ends[key] = read()
+        return self._ends[key]
+
+    def forget_unused(self) -> None:
+        """After a collection: drop what it did not ask for (containers gone)."""
+        for key in [k for k in self._ends if k not in self._used]:
+            del self._ends[key]
+        self._used = set()
+
+
+def namespace_key(inspect: dict) -> tuple | None:
+    state = inspect.get("State") or {}
+    settings = inspect.get("NetworkSettings") or {}
+    path = settings.get("SandboxKey") or (f"/proc/{state.get('Pid')}/ns/net" if state.get("Pid") else "")
+    try:
+        inode = os.stat(path).st_ino if path else None
+    except OSError:
+        return None
+    if inode is None:
+        return None
+    endpoints = tuple(sorted((n.get("EndpointID") or "") for n in (settings.get("Networks") or {}).values()))
+    return inspect.get("Id"), inode, endpoints
+
+
+class LiveCollector:
+    """Collects this host again and again. It owns what is worth keeping between collections
+    (inspect answers, daemon facts, namespace reads), so a running app pays for what changed."""
+
+    def __init__(self, client: Any = None) -> None:
+        self.client = client
+        self.inspects = InspectCache()
+        self.facts = FactsCache()
+        self.namespaces = NamespaceCache()
+
+    def collect(self) -> HostState:
+        state = collect_live(self.client, self)
+        return state
+
+
+def read_docker(pieces: Pieces, client: Any = None, caches: LiveCollector | None = None) -> Any:
     """Fill the docker parts of `pieces`; returns the client (or None when unreachable)."""
+    caches = caches or LiveCollector()
     try:
         client = client or docker_client()
         api = client.api
-        pieces.docker_version, pieces.docker_info = _daemon_facts(api)
+        pieces.docker_version, pieces.docker_info = caches.facts.get(api)
     except Exception as exc:  # socket missing, permission denied, daemon down
         text = str(exc)
         hint = "start dockerd, or load a capture bundle"
@@ -45,16 +152,13 @@ def read_docker(pieces: Pieces, client: Any = None) -> Any:
             return None  # removed while we were collecting: it is simply gone
 
     summaries = api.containers(all=True)
-    if time.monotonic() - _inspected_since[0] > _INSPECT_TTL:
-        _INSPECTED.clear()
-        _inspected_since[0] = time.monotonic()
-    cached = {s["Id"]: _INSPECTED.get(_summary_key(s)) for s in summaries}
+    cached = caches.inspects.lookup(summaries)
     jobs = [("c", s["Id"]) for s in summaries if cached[s["Id"]] is None]
     jobs += [("n", s["Id"]) for s in api.networks()]
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(lambda job: (job[0], inspect(*job)), jobs))
     fresh = {a["Id"]: a for kind, a in answers if kind == "c" and a is not None}
-    _remember(summaries, fresh)
+    caches.inspects.remember(summaries, fresh)
     answers = [("c", cached[s["Id"]] or fresh.get(s["Id"])) for s in summaries] + \
               [(kind, a) for kind, a in answers if kind == "n"]
     pieces.containers_json = [a for kind, a in answers if kind == "c" and a is not None]
@@ -62,54 +166,13 @@ def read_docker(pieces: Pieces, client: Any = None) -> Any:
     return client
 
 
-# Inspect answers of unchanged containers are reused: the container list says when one changed
-# (state, networks, ports), and everything read from an inspect changes with those. Everything is
-# inspected afresh at least every _INSPECT_TTL seconds all the same.
-_INSPECTED: dict[tuple, dict] = {}
-_INSPECT_TTL = 60.0
-_inspected_since = [0.0]
-
-
-def _summary_key(summary: dict) -> tuple:
-    import json
-
-    # Not "Status" ("Up 5 seconds"): it changes every second. A restart between two collections
-    # changes only the pid, and the namespace is reached through the SandboxKey first anyway.
-    return (summary.get("Id"), summary.get("State"),
-            json.dumps(summary.get("NetworkSettings"), sort_keys=True), json.dumps(summary.get("Ports"), sort_keys=True))
-
-
-def _remember(summaries: list[dict], fresh: dict[str, dict]) -> None:
-    """Keep the answers of the containers listed now (and only those)."""
-    keys = {s["Id"]: _summary_key(s) for s in summaries}
-    for key in [k for k in _INSPECTED if k not in set(keys.values())]:
-        del _INSPECTED[key]
-    for cid, answer in fresh.items():
-        if cid in keys:
-            _INSPECTED[keys[cid]] = answer
-
-
-_FACTS: dict[str, tuple[float, Any, Any]] = {}
-_FACTS_TTL = 60.0
-
-
-def _daemon_facts(api: Any) -> tuple[Any, Any]:
-    """`docker version` and `docker info`: slow to ask (info counts images), slow to change."""
-    key = str(getattr(api, "base_url", ""))
-    hit = _FACTS.get(key)
-    if hit is not None and time.monotonic() - hit[0] < _FACTS_TTL:
-        return hit[1], hit[2]
-    version, info = api.version(), api.info()
-    _FACTS[key] = (time.monotonic(), version, info)
-    return version, info
-
-
 def _short(text: str) -> str:
     return text.splitlines()[0][:200] if text else "unknown error"
 
 
-def read_container_details(pieces: Pieces) -> None:
+def read_container_details(pieces: Pieces, namespaces: NamespaceCache | None = None) -> None:
     """Each running container's veth ends and listening sockets (the fast ways first)."""
+    namespaces = namespaces or NamespaceCache()
     denied = []
     for c in pieces.containers_json or []:
         state = c.get("State") or {}
@@ -119,7 +182,7 @@ def read_container_details(pieces: Pieces) -> None:
         pid = int(state.get("Pid") or 0)
         key = (c.get("NetworkSettings") or {}).get("SandboxKey") or ""
         try:
-            pieces.container_ifaces[cid] = _container_ends(pid, key)
+            pieces.container_ifaces[cid] = namespaces.ends(namespace_key(c), lambda pid=pid, key=key: _container_ends(pid, key))
         except FileNotFoundError:
             pass  # the container stopped or its netns vanished meanwhile
         except PermissionError:
@@ -136,6 +199,7 @@ def read_container_details(pieces: Pieces) -> None:
         pieces.warnings.append(Warning_(
             "links", f"container namespaces not readable ({len(set(denied))} containers): "
             "veth owners and listening sockets unknown", "run as root (sudo dockport-tui)"))
+    namespaces.forget_unused()
 
 
 def _container_ends(pid: int, sandbox_key: str):  # noqa: ANN202
@@ -148,7 +212,7 @@ def _container_ends(pid: int, sandbox_key: str):  # noqa: ANN202
     except OSError:
         from tui.collect.netlink import container_interfaces
 
-        return container_interfaces(sandbox_key)[0]
+        return container_interfaces(sandbox_key)
 
 
 def _container_listeners(pid: int, sandbox_key: str):  # noqa: ANN202
@@ -180,13 +244,13 @@ def read_ipsets(rulesets, warnings: list) -> dict:
         return {}
 
 
-def collect_live(client: Any = None) -> HostState:
-    """One collection. The sources are independent and mostly wait (on the daemon, on iptables-save,
+def collect_live(client: Any = None, caches: LiveCollector | None = None) -> HostState:
+    """One collection (`caches`: what an earlier collection of this host may lend). The sources are independent and mostly wait (on the daemon, on iptables-save,
     on the kernel), so they are read side by side; each writes only its own part of `pieces`."""
     pieces = Pieces(source="live", hostname=socket.gethostname(),
                     captured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     with ThreadPoolExecutor(max_workers=2) as pool:  # more threads only fight over the GIL
-        parts = [pool.submit(_docker_part, pieces, client), pool.submit(_links_part),
+        parts = [pool.submit(_docker_part, pieces, client, caches or LiveCollector()), pool.submit(_links_part),
                  pool.submit(_firewall_part), pool.submit(_proc_part)]
         (docker_warnings, ), (links, routes, link_warnings), fw_part, proc_part = [f.result() for f in parts]
     pieces.links, pieces.routes = links, routes
@@ -196,10 +260,10 @@ def collect_live(client: Any = None) -> HostState:
     return assemble(pieces)
 
 
-def _docker_part(pieces: Pieces, client: Any) -> tuple[list[Warning_]]:
+def _docker_part(pieces: Pieces, client: Any, caches: LiveCollector) -> tuple[list[Warning_]]:
     before = len(pieces.warnings)
-    read_docker(pieces, client)
-    read_container_details(pieces)
+    read_docker(pieces, client, caches)
+    read_container_details(pieces, caches.namespaces)
     added = pieces.warnings[before:]
     del pieces.warnings[before:]
     return (added,)

@@ -69,29 +69,27 @@ def read_links() -> tuple[tuple[Link, ...], tuple[Route, ...]]:
     return tuple(sorted(links, key=lambda l: l.index)), tuple(routes)
 
 
-def container_interfaces(sandbox_key: str) -> tuple[tuple[tuple[str, int, int], ...], int | None]:
-    """The veth ends inside one container netns, and the nsid the host gave that netns.
+def container_interfaces(sandbox_key: str) -> tuple[tuple[str, int, int], ...]:
+    """The veth ends inside one container netns: (ifname, ifindex there, peer ifindex on the host).
 
-    flags=0: open the namespace read-only; pyroute2 would otherwise create a missing one.
+    Read by a short-lived thread that joins the namespace (`call_in_netns`), never with
+    `IPRoute(netns=...)`: pyroute2 serves that by forking the running app, and the child shares
+    asyncio's signal wakeup fd, so the SIGTERM that ends the child can end the app.
     """
-    from pyroute2 import IPRoute
+    from tui.collect.netns import call_in_netns
 
     if not sandbox_key or not os.path.exists(sandbox_key):
         raise FileNotFoundError(sandbox_key or "(no SandboxKey)")
-    with IPRoute(netns=sandbox_key, flags=0) as ns:
-        ends = []
-        for m in ns.get_links():
-            if _kind(m) == "veth" and m.get_attr("IFLA_LINK") is not None:
-                ends.append((m.get_attr("IFLA_IFNAME"), m["index"], m.get_attr("IFLA_LINK")))
-    nsid = None
-    fd = os.open(sandbox_key, os.O_RDONLY)
-    try:
-        with IPRoute() as ipr:
-            answer = ipr.get_netnsid(fd=fd) or {}
-            nsid = answer.get("nsid")
-    finally:
-        os.close(fd)
-    return tuple(sorted(ends)), nsid
+    return call_in_netns(sandbox_key, _veth_ends_here)
+
+
+def _veth_ends_here() -> tuple[tuple[str, int, int], ...]:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        ends = [(m.get_attr("IFLA_IFNAME"), m["index"], m.get_attr("IFLA_LINK")) for m in ipr.get_links()
+                if _kind(m) == "veth" and m.get_attr("IFLA_LINK") is not None]
+    return tuple(sorted(ends))
 
 
 def netlink_warning(exc: Exception) -> Warning_:

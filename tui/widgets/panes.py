@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -11,6 +10,7 @@ from textual.widgets.data_table import RowDoesNotExist
 
 from tui.collect.assemble import veth_owner
 from tui.model import Container, HostState, PortBinding
+from tui.session import PortChoice
 if TYPE_CHECKING:
     from tui.paths.engine import Path
 from tui.render import PORT_KIND_STYLE, VERDICT_STYLE, join, literal, wrapped
@@ -27,31 +27,40 @@ def move_to_row(table: DataTable, key: str) -> None:
 
 
 def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]]) -> None:
-    """Update a keyed table in place: the cursor and scroll position survive a refresh."""
-    wanted = {key for key, _ in rows}
+    """Make a keyed table show exactly `rows`, in that order; the cursor stays on its row.
+
+    Idempotent and order-free: whatever the table showed before (another state, a partial update,
+    the same rows), afterwards it shows these rows. A key given twice is shown once (the first):
+    live data is not ours to trust, and a duplicate key must never reach DataTable.add_row.
+    """
+    unique: dict[str, list[Text]] = {}
+    for key, cells in rows:
+        unique.setdefault(key, cells)
     current_key = None
-    if table.row_count and table.cursor_row < table.row_count:
+    if table.row_count and 0 <= table.cursor_row < table.row_count:
         current_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
     existing = [rk.value for rk in table.rows]
-    order_same = existing == [k for k, _ in rows]
-    if not order_same and len(set(existing) - wanted) > len(rows) // 2 + 1 or (
-            not order_same and set(existing) == wanted):
+    kept = [k for k in existing if k in unique]
+    # Rows can be changed in place and new ones appended, but DataTable cannot insert in the middle:
+    # when the kept rows are out of order or a new row belongs before an old one, start afresh.
+    if list(unique)[:len(kept)] != kept:
         table.clear()
-        existing = []
-    columns = list(table.columns)
+        existing, kept = [], []
     for key in existing:
-        if key not in wanted:
+        if key not in unique:
             table.remove_row(key)
-    present = {rk.value for rk in table.rows}
-    for key, cells in rows:
+    columns = list(table.columns)
+    present = set(kept)
+    for key, cells in unique.items():
         if key in present:
             for col, cell in zip(columns, cells):
-                if table.get_cell(key, col).plain != cell.plain or table.get_cell(key, col).style != cell.style \
-                        or table.get_cell(key, col).spans != cell.spans:
+                old = table.get_cell(key, col)
+                if not isinstance(old, Text) or (old.plain, old.style, old.spans) != (cell.plain, cell.style,
+                                                                                     cell.spans):
                     table.update_cell(key, col, cell)
         else:
             table.add_row(*cells, key=key)
-    if current_key is not None and current_key in wanted:
+    if current_key is not None and current_key in unique:
         table.move_cursor(row=table.get_row_index(current_key), animate=False)
 
 
@@ -63,16 +72,6 @@ def port_kind(b: PortBinding) -> str:
     if b.ephemeral:
         return "ephemeral"
     return "published"
-
-
-@dataclass(frozen=True)
-class PortChoice:
-    container: str
-    binding: PortBinding
-
-    @property
-    def key(self) -> str:
-        return f"{self.container}|{self.binding.key}"
 
 
 class ContainersPane(DataTable):
@@ -101,7 +100,7 @@ class ContainersPane(DataTable):
                                            literal("—"), literal("no ports", "dim")]))
                 continue
             for b in bindings:
-                choice = PortChoice(c.name, b)
+                choice = PortChoice(c.name, b, c.id)
                 if filt and filt not in f"{c.name} {b.key}".lower():
                     continue
                 self.choices[choice.key] = choice

@@ -1,0 +1,156 @@
+"""The live app ends only when the user, SIGTERM or SIGHUP ends it: table sync in any order, a
+display failure kept to the status line, an exit status that says how it ended, no fork."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+from textual.app import App, ComposeResult
+
+from tui.app import DockportApp, StateLoaded
+from tui.cli import demo_bundle_path, run_app
+from tui.collect.bundle import load_bundle
+from tui.model import Container, PortBinding
+from tui.session import Session
+from tui.widgets.panes import ContainersPane, RulesPane
+
+
+def _container(cid: str, name: str, ports: tuple[PortBinding, ...], state: str = "running") -> Container:
+    return Container(id=cid, name=name, state=state, image="x", pid=1, sandbox_key="", network_mode="bridge",
+                     ports=ports)
+
+
+def _expected_rows(state) -> list[tuple[str, str]]:  # noqa: ANN001
+    """(row key, name cell) the containers pane must show for a state: worked out here, not by the pane."""
+    rows = []
+    for c in state.containers:
+        keys = dict.fromkeys(f"{c.id}|{b.key}" for b in c.ports) or {f"{c.id}|-": None}
+        rows += [(k, c.name) for k in keys]
+    return rows or [("-empty-", "no containers")]
+
+
+class PaneApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield ContainersPane()
+
+
+def _random_container(rng: random.Random, ids: list[str]) -> Container:
+    cid = rng.choice(ids)
+    name = f"web{int(cid[:2], 16) % 3}"  # few names, many ids: names are reused by new containers
+    ports = tuple(PortBinding(80, "tcp", "0.0.0.0", rng.choice([8080, 8081, None])) for _ in range(rng.randint(0, 2)))
+    return _container(cid, name, ports, rng.choice(["running", "running", "exited", "created"]))
+
+
+async def test_table_sync_in_any_order_of_partial_and_full_states():
+    rng = random.Random(20)
+    ids = [f"{i:02x}" + "0" * 62 for i in range(12)]
+    base = load_bundle(demo_bundle_path(), source="demo")
+    session = Session(dataclasses.replace(base, containers=()), "live")
+    app = PaneApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(ContainersPane)
+        collections: list[tuple[int, tuple[Container, ...]]] = []
+        for step in range(300):
+            if rng.random() < 0.6:  # a burst of quick updates, some of them removals
+                changes = {c.id: (None if rng.random() < 0.3 else c)
+                           for c in (_random_container(rng, ids) for _ in range(rng.randint(1, 4)))}
+                session.apply_containers(changes)
+            else:  # a full collection that started some time ago (or just now)
+                containers = {c.id: c for c in (_random_container(rng, ids) for _ in range(rng.randint(0, 8)))}
+                collections.append((session.sequence, tuple(containers.values())))
+                started, found = collections[rng.randrange(len(collections))]
+                session.apply_full(dataclasses.replace(base, containers=found), "live",
+                                   rng.randint(0, session.sequence) if rng.random() < 0.5 else started)
+            if rng.random() < 0.2:
+                pane.move_cursor(row=rng.randrange(max(1, pane.row_count)))
+            pane.show(session.state, None, None)
+            if rng.random() < 0.1:
+                pane.show(session.state, None, None)  # the same state twice
+            shown = [(rk.value, pane.get_cell(rk.value, pane.ordered_columns[1].key).plain) for rk in pane.rows]
+            assert shown == _expected_rows(session.state), f"step {step}"
+            await pilot.pause(0) if step % 50 == 0 else None
+        # A collection that started after every quick update is the whole truth.
+        final = tuple(_random_container(rng, ids) for _ in range(5))
+        final = tuple({c.id: c for c in final}.values())
+        session.apply_full(dataclasses.replace(base, containers=final), "live", session.sequence)
+        assert {c.id for c in session.state.containers} == {c.id for c in final}
+
+
+def test_a_quick_update_newer_than_a_collection_survives_it():
+    base = load_bundle(demo_bundle_path(), source="demo")
+    session = Session(dataclasses.replace(base, containers=()), "live")
+    started = session.sequence  # a collection starts; then a container starts and is inspected
+    new = _container("a" * 64, "late", (PortBinding(80, "tcp", "0.0.0.0", 8080),))
+    session.apply_containers({new.id: new})
+    session.apply_full(dataclasses.replace(base, containers=()), "live", started)  # it did not see it
+    assert session.state.container(new.id) == new
+    old = _container("b" * 64, "late", (PortBinding(80, "tcp", "0.0.0.0", 8081),))  # same name, old id
+    session.apply_full(dataclasses.replace(base, containers=(old,)), "live", started)
+    assert {c.id for c in session.state.containers} == {new.id, old.id}
+    gone_started = session.sequence
+    session.apply_containers({old.id: None})
+    session.apply_full(dataclasses.replace(base, containers=(old, new)), "live", gone_started)
+    assert [c.id for c in session.state.containers] == [new.id]
+    session.apply_full(dataclasses.replace(base, containers=(old,)), "live", session.sequence)
+    assert [c.id for c in session.state.containers] == [old.id]  # a newer collection wins
+
+
+def _demo_app() -> DockportApp:
+    state = load_bundle(demo_bundle_path(), source="demo")
+    return DockportApp(source=("demo", str(demo_bundle_path())), state=state)
+
+
+async def test_a_failing_pane_keeps_the_last_screen_and_says_why(monkeypatch):
+    app = _demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        before = app.query_one(ContainersPane).row_count
+        original = RulesPane.show
+        calls = []
+
+        def broken(self, *args, **kw):  # noqa: ANN001
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("rule text the pane cannot draw")
+            return original(self, *args, **kw)
+
+        monkeypatch.setattr(RulesPane, "show", broken)
+        app.post_message(StateLoaded(app.state, "demo bundle", app.session.sequence))
+        await pilot.pause()
+        assert app.is_running
+        assert "failed" in app.status and "rule text the pane cannot draw" in app.status
+        assert "rule text the pane cannot draw" in str(app.query_one("#status").render())
+        assert app.query_one(ContainersPane).row_count == before
+        app.post_message(StateLoaded(app.state, "demo bundle", app.session.sequence))
+        await pilot.pause()
+        assert app.status == "demo bundle"  # the next good state clears it
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+class CrashingApp(DockportApp):
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.set_timer(0.2, self.explode)
+
+    def explode(self) -> None:
+        raise ValueError("forced for the test")
+
+
+def test_an_error_that_ends_the_app_gives_a_nonzero_status_and_the_reason(capsys):
+    state = load_bundle(demo_bundle_path(), source="demo")
+    code = run_app(CrashingApp(source=("demo", ""), state=state), headless=True, size=(100, 30))
+    assert code == 1
+    assert "stopped by an error: ValueError: forced for the test" in capsys.readouterr().err
+
+
+def test_quitting_gives_status_zero():
+    app = _demo_app()
+
+    async def quit_soon(pilot) -> None:  # noqa: ANN001
+        await pilot.pause(0.2)
+        await pilot.press("q")
+
+    assert run_app(app, headless=True, size=(100, 30), auto_pilot=quit_soon) == 0

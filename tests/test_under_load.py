@@ -1,0 +1,100 @@
+"""On the real engine: the live app under churn and in a storm of events stays up and ends with the
+rows `docker ps` has; a collection never forks the app, even where a container's sysfs is unreadable."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from tests import load, rig
+from tests.pilot import until
+from tui.app import DockportApp
+from tui.collect.live import LiveCollector
+from tui.widgets.panes import ContainersPane
+
+pytestmark = pytest.mark.engine
+
+
+def _label(kind: str) -> str:
+    return f"dpt.load={kind}-{rig.RUN_ID}"
+
+
+def _rows_match_docker(app: DockportApp) -> bool:
+    """Every container `docker ps -a` lists has a row, and no row is of a container it does not list."""
+    pane = app.query_one(ContainersPane)
+    shown = {k.value.split("|", 1)[0] for k in pane.rows if "|" in k.value}
+    return shown == load.docker_ps_ids()
+
+
+async def _settled(pilot, app: DockportApp, seconds: float = 15) -> bool:  # noqa: ANN001
+    return await until(pilot, lambda: _rows_match_docker(app), seconds)
+
+
+async def test_churn_with_a_reused_name_keeps_the_app_up(engine):
+    name = rig.name("churn")
+    label = _label("churn")
+    app = DockportApp(source=("live", ""), poll_seconds=600)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            assert await until(pilot, lambda: app.state is not None, 30)
+            seen_ids = []
+            for _ in range(30):
+                seen_ids.append(await asyncio.to_thread(load.run_labelled, name, label))
+                await pilot.pause(0.3)
+                await asyncio.to_thread(load.remove, [name])
+                assert app.is_running
+            seen_ids.append(await asyncio.to_thread(load.run_labelled, name, label))
+            assert await _settled(pilot, app), "the rows never matched docker ps"
+            assert app.is_running and "failed" not in app.status, app.status
+            # Following a port across recreations: the selection is the newest container's.
+            assert app.selected is not None and app.selected.container_id == seen_ids[-1]
+    finally:
+        load.remove([name])
+
+
+async def test_a_storm_of_containers_keeps_the_app_up(engine):
+    label = _label("storm")
+    names = [rig.name(f"storm{i}") for i in range(10)]
+    app = DockportApp(source=("live", ""), poll_seconds=600)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            assert await until(pilot, lambda: app.state is not None, 30)
+            ids = await asyncio.to_thread(load.storm, names, label)
+            assert await _settled(pilot, app), "rows after the starts never matched docker ps"
+            assert set(ids) <= {c.container_id for c in app.query_one(ContainersPane).choices.values()
+                                if c.binding.host_port}
+            await asyncio.to_thread(load.remove, names)
+            assert await _settled(pilot, app), "rows after the removal never matched docker ps"
+            assert app.is_running and "failed" not in app.status, app.status
+    finally:
+        load.remove(names)
+
+
+def test_a_collection_never_forks_even_when_sysfs_cannot_be_read(engine, monkeypatch):
+    plain = rig.run_container(rig.name("plainsys"), "-p", "80")
+    hidden = rig.run_container(rig.name("nosys"), "--cap-add", "SYS_ADMIN", "-p", "80")
+    try:
+        # A tmpfs over the container's /sys: its own sysfs is out of reach, as while it starts or goes.
+        rig.sh("docker", "exec", hidden, "/bin/busybox", "mount", "-t", "tmpfs", "none", "/sys")
+        pid = rig.sh("docker", "inspect", "-f", "{{.State.Pid}}", hidden).stdout.strip()
+        assert not os.path.exists(f"/proc/{pid}/root/sys/class/net")
+
+        def no_fork() -> int:
+            raise AssertionError("the app forked itself")
+
+        monkeypatch.setattr(os, "fork", no_fork)
+        started = time.monotonic()
+        state = LiveCollector().collect()
+        assert time.monotonic() - started < 30
+        for cname in (plain, hidden):
+            c = state.container(cname)
+            assert c is not None and c.interfaces, f"{cname}: veth ends not read"
+            peer = c.interfaces[0][2]
+            host_end = state.link_by_index(peer)
+            assert host_end is not None and host_end.kind == "veth" and host_end.master == "docker0"
+        assert not [w for w in state.warnings if "netns" in w.message], state.warnings
+    finally:
+        rig.sh("docker", "rm", "-f", plain, hidden, check=False)

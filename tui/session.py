@@ -1,0 +1,222 @@
+"""What the user is looking at, without Textual: the host state, the selected port and origin, the
+traced path and its findings.
+
+The app, the CLI and tests drive this object; the app only shows it. Live data reaches it two ways:
+full collections (slow, everything) and quick container updates (one inspect per Docker event).
+They race: a collection that started before an event can finish after the event's quick update.
+`apply_full` therefore keeps every quick update made after that collection started, so the newest
+word on a container wins whatever order the two arrive in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tui.model import Container, HostState, PortBinding
+
+ORIGINS = ("external", "host", "localhost")
+
+
+@dataclass(frozen=True)
+class PortChoice:
+    """One port row: a binding of one container. Keyed by the container's id, never its name: a
+    name is reused at once by a recreated container while the old one is still being removed."""
+
+    container: str  # the name, for people and for following a recreated container
+    binding: PortBinding
+    container_id: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.container_id or self.container}|{self.binding.key}"
+
+
+class Session:
+    def __init__(self, state: HostState | None = None, status: str = "loading…") -> None:
+        self.state: HostState | None = None
+        self.status = status
+        self.origin = "external"
+        self.selected: PortChoice | None = None
+        self.path = None  # tui.paths.engine.Path, imported on first trace
+        self.findings: list = []
+        self.hop_index = -1
+        self.following = False  # the selection was made by the app, not the user
+        self.notices: list[str] = []  # for the user, once (the app shows and clears them)
+        # Quick container updates not yet confirmed by a full collection: id -> (sequence, container
+        # or None when gone). A full collection that started at sequence s supersedes those <= s.
+        self._quick: dict[str, tuple[int, Container | None]] = {}
+        self._sequence = 0
+        if state is not None:
+            self.load(state, status)
+
+    # -- live data -----------------------------------------------------------------------------
+
+    @property
+    def sequence(self) -> int:
+        """Stamp a full collection with this when it starts; hand it back to `apply_full`."""
+        return self._sequence
+
+    def load(self, state: HostState, status: str, retrace: bool = True) -> None:
+        """A whole new state (a bundle, or a collection with no quick updates to keep)."""
+        before = None if self.state is None else {c.id for c in self.state.containers if c.state == "running"}
+        self.state = state
+        self.status = status
+        self._keep_or_follow_selection(state, before)
+        if retrace:
+            self.retrace()
+
+    def apply_full(self, state: HostState, status: str, started_at: int) -> None:
+        """A full collection that started when `sequence` was `started_at`."""
+        self._quick = {cid: q for cid, q in self._quick.items() if q[0] > started_at}
+        if self._quick:
+            state = dataclasses.replace(state, containers=self._overlay(state.containers, self._quick))
+        self.load(state, status)
+
+    def apply_containers(self, changes: Mapping[str, Container | None]) -> None:
+        """Containers as Docker reported them right after their events (None: removed)."""
+        if self.state is None or not changes:
+            return
+        self._sequence += 1
+        for cid, container in changes.items():
+            self._quick[cid] = (self._sequence, container)
+        containers = self._overlay(self.state.containers, {cid: (0, c) for cid, c in changes.items()})
+        self.load(dataclasses.replace(self.state, containers=containers), self.status)
+
+    @staticmethod
+    def _overlay(containers: tuple[Container, ...],
+                 changes: Mapping[str, tuple[int, Container | None]]) -> tuple[Container, ...]:
+        by_id = {c.id: c for c in containers}
+        for cid, (_seq, new) in changes.items():
+            old = by_id.pop(cid, None)
+            if new is None:
+                continue
+            if old is not None and not new.interfaces and new.listeners is None:
+                # Namespace details (veth ends, sockets) come with the full collection: keep the last ones.
+                new = dataclasses.replace(new, interfaces=old.interfaces, listeners=old.listeners)
+            by_id[cid] = new
+        return tuple(sorted(by_id.values(), key=lambda c: (c.name, c.id)))
+
+    # -- the selection -------------------------------------------------------------------------
+
+    def _keep_or_follow_selection(self, state: HostState, before: set[str] | None) -> None:
+        if self.selected and not self.choice_exists(self.selected):
+            same = self._same_port_now(state, self.selected)
+            if same is None:
+                self.notices.append(f"{self.selected.container} {self.selected.binding.key} is gone")
+                self.path = None
+            # Same container (or its successor under that name), same container port, new binding.
+            self.selected = same
+        if self.selected is None or self.following:
+            # Until the user picks a port, follow what appears (nothing new: keep the current one).
+            newest = first_published(state, before)
+            if newest is not None or self.selected is None:
+                self.selected = newest
+            self.following = True
+
+    def choice_exists(self, choice: PortChoice) -> bool:
+        c = self._container_of(choice)
+        return bool(c and any(b.key == choice.binding.key for b in c.ports))
+
+    def _container_of(self, choice: PortChoice) -> Container | None:
+        if self.state is None:
+            return None
+        if choice.container_id:
+            return next((c for c in self.state.containers if c.id == choice.container_id), None)
+        return self.state.container(choice.container)
+
+    def _same_port_now(self, state: HostState, choice: PortChoice) -> PortChoice | None:
+        # By name: a container recreated under the same name is the one the user was looking at.
+        named = [c for c in state.containers if c.name == choice.container]
+        named.sort(key=lambda c: c.state != "running")
+        for c in named:
+            for b in c.ports:
+                if (b.container_port, b.proto, b.published) == \
+                        (choice.binding.container_port, choice.binding.proto, choice.binding.published):
+                    return PortChoice(c.name, b, c.id)
+        return None
+
+    def select(self, choice: PortChoice) -> None:
+        """The user picked this port: stop following, trace it."""
+        self.selected = choice
+        self.following = False
+        self.retrace()
+
+    # -- tracing -------------------------------------------------------------------------------
+
+    def origins(self) -> list[str]:
+        base = list(ORIGINS)
+        if self.state:
+            base += [f"container:{c.name}" for c in self.state.containers if c.state == "running"
+                     and any(e.ip for e in c.endpoints)]
+        return base
+
+    def set_origin(self, origin: str) -> None:
+        self.origin = origin
+        self.retrace()
+
+    def cycle_origin(self, step: int) -> None:
+        origins = self.origins()
+        i = origins.index(self.origin) if self.origin in origins else 0
+        self.set_origin(origins[(i + step) % len(origins)])
+
+    def query_for(self, choice: PortChoice):  # noqa: ANN201 - tui.paths.engine.Query
+        from tui.paths.engine import Query
+
+        b = choice.binding
+        if b.published:
+            to = b.host_ip if b.host_ip not in ("0.0.0.0", "::", None) and self.origin != "external" else None
+            if b.host_ip and b.host_ip.startswith("127.") and self.origin == "localhost":
+                to = b.host_ip
+            return Query(b.host_port or 0, b.proto, self.origin, to)
+        c = self._container_of(choice)
+        ip = next((e.ip for e in c.endpoints if e.ip), None) if c else None
+        return Query(b.container_port, b.proto, self.origin, ip)
+
+    def retrace(self) -> None:
+        # The engine is imported on first use: the first frame does not wait for it.
+        from tui.paths.engine import QueryError, trace
+        from tui.paths.findings import host_findings, port_findings
+
+        self.findings = []
+        self.hop_index = -1
+        if not self.selected or not self.state:
+            self.path = None
+            return
+        try:
+            self.path = trace(self.state, self.query_for(self.selected))
+        except QueryError as exc:
+            self.path = None
+            self.notices.append(str(exc))
+            return
+        c = self._container_of(self.selected)
+        self.findings = host_findings(self.state) + (port_findings(self.state, c, self.selected.binding)
+                                                     if c else [])
+
+    def step(self, delta: int) -> bool:
+        """Move the current hop; False when there is no path to step through."""
+        if not self.path or not self.path.hops:
+            return False
+        self.hop_index = max(0, min(len(self.path.hops) - 1, self.hop_index + delta))
+        return True
+
+    def take_notices(self) -> list[str]:
+        out, self.notices = self.notices, []
+        return out
+
+
+def first_published(state: HostState, before: set[str] | None) -> PortChoice | None:
+    """With nothing picked yet, follow what just appeared: a new container's first published port
+    (or, at start, the first published port at all), so a path is on screen without a key."""
+    candidates = [PortChoice(c.name, b, c.id) for c in state.containers if c.state == "running"
+                  and (before is None or c.id not in before) for b in c.ports if b.published]
+    by_id = {c.id: c for c in state.containers}
+
+    # A port something listens behind makes the better first path to look at.
+    def listened(choice: PortChoice) -> bool:
+        c = by_id.get(choice.container_id)
+        return bool(c and c.listeners and any(lst.port == choice.binding.container_port
+                                              and lst.proto == choice.binding.proto for lst in c.listeners))
+
+    return next((ch for ch in candidates if listened(ch)), candidates[0] if candidates else None)
