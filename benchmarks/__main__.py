@@ -18,24 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import pty_run
+from benchmarks.figures import Figure
 from benchmarks.gen_bundle import generate
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 PREFIX = "dpt-bench-"
-
-
-@dataclass
-class Figure:
-    name: str
-    value: str
-    target: str
-    ok: bool | None  # None: not measured
-    note: str = ""
 
 
 def median(xs: list[float]) -> float:
@@ -112,7 +103,7 @@ def scale(runs: int, containers: int, rules: int) -> list[Figure]:
     return out
 
 
-async def _keypress_latency(state) -> list[float]:  # noqa: ANN001
+async def _keypress_latency(state) -> list[float]:
     from tui.app import DockportApp
     from tui.widgets.panes import RulesPane
 
@@ -228,7 +219,7 @@ async def _event_to_screen(runs: int) -> Figure:
         pane = app.query_one(ContainersPane)
         for i in range(runs):
             name = f"{PREFIX}ev{i}"
-            def shown() -> bool:  # the running container's row, with the host port Docker picked
+            def shown(name: str = name) -> bool:  # the running container's row, with the host port Docker picked
                 c = app.state.container(name) if app.state else None
                 return bool(c and c.state == "running" and any(
                     ch.container == name and ch.binding.host_port for ch in pane.choices.values()))
@@ -253,7 +244,7 @@ async def _event_to_screen(runs: int) -> Figure:
 def machine() -> str:
     cpu = ""
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     mem = ""
@@ -283,6 +274,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks")
     ap.add_argument("--quick", action="store_true", help="fewer runs, smaller scale (a smoke test)")
     ap.add_argument("--skip-engine", action="store_true", help="skip the parts that need Docker")
+    ap.add_argument("--storms", type=int, default=None, help="storms in a row (default 10, quick 2)")
+    ap.add_argument("--churn-minutes", type=float, default=None, help="churn length (default 10, quick 1)")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     a = ap.parse_args()
     runs = 3 if a.quick else 7
@@ -294,6 +287,11 @@ def main() -> None:
         skipped.append(f"live collection, event → screen, idle CPU, RSS live ({reason})")
     else:
         figures += live(runs, 20 if a.quick else 100, 10 if a.quick else 30)
+        from benchmarks import under_load
+
+        figures += under_load.single(runs)
+        figures += under_load.storm(a.storms if a.storms is not None else (2 if a.quick else 10))
+        figures += under_load.churn(a.churn_minutes if a.churn_minutes is not None else (1 if a.quick else 10))
     text = report(figures, skipped)
     print(text)
     Path(a.out).write_text(text + _notes_from(Path(a.out)))

@@ -75,7 +75,8 @@ def generate(root: Path, containers: int = 1000, networks: int = 50, rules: int 
         inspect.append({
             "Id": cid, "Name": f"/{name}", "State": {"Status": "running", "Running": True, "Pid": 100000 + i},
             "Config": {"Image": "busybox", "ExposedPorts": {key: {}}, "Labels": {"bench": "yes"}},
-            "HostConfig": {"NetworkMode": net["Name"], "PortBindings": {key: [{"HostIp": "", "HostPort": str(host_port)}]}},
+            "HostConfig": {"NetworkMode": net["Name"],
+                           "PortBindings": {key: [{"HostIp": "", "HostPort": str(host_port)}]}},
             "NetworkSettings": {"SandboxKey": f"/var/run/docker/netns/{cid[:12]}",
                                 "Ports": {key: [{"HostIp": "0.0.0.0", "HostPort": str(host_port)}]},
                                 "Networks": {net["Name"]: {"NetworkID": net["Id"], "IPAddress": ip,
@@ -83,7 +84,8 @@ def generate(root: Path, containers: int = 1000, networks: int = 50, rules: int 
                                                            "Gateway": str(net["_subnet"][1])}}},
         })
         br = net["_bridge"]
-        nat_docker.append(f"-A DOCKER ! -i {br} -p tcp -m tcp --dport {host_port} -j DNAT --to-destination {ip}:{cport}")
+        nat_docker.append(f"-A DOCKER ! -i {br} -p tcp -m tcp --dport {host_port} "
+                          f"-j DNAT --to-destination {ip}:{cport}")
         filter_docker.append(f"-A DOCKER -d {ip}/32 ! -i {br} -o {br} -p tcp -m tcp --dport {cport} -j ACCEPT")
         post.append(f"-A POSTROUTING -s {ip}/32 -d {ip}/32 -p tcp -m tcp --dport {cport} -j MASQUERADE")
         ps.append(f"{200000 + i:7d} /usr/bin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port {host_port} "

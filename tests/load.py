@@ -48,7 +48,7 @@ class EventClock:
                 name = ((ev.get("Actor") or {}).get("Attributes") or {}).get("name")
                 if name:
                     self.names[cid] = name
-        except Exception:  # noqa: BLE001 - closed by stop()
+        except Exception:
             pass
 
     def first(self, cid: str, action: str) -> float | None:
@@ -61,7 +61,7 @@ class EventClock:
     def stop(self) -> None:
         try:
             self._stream.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         self._thread.join(5)
         self._client.close()
@@ -75,7 +75,7 @@ class RowWatch:
     gone_at: dict[str, float] = field(default_factory=dict)
     samples: int = 0
 
-    def sample(self, pane) -> None:  # noqa: ANN001 - ContainersPane
+    def sample(self, pane) -> None:
         now = time.time()
         self.samples += 1
         shown = {c.container_id for c in pane.choices.values()}
@@ -88,7 +88,7 @@ class RowWatch:
                 self.gone_at.setdefault(cid, now)
 
 
-async def watch_rows(pilot, pane, watch: RowWatch, done: asyncio.Event, step: float = 0.01) -> None:  # noqa: ANN001
+async def watch_rows(pilot, pane, watch: RowWatch, done: asyncio.Event, step: float = 0.01) -> None:
     while not done.is_set():
         watch.sample(pane)
         await pilot.pause(step)
@@ -126,6 +126,7 @@ class StormFigures:
     appear: list[float]  # per container: row first seen - its start event
     all_shown_after_last_start: float
     all_gone_after_last_die: float
+    all_gone_after_last_destroy: float  # the app's own part: Docker takes ~1.4 s from the last die to it
     missing: list[str]  # ids whose row never appeared or never left
 
     @property
@@ -147,14 +148,17 @@ def storm_figures(ids: list[str], clock: EventClock, watch: RowWatch) -> StormFi
         appear.append(max(0.0, seen - start))
     starts = [t for cid in ids if (t := clock.first(cid, "start")) is not None]
     dies = [t for cid in ids if (t := clock.first(cid, "die")) is not None]
+    destroys = [t for cid in ids if (t := clock.first(cid, "destroy")) is not None]
     seen = [watch.first_seen[c] for c in ids if c in watch.first_seen]
     gone = [watch.gone_at.get(c) for c in ids]
-    missing += [c for c, g in zip(ids, gone) if g is None and c not in missing]
+    missing += [c for c, g in zip(ids, gone, strict=True) if g is None and c not in missing]
     return StormFigures(
         appear=appear,
         all_shown_after_last_start=(max(seen) - max(starts)) if seen and starts else float("nan"),
         all_gone_after_last_die=(max(g for g in gone if g is not None) - max(dies))
         if dies and any(g is not None for g in gone) else float("nan"),
+        all_gone_after_last_destroy=(max(g for g in gone if g is not None) - max(destroys))
+        if destroys and any(g is not None for g in gone) else float("nan"),
         missing=missing,
     )
 
@@ -171,10 +175,16 @@ def process_rss_mb(pid: int | None = None) -> float:
     return float("nan")
 
 
-def open_fds(pid: int | None = None) -> int:
+def open_fds(pid: int | None = None, samples: int = 5) -> int:
+    """The fewest open descriptors over a second: a connection in flight is not a leak."""
     import os
 
-    return len(os.listdir(f"/proc/{pid or 'self'}/fd"))
+    counts = []
+    for i in range(samples):
+        counts.append(len(os.listdir(f"/proc/{pid or 'self'}/fd")))
+        if i < samples - 1:
+            time.sleep(0.2)
+    return min(counts)
 
 
 def single_figures(ids: list[str], clock: EventClock, watch: RowWatch) -> tuple[list[float], list[float]]:

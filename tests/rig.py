@@ -114,7 +114,7 @@ def run_container(cname: str, *args: str, cmd: tuple[str, ...] = ()) -> str:
 
 def container_ip(cname: str, network: str | None = None) -> str:
     fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}" if network is None else \
-        "{{(index .NetworkSettings.Networks \"%s\").IPAddress}}" % network
+        f"{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"
     return sh("docker", "inspect", "-f", fmt, cname).stdout.split()[0]
 
 
@@ -269,7 +269,7 @@ def set_backend(backend: str) -> None:
 
 def flush_legacy() -> None:
     """Remove every legacy rule and user chain (the tables themselves can't be unloaded)."""
-    for save, tool, names in (("iptables-legacy-save", "iptables-legacy", "/proc/net/ip_tables_names"),
+    for _save, tool, names in (("iptables-legacy-save", "iptables-legacy", "/proc/net/ip_tables_names"),
                               ("ip6tables-legacy-save", "ip6tables-legacy", "/proc/net/ip6_tables_names")):
         try:
             tables = Path(names).read_text().split()

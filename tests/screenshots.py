@@ -20,7 +20,7 @@ def demo_app() -> DockportApp:
     return DockportApp(source=("demo", str(demo_bundle_path())), state=state)
 
 
-async def show_view(name: str, pilot) -> None:  # noqa: ANN001 - textual.pilot.Pilot
+async def show_view(name: str, pilot) -> None:
     """Bring the app to one of the named views (shared with the snapshot tests)."""
     app = pilot.app
     await pilot.pause()

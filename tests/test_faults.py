@@ -74,8 +74,9 @@ def test_container_removed_in_the_middle_of_a_collection(engine, monkeypatch):
 
     original = APIClient.inspect_container
 
-    def inspect_after_removing(self, container):  # noqa: ANN001
-        if container.startswith(rig.sh("docker", "inspect", "-f", "{{.Id}}", doomed, check=False).stdout.strip() or "x"):
+    def inspect_after_removing(self, container):
+        doomed_id = rig.sh("docker", "inspect", "-f", "{{.Id}}", doomed, check=False).stdout.strip()
+        if container.startswith(doomed_id or "x"):
             rig.sh("docker", "rm", "-f", doomed)
         return original(self, container)
 
@@ -94,7 +95,7 @@ def test_namespace_vanishes_before_its_details_are_read(engine, monkeypatch):
     victim = rig.run_container(rig.name("vanish"), "-p", "80")
     original = live.read_container_details
 
-    def kill_first(pieces, *rest):  # noqa: ANN001
+    def kill_first(pieces, *rest):
         rig.sh("docker", "kill", victim)  # its network namespace is torn down now
         return original(pieces, *rest)
 

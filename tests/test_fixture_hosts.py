@@ -62,6 +62,6 @@ def test_fixture_host_path_agrees_with_the_kernel(fixture_host, origin):
 def test_fixture_bundle_reads_cleanly(fixture_host):
     host, state = fixture_host
     assert not [w for w in state.warnings if w.source in ("bundle", "rules")], state.warnings
-    assert state.rulesets[4].rule_count == sum(1 for l in host.scenario.rules.splitlines() if l.startswith("-A"))
+    assert state.rulesets[4].rule_count == sum(1 for line in host.scenario.rules.splitlines() if line.startswith("-A"))
     if host.scenario.proxy and host.scenario.publishes:
         assert [(p.host_port, p.container_ip) for p in state.proxies] == [(nsrig.HOST_PORT, "192.0.2.2")]

@@ -128,7 +128,8 @@ def test_giant_rules_file_is_read_with_bounded_memory(tmp_path):
     shutil.copytree(demo_bundle_path(), root)
     with open(root / "iptables-save.txt", "w") as fh:
         fh.write("*filter\n:INPUT ACCEPT [0:0]\n:KUBE - [0:0]\n")
-        line = "-A KUBE -d 10.96.{}.{}/32 -p tcp -m comment --comment \"ns/svc:https cluster IP\" -m tcp --dport 443 -j RETURN\n"
+        line = ("-A KUBE -d 10.96.{}.{}/32 -p tcp -m comment --comment \"ns/svc:https cluster IP\" "
+                "-m tcp --dport 443 -j RETURN\n")
         i = 0
         while fh.tell() < 50 * 1024 * 1024:
             fh.write(line.format(i // 250 % 250, i % 250))

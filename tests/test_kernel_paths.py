@@ -151,7 +151,7 @@ def test_rules_for_each_port_match_iptables_save(scene):
     saved = rig.sh("iptables-save", "-t", "nat").stdout  # the backend in use, legacy included
     nat = scene["state"].rulesets[4].tables["nat"]
     ours = {r.text for chain in nat.values() for r in chain.rules}
-    for mapping, (_c, port, proto) in scene["ports"].items():
-        expected = [l for l in saved.splitlines() if f"--dport {port} " in l and "DNAT" in l]
+    for mapping, (_c, port, _proto) in scene["ports"].items():
+        expected = [line for line in saved.splitlines() if f"--dport {port} " in line and "DNAT" in line]
         assert expected, f"iptables-save has no DNAT rule for {mapping}"
         assert set(expected) <= ours

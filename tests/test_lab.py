@@ -30,13 +30,13 @@ def _lab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def host_snapshot() -> dict[str, str]:
     """What the lab may touch, as the host's own tools print it (ids and counters left out)."""
     rules = rig.sh("iptables-save").stdout
-    rules = "\n".join(re.sub(r" \[\d+:\d+\]$", "", l) for l in rules.splitlines() if not l.startswith("#"))
+    rules = "\n".join(re.sub(r" \[\d+:\d+\]$", "", line) for line in rules.splitlines() if not line.startswith("#"))
     return {
         "docker ps -a": rig.sh("docker", "ps", "-a", "--format", "{{.Names}} {{.Image}}").stdout,
         "docker network ls": rig.sh("docker", "network", "ls", "--format", "{{.Name}}").stdout,
         "ip netns": rig.sh("ip", "netns", "list").stdout,
         "ip link names": "\n".join(sorted(
-            l.split(":")[1].split("@")[0].strip() for l in rig.sh("ip", "-o", "link").stdout.splitlines())),
+            line.split(":")[1].split("@")[0].strip() for line in rig.sh("ip", "-o", "link").stdout.splitlines())),
         "iptables-save": rules,
     }
 

@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from tests import rig
-from tui.collect.assemble import veth_owner
 from tui.collect.bundle import capture, load_bundle
 from tui.collect.live import collect_live
+from tui.model import veth_owner
 from tui.paths.engine import Query, trace
 
 pytestmark = pytest.mark.engine
@@ -36,15 +36,15 @@ def assert_state_matches_the_tools(state, hosts: list[str], save_command: str) -
         c = state.container(cname)
         published = sorted(f"{b.container_port}/{b.proto} -> {b.host_ip}:{b.host_port}"
                            for b in c.ports if b.published)
-        docker_port = sorted(l.replace("[::]", "::")
-                             for l in rig.sh("docker", "port", cname).stdout.splitlines())
+        docker_port = sorted(line.replace("[::]", "::")
+                             for line in rig.sh("docker", "port", cname).stdout.splitlines())
         assert published == docker_port
         exposed = {f"{b.container_port}/{b.proto}" for b in c.ports}
         assert "80/tcp" in exposed  # the image's EXPOSE
         # The host veth that `ip -d link` says is enslaved to docker0 and peers with the container.
-        veths = [l for l in state.links if (o := veth_owner(state, l)) and o[0].id == c.id]
+        veths = [link for link in state.links if (o := veth_owner(state, link)) and o[0].id == c.id]
         assert len(veths) == 1
-        raw = next(l for l in links if l["ifname"] == veths[0].name)
+        raw = next(raw_link for raw_link in links if raw_link["ifname"] == veths[0].name)
         assert raw.get("master") == "docker0"
         assert raw["linkinfo"]["info_kind"] == "veth" and raw.get("link_netnsid") is not None
         ip = c.endpoints[0].ip

@@ -31,7 +31,8 @@ SNAPSHOT = {
     "nft list ruleset": ["nft", "list", "ruleset"],
     "ip -d link": ["ip", "-d", "link"],
     "ip netns list": ["ip", "netns", "list"],
-    "docker ps -a": ["docker", "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Image}} {{.Command}} {{.Ports}} {{.Names}} {{.State}}"],
+    "docker ps -a": ["docker", "ps", "-a", "--no-trunc", "--format",
+                     "{{.ID}} {{.Image}} {{.Command}} {{.Ports}} {{.Names}} {{.State}}"],
     "docker network ls": ["docker", "network", "ls", "--no-trunc"],
 }
 
@@ -40,7 +41,7 @@ def host_snapshot() -> dict[str, str]:
     out = {}
     for name, argv in SNAPSHOT.items():
         text = rig.sh(*argv, check=False).stdout
-        text = "\n".join(l for l in text.splitlines() if not l.startswith("# "))
+        text = "\n".join(line for line in text.splitlines() if not line.startswith("# "))
         text = re.sub(r"\[\d+:\d+\]", "[counters]", text)
         text = re.sub(r"counter packets \d+ bytes \d+", "counter", text)
         text = re.sub(r"(\w+_timer)\s+[\d.]+", r"\1 T", text)  # a bridge's running timers
@@ -116,4 +117,5 @@ def test_no_shell_and_every_subprocess_has_a_list_and_a_timeout():
             if owner == "subprocess" and name == "Popen":
                 assert path.name == "watch.py", f"a long-lived child outside watch.py at {where}"
             if name == "run" and owner == "" and node.args:
-                assert isinstance(node.args[0], (ast.List, ast.Name, ast.ListComp)), f"run() without an argv list at {where}"
+                assert isinstance(node.args[0], (ast.List, ast.Name, ast.ListComp)), \
+                    f"run() without an argv list at {where}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import random
 
-import pytest
 from textual.app import App, ComposeResult
 
 from tui.app import DockportApp, StateLoaded
@@ -22,7 +21,7 @@ def _container(cid: str, name: str, ports: tuple[PortBinding, ...], state: str =
                      ports=ports)
 
 
-def _expected_rows(state) -> list[tuple[str, str]]:  # noqa: ANN001
+def _expected_rows(state) -> list[tuple[str, str]]:
     """(row key, name cell) the containers pane must show for a state: worked out here, not by the pane."""
     rows = []
     for c in state.containers:
@@ -110,7 +109,7 @@ async def test_a_failing_pane_keeps_the_last_screen_and_says_why(monkeypatch):
         original = RulesPane.show
         calls = []
 
-        def broken(self, *args, **kw):  # noqa: ANN001
+        def broken(self, *args, **kw):
             calls.append(1)
             if len(calls) == 1:
                 raise RuntimeError("rule text the pane cannot draw")
@@ -149,7 +148,7 @@ def test_an_error_that_ends_the_app_gives_a_nonzero_status_and_the_reason(capsys
 def test_quitting_gives_status_zero():
     app = _demo_app()
 
-    async def quit_soon(pilot) -> None:  # noqa: ANN001
+    async def quit_soon(pilot) -> None:
         await pilot.pause(0.2)
         await pilot.press("q")
 

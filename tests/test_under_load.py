@@ -29,7 +29,7 @@ def _rows_match_docker(app: DockportApp) -> bool:
     return shown == load.docker_ps_ids()
 
 
-async def _settled(pilot, app: DockportApp, seconds: float = 15) -> bool:  # noqa: ANN001
+async def _settled(pilot, app: DockportApp, seconds: float = 15) -> bool:
     return await until(pilot, lambda: _rows_match_docker(app), seconds)
 
 

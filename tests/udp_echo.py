@@ -12,6 +12,6 @@ deadline = time.monotonic() + lifetime
 while time.monotonic() < deadline:
     try:
         _data, peer = s.recvfrom(2048)
-    except socket.timeout:
+    except TimeoutError:
         continue
     s.sendto(b"pong", peer)

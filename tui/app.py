@@ -114,7 +114,7 @@ class DockportApp(App[None]):
     ]
 
     def __init__(self, source: tuple[str, str] = ("demo", ""), state: HostState | None = None,
-                 event_source=None, poll_seconds: float | None = None) -> None:  # noqa: ANN001
+                 event_source=None, poll_seconds: float | None = None) -> None:
         super().__init__()
         self.source = source
         self.session = Session()
@@ -138,7 +138,7 @@ class DockportApp(App[None]):
         return self.session.state
 
     @property
-    def path(self):  # noqa: ANN201 - tui.paths.engine.Path | None
+    def path(self):
         return self.session.path
 
     @property
@@ -162,7 +162,7 @@ class DockportApp(App[None]):
         return self.session.findings
 
     @property
-    def events_stream(self):  # noqa: ANN201 - the live Docker events stream, None until connected
+    def events_stream(self):
         return self._feed.stream if self._feed else None
 
     def origins(self) -> list[str]:
@@ -228,12 +228,12 @@ class DockportApp(App[None]):
         failure here keeps the last good screen, says what failed, and the app goes on."""
         try:
             fn(*args)
-        except Exception as exc:  # noqa: BLE001 - nothing but the user ends the app
+        except Exception as exc:
             self.session.status = f"{what} failed: {type(exc).__name__}: {exc}"[:300]
             self.log.error(self.session.status)
             try:
                 self._show_status()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
 
     # -- data ------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def _usage_error(message: str) -> int:
     return EXIT_USAGE
 
 
-def _load_state(bundle: str | None, demo: bool):  # noqa: ANN202
+def _load_state(bundle: str | None, demo: bool):
     from tui.collect.bundle import BundleError, load_bundle
 
     if demo:
@@ -96,7 +96,7 @@ def run_trace(args: argparse.Namespace) -> int:
     return EXIT_NOT_DELIVERED
 
 
-def findings_for_path(state, path) -> list:  # noqa: ANN001
+def findings_for_path(state, path) -> list:
     """The host's findings, and those of the port the path is about."""
     from tui.paths.findings import host_findings, port_findings
 
@@ -106,7 +106,7 @@ def findings_for_path(state, path) -> list:  # noqa: ANN001
     return found
 
 
-def format_path(path, findings=()) -> str:  # noqa: ANN001 - tui.paths.engine.Path, [Finding]
+def format_path(path, findings=()) -> str:
     lines = [path.summary, ""]
     leg = 1
     for i, hop in enumerate(path.hops, 1):
@@ -137,7 +137,7 @@ def run_lab(args: argparse.Namespace) -> int:
 
     from tui.lab import lab
 
-    def interrupted(_signum, _frame):  # noqa: ANN001
+    def interrupted(_signum, _frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)  # `up` undoes its work on SIGTERM as on Ctrl-C
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_app(DockportApp(source=source, state=state))
 
 
-def run_app(app, **run_options: object) -> int:  # noqa: ANN001 - tui.app.DockportApp
+def run_app(app, **run_options: object) -> int:
     """Run the TUI; 0 when the user (q, Ctrl-C), SIGTERM or SIGHUP ended it, else 1 with the
     reason on the terminal after the app has given it back."""
     app.run(**run_options)

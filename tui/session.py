@@ -161,7 +161,7 @@ class Session:
         i = origins.index(self.origin) if self.origin in origins else 0
         self.set_origin(origins[(i + step) % len(origins)])
 
-    def query_for(self, choice: PortChoice):  # noqa: ANN201 - tui.paths.engine.Query
+    def query_for(self, choice: PortChoice):
         from tui.paths.engine import Query
 
         b = choice.binding

@@ -51,7 +51,7 @@ def _read_text(path: Path, warnings: list[Warning_]) -> str | None:
         return None
 
 
-def _read_rules(path: Path, family: int, warnings: list[Warning_]):  # noqa: ANN202
+def _read_rules(path: Path, family: int, warnings: list[Warning_]):
     """A rules file, parsed line by line as it is read (a 50 MB file never sits in memory whole).
     Returns (RuleSet, the file's first lines) or None when the file is absent or unreadable."""
     try:
@@ -191,7 +191,7 @@ def capture(directory: str | os.PathLike[str]) -> list[str]:
 
     write("meta.json", json.dumps({
         "format": FORMAT, "hostname": socket.gethostname(),
-        "captured_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "captured_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }, indent=2) + "\n")
     try:
         api = docker_client().api

@@ -86,7 +86,7 @@ class EventFeed:
         if stream is not None and hasattr(stream, "close"):
             try:
                 stream.close()
-            except Exception:  # noqa: BLE001 - already broken: nothing left to unblock
+            except Exception:
                 pass
 
     def read_forever(self) -> None:
@@ -110,7 +110,7 @@ class EventFeed:
                     return  # a finite fake source: done
                 if not self._stop.is_set():
                     self._on_status("stale: Docker events stream ended (reconnecting)")
-            except Exception:  # noqa: BLE001 - any failure of the stream means: reconnect
+            except Exception:
                 if not self._stop.is_set():
                     self._on_status("daemon unreachable (retrying)")
                 self._client = None

@@ -165,7 +165,7 @@ def _flag(parts: list[str], flag: str, value: str | None) -> None:
         parts += [flag, value]
 
 
-def render_iptc_rule(chain: str, rule, family: int) -> str:  # noqa: ANN001 - iptc.Rule
+def render_iptc_rule(chain: str, rule, family: int) -> str:
     parts = ["-A", chain]
     for flag, value in (("-s", rule.src), ("-d", rule.dst)):
         a = _addr(value, family) if value else None

@@ -7,7 +7,7 @@ Tolerant: a line it cannot understand becomes a warning naming the line, never a
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from tui.model import Chain, Rule, RuleSet, Warning_
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tui.model import Address, IpSet, Link, Listener, Proxy, Route
 
@@ -41,7 +42,7 @@ def links_from_ip_json(link_json: list[dict[str, Any]], addr_json: list[dict[str
             peer_netnsid=entry.get("link_netnsid") if kind == "veth" else None,
             addresses=tuple(sorted(addrs.get(index, ()), key=lambda a: (a.family, a.ip))),
         ))
-    return tuple(sorted(out, key=lambda l: l.index))
+    return tuple(sorted(out, key=lambda x: x.index))
 
 
 def container_ifaces_from_ip_json(link_json: list[dict[str, Any]]) -> tuple[tuple[str, int, int], ...]:
@@ -90,7 +91,7 @@ def listeners_from_ss(text: str) -> tuple[Listener, ...]:
         ep = _endpoint(parts[4])
         if ep:
             out.add(Listener(parts[0], ep[0], ep[1]))
-    return tuple(sorted(out, key=lambda l: (l.proto, l.port, l.ip)))
+    return tuple(sorted(out, key=lambda x: (x.proto, x.port, x.ip)))
 
 
 def _hex_addr(hexaddr: str) -> str:
@@ -116,7 +117,7 @@ def listeners_from_proc_net(tables: dict[str, str]) -> tuple[Listener, ...]:
             except ValueError:
                 continue
             out.add(Listener(proto, ip, int(hexport, 16)))
-    return tuple(sorted(out, key=lambda l: (l.proto, l.port, l.ip)))
+    return tuple(sorted(out, key=lambda x: (x.proto, x.port, x.ip)))
 
 
 def proxy_from_args(pid: int, args: list[str]) -> Proxy | None:

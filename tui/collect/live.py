@@ -18,7 +18,7 @@ from tui.collect.firewall import collect_firewall
 from tui.model import HostState, Warning_
 
 
-def docker_client(timeout: int = 10):  # noqa: ANN201 - docker.DockerClient
+def docker_client(timeout: int = 10):
     import docker  # deferred: the SDK pulls in requests and friends
 
     return docker.from_env(timeout=timeout)
@@ -57,7 +57,8 @@ def _summary_key(summary: dict) -> tuple:
     # Not "Status" ("Up 5 seconds"): it changes every second. A restart between two collections
     # changes only the pid, and the namespace is reached through the SandboxKey first anyway.
     return (summary.get("Id"), summary.get("State"),
-            json.dumps(summary.get("NetworkSettings"), sort_keys=True), json.dumps(summary.get("Ports"), sort_keys=True))
+            json.dumps(summary.get("NetworkSettings"), sort_keys=True),
+            json.dumps(summary.get("Ports"), sort_keys=True))
 
 
 class FactsCache:
@@ -182,7 +183,8 @@ def read_container_details(pieces: Pieces, namespaces: NamespaceCache | None = N
         pid = int(state.get("Pid") or 0)
         key = (c.get("NetworkSettings") or {}).get("SandboxKey") or ""
         try:
-            pieces.container_ifaces[cid] = namespaces.ends(namespace_key(c), lambda pid=pid, key=key: _container_ends(pid, key))
+            pieces.container_ifaces[cid] = namespaces.ends(
+                namespace_key(c), lambda pid=pid, key=key: _container_ends(pid, key))
         except FileNotFoundError:
             pass  # the container stopped or its netns vanished meanwhile
         except PermissionError:
@@ -202,7 +204,7 @@ def read_container_details(pieces: Pieces, namespaces: NamespaceCache | None = N
     namespaces.forget_unused()
 
 
-def _container_ends(pid: int, sandbox_key: str):  # noqa: ANN202
+def _container_ends(pid: int, sandbox_key: str):
     from tui.collect.procfs import container_interfaces_from_sysfs
 
     try:
@@ -215,7 +217,7 @@ def _container_ends(pid: int, sandbox_key: str):  # noqa: ANN202
         return container_interfaces(sandbox_key)
 
 
-def _container_listeners(pid: int, sandbox_key: str):  # noqa: ANN202
+def _container_listeners(pid: int, sandbox_key: str):
     from tui.collect.procfs import read_container_listeners
     from tui.collect.sockdiag import listeners_in_netns
 
@@ -245,10 +247,11 @@ def read_ipsets(rulesets, warnings: list) -> dict:
 
 
 def collect_live(client: Any = None, caches: LiveCollector | None = None) -> HostState:
-    """One collection (`caches`: what an earlier collection of this host may lend). The sources are independent and mostly wait (on the daemon, on iptables-save,
+    """One collection (`caches`: what an earlier collection of this host may lend). The sources
+    are independent and mostly wait (on the daemon, on iptables-save,
     on the kernel), so they are read side by side; each writes only its own part of `pieces`."""
     pieces = Pieces(source="live", hostname=socket.gethostname(),
-                    captured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                    captured_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     with ThreadPoolExecutor(max_workers=2) as pool:  # more threads only fight over the GIL
         parts = [pool.submit(_docker_part, pieces, client, caches or LiveCollector()), pool.submit(_links_part),
                  pool.submit(_firewall_part), pool.submit(_proc_part)]
@@ -281,14 +284,14 @@ def _links_part() -> tuple[tuple, tuple, list[Warning_]]:
         return None, None, [netlink_warning(exc)]
 
 
-def _firewall_part():  # noqa: ANN202
+def _firewall_part():
     fw = collect_firewall()
     warnings = list(fw.warnings)
     ipsets = read_ipsets(fw.rulesets, warnings)
     return fw.backend, fw.rulesets, fw.other_rulesets, ipsets, warnings
 
 
-def _proc_part():  # noqa: ANN202
+def _proc_part():
     try:
         from tui.collect.procfs import read_proxies, read_sysctls
 

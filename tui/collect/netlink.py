@@ -14,7 +14,7 @@ from tui.model import Address, Link, Route, Warning_
 _SCOPES = {253: "link", 254: "host", 200: "site"}
 
 
-def _kind(msg) -> str:  # noqa: ANN001 - pyroute2 message
+def _kind(msg) -> str:
     info = msg.get_attr("IFLA_LINKINFO")
     if info is not None:
         kind = info.get_attr("IFLA_INFO_KIND")
@@ -66,7 +66,7 @@ def read_links() -> tuple[tuple[Link, ...], tuple[Route, ...]]:
             scope=_SCOPES.get(r["scope"], ""),
             metric=r.get_attr("RTA_PRIORITY") or 0,
         ))
-    return tuple(sorted(links, key=lambda l: l.index)), tuple(routes)
+    return tuple(sorted(links, key=lambda link: link.index)), tuple(routes)
 
 
 def container_interfaces(sandbox_key: str) -> tuple[tuple[str, int, int], ...]:

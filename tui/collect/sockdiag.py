@@ -65,7 +65,7 @@ def _listeners_here() -> tuple[Listener, ...]:
             for state, ip, port, dst in _dump(sock, family, socket.IPPROTO_UDP, 1 << TCP_CLOSE):
                 if state == TCP_CLOSE and not any(dst):
                     found.add(Listener("udp", ip, port))
-    return tuple(sorted(found, key=lambda l: (l.proto, l.port, l.ip)))
+    return tuple(sorted(found, key=lambda x: (x.proto, x.port, x.ip)))
 
 
 def listeners_in_netns(path: str) -> tuple[Listener, ...]:

@@ -74,7 +74,7 @@ class Matrix:
         return [k for k, c in self.cells.items() if not c.agrees]
 
 
-def _client():  # noqa: ANN202
+def _client():
     from tui.collect.live import docker_client
 
     try:
@@ -96,7 +96,7 @@ def daemon_settings() -> tuple[bool | None, bool | None]:
 
 # -- up ---------------------------------------------------------------------------------------------
 
-def up(image: str | None = None, say=print) -> None:  # noqa: ANN001
+def up(image: str | None = None, say=print) -> None:
     client = _client()
     try:
         _up(client, image, say)
@@ -106,7 +106,7 @@ def up(image: str | None = None, say=print) -> None:  # noqa: ANN001
         raise
 
 
-def _up(client, image: str | None, say) -> None:  # noqa: ANN001
+def _up(client, image: str | None, say) -> None:
     api = client.api
     if api.containers(all=True, filters={"label": LABEL}):
         raise LabError("a lab is already up: `dockport-tui lab down` first")
@@ -138,19 +138,19 @@ def onoff(value: bool | None) -> str:
     return {True: "on", False: "off", None: "unknown"}[value]
 
 
-def _experiment_config(api, exp: Experiment) -> dict:  # noqa: ANN001
+def _experiment_config(api, exp: Experiment) -> dict:
     ports = [SERVICE_PORT] if (exp.expose or exp.publish) else None  # -p implies EXPOSE, as in the CLI
     bindings = {SERVICE_PORT: fixed_host_port(exp, HOST_PORT_BASE)} if exp.publish == "-p" else None
     return {"ports": ports, "host_config": api.create_host_config(port_bindings=bindings,
                                                                   publish_all_ports=exp.publish == "-P")}
 
 
-def _start(api, image: str, name: str, labels: dict, ports=None, host_config=None) -> None:  # noqa: ANN001
+def _start(api, image: str, name: str, labels: dict, ports=None, host_config=None) -> None:
     created = api.create_container(image, name=name, labels=labels, ports=ports, host_config=host_config)
     api.start(created["Id"])
 
 
-def _build_image(api) -> str:  # noqa: ANN001
+def _build_image(api) -> str:
     """busybox + httpd on :80, no EXPOSE: `docker import` of a rootfs, so no registry is needed."""
     try:
         api.inspect_image(IMAGE)
@@ -206,7 +206,7 @@ def _remove_outside_client() -> None:
 
 # -- down -------------------------------------------------------------------------------------------
 
-def down(say=print) -> None:  # noqa: ANN001
+def down(say=print) -> None:
     """Remove everything the lab made; safe to run twice, and after a half-finished `up`."""
     removed = []
     try:
@@ -318,7 +318,8 @@ def format_matrix(m: Matrix) -> str:
                  f"{len(bad)} cells disagree (marked !):")
     for number, client in bad:
         cell = m.cells[(number, client)]
-        lines.append(f"  {number} / {client}: measured {yes_no(cell.measured)}, engine says {cell.verdict}: {cell.reason}")
+        lines.append(f"  {number} / {client}: measured {yes_no(cell.measured)}, "
+                     f"engine says {cell.verdict}: {cell.reason}")
     return "\n".join(lines)
 
 

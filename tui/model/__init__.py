@@ -1,5 +1,6 @@
 """Plain data describing one Docker host. No I/O, no Textual."""
 
+from tui.model.lookups import veth_owner
 from tui.model.state import (
     Address,
     Chain,
@@ -22,4 +23,5 @@ from tui.model.state import (
 __all__ = [
     "Address", "Chain", "Container", "Endpoint", "HostFacts", "HostState", "IpSet", "Link", "Listener",
     "Network", "PortBinding", "Proxy", "Route", "Rule", "RuleSet", "Warning_",
+    "veth_owner",
 ]

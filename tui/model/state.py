@@ -6,8 +6,8 @@ Collectors (live or from a capture bundle) build it; nothing else changes it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -256,14 +256,14 @@ class HostState:
         return next((n for n in self.networks if n.name == name or n.id == name), None)
 
     def link(self, name: str) -> Link | None:
-        return next((l for l in self.links if l.name == name), None)
+        return next((link for link in self.links if link.name == name), None)
 
     def link_by_index(self, index: int) -> Link | None:
-        return next((l for l in self.links if l.index == index), None)
+        return next((link for link in self.links if link.index == index), None)
 
     def host_addresses(self, family: int = 4) -> list[tuple[str, str]]:
         """(address, interface) for every address on the host."""
-        return [(a.ip, l.name) for l in self.links for a in l.addresses if a.family == family]
+        return [(a.ip, link.name) for link in self.links for a in link.addresses if a.family == family]
 
     def sysctl(self, key: str, default: str = "") -> str:
         return self.sysctls.get(key, default)

@@ -459,7 +459,7 @@ def _into_container(walk: _Walk, p: Packet, c: Container, bridge: str, veth: Lin
                      uncertain="container sockets not captured"))
         walk.doubts.append(f"sockets inside {c.name} were not read")
         return "uncertain", via
-    if any(_listener_covers(l.ip, p.dst, p.dport, l.port) for l in c.listeners if l.proto == p.proto):
+    if any(_listener_covers(lsn.ip, p.dst, p.dport, lsn.port) for lsn in c.listeners if lsn.proto == p.proto):
         walk.add(Hop("container", f"{c.name} has a {p.proto} socket listening on port {p.dport}: "
                      f"the packet is delivered (source seen by the container: {p.src}).", name=c.name))
         return "delivered", via

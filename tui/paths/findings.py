@@ -39,7 +39,7 @@ def _docker_major(state: HostState) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _network_of(state: HostState, c: Container):  # noqa: ANN202
+def _network_of(state: HostState, c: Container):
     for e in c.endpoints:
         net = state.network_by_name(e.network)
         if net is not None:
@@ -50,7 +50,7 @@ def _network_of(state: HostState, c: Container):  # noqa: ANN202
 def _listening(c: Container, b: PortBinding) -> bool | None:
     if c.listeners is None:
         return None
-    return any(l.port == b.container_port and l.proto == b.proto for l in c.listeners)
+    return any(lsn.port == b.container_port and lsn.proto == b.proto for lsn in c.listeners)
 
 
 def host_findings(state: HostState) -> list[Finding]:
@@ -112,7 +112,7 @@ def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = T
                            f"published on {b.host_ip} only: reachable from this host, not from other machines",
                            f"binding {b.key}"))
     if listening is False:
-        sockets = ", ".join(f"{l.proto}/{l.port}" for l in c.listeners or ()) or "none"
+        sockets = ", ".join(f"{lsn.proto}/{lsn.port}" for lsn in c.listeners or ()) or "none"
         out.append(Finding("not-listening", "problem",
                            f"nothing in {c.name} listens on {b.proto} port {b.container_port}: the connection "
                            "is refused even though the mapping exists",
@@ -141,7 +141,7 @@ def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = T
     return out
 
 
-def _icc_evidence(state: HostState, net) -> str:  # noqa: ANN001
+def _icc_evidence(state: HostState, net) -> str:
     rs = state.rulesets.get(4)
     rule = _icc_accepts(rs).get(net.bridge) if rs is not None else None
     return rule or f"network option com.docker.network.bridge.enable_icc={'true' if net.icc else 'false'}"
@@ -194,7 +194,7 @@ def _proxy_findings(state: HostState, c: Container, b: PortBinding, ip: str) -> 
     return []
 
 
-def _drop_findings(state: HostState, b: PortBinding, trace, Query) -> list[Finding]:  # noqa: ANN001, N803
+def _drop_findings(state: HostState, b: PortBinding, trace, Query) -> list[Finding]:
     if b.loopback_only:
         return []
     try:
@@ -231,7 +231,7 @@ def _input_bypass(rs: RuleSet, b: PortBinding) -> list[Finding]:
                     evidence)]
 
 
-def _direct_routing(state: HostState, c: Container, b: PortBinding, ip: str, trace, Query) -> list[Finding]:  # noqa: ANN001, N803
+def _direct_routing(state: HostState, c: Container, b: PortBinding, ip: str, trace, Query) -> list[Finding]:
     """Docker <= 27 left FORWARD open to container addresses: the LAN can route to them directly."""
     major = _docker_major(state)
     forward = state.rulesets.get(4).chain("filter", "FORWARD") if state.rulesets.get(4) else None

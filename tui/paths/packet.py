@@ -131,7 +131,7 @@ class HostView:
     @cached_property
     def veths(self) -> dict[tuple[str, str], Link]:
         """(container id, bridge) -> the host end of that container's veth on the bridge."""
-        from tui.collect.assemble import veth_owner
+        from tui.model import veth_owner
 
         out: dict[tuple[str, str], Link] = {}
         for link in self.state.links:

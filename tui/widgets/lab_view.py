@@ -43,7 +43,7 @@ class LabScreen(ModalScreen[None]):
         self.query_one("#lab-head", Static).update(wrapped(
             f"Lab: {message}\nStart it with `sudo dockport-tui lab up` (and remove it with `lab down`).", "yellow"))
 
-    def _show(self, matrix) -> None:  # noqa: ANN001 - tui.lab.lab.Matrix
+    def _show(self, matrix) -> None:
         from tui.lab.experiments import CLIENT_TITLES, CLIENTS, EXPERIMENTS
         from tui.lab.lab import onoff
 

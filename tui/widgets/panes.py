@@ -8,9 +8,9 @@ from rich.text import Text
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.data_table import RowDoesNotExist
 
-from tui.collect.assemble import veth_owner
-from tui.model import Container, HostState, PortBinding
+from tui.model import Container, HostState, PortBinding, veth_owner
 from tui.session import PortChoice
+
 if TYPE_CHECKING:
     from tui.paths.engine import Path
 from tui.render import PORT_KIND_STYLE, VERDICT_STYLE, join, literal, wrapped
@@ -53,7 +53,7 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]]) -> None:
     present = set(kept)
     for key, cells in unique.items():
         if key in present:
-            for col, cell in zip(columns, cells):
+            for col, cell in zip(columns, cells, strict=False):
                 old = table.get_cell(key, col)
                 if not isinstance(old, Text) or (old.plain, old.style, old.spans) != (cell.plain, cell.style,
                                                                                      cell.spans):
@@ -151,7 +151,7 @@ class BridgesPane(Tree):
         if "links" in state.missing:
             self.root.add_leaf(literal("links not captured (see status)", "italic"))
             return
-        bridges = [l for l in state.links if l.kind == "bridge"]
+        bridges = [link for link in state.links if link.kind == "bridge"]
         if not bridges:
             self.root.add_leaf(literal("no bridges on this host", "italic"))
         for br in bridges:
@@ -165,7 +165,7 @@ class BridgesPane(Tree):
                          (f"  [{net.name}]" if net else "", "dim"))
             node = self.root.add(label, expand=True)
             self.node_by_key[br.name] = node
-            for port in (l for l in state.links if l.master == br.name):
+            for port in (link for link in state.links if link.master == br.name):
                 owner = veth_owner(state, port)
                 who = f"{owner[0].name}:{owner[1]}" if owner else "?"
                 leaf = node.add_leaf(join((port.name, HIGHLIGHT if port.name in on_path else ""), " ↔ ",
