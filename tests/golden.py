@@ -32,8 +32,8 @@ def questions(state) -> list[tuple[int, str, str, str | None]]:
 
 
 def answers(state) -> dict[str, object]:
-    from tui.cli import findings_for_path
     from tui.paths.engine import Query, QueryError, trace
+    from tui.session import findings_for_path
 
     out: dict[str, object] = {}
     for port, proto, origin, to in questions(state):

@@ -67,7 +67,8 @@ def _parse_port(text: str) -> tuple[int, str]:
 
 
 def run_trace(args: argparse.Namespace) -> int:
-    from tui.paths.engine import Query, QueryError, trace
+    from tui.paths.types import Query, QueryError
+    from tui.session import Session
 
     try:
         port, proto = _parse_port(args.port)
@@ -78,13 +79,12 @@ def run_trace(args: argparse.Namespace) -> int:
     except SystemExit as exc:
         return int(exc.code or EXIT_USAGE)
     try:
-        path = trace(state, Query(port, proto, args.origin, args.to))
+        path, findings = Session(state, "").ask(Query(port, proto, args.origin, args.to))
     except QueryError as exc:
         return _usage_error(str(exc))
     for w in state.warnings:
         if w.source != "firewall" or "not read" in w.message:
             print(f"dockport-tui: {w.message}" + (f" — {w.hint}" if w.hint else ""), file=sys.stderr)
-    findings = findings_for_path(state, path)
     if args.json:
         print(json.dumps(path.as_json() | {"findings": [f.as_json() for f in findings]}, indent=2))
     else:
@@ -94,16 +94,6 @@ def run_trace(args: argparse.Namespace) -> int:
     if path.verdict == "uncertain":
         return EXIT_UNCERTAIN
     return EXIT_NOT_DELIVERED
-
-
-def findings_for_path(state, path) -> list:
-    """The host's findings, and those of the port the path is about."""
-    from tui.paths.findings import host_findings, port_findings
-
-    found = host_findings(state)
-    if path.mapping is not None:
-        found += port_findings(state, path.mapping.container, path.mapping.binding)
-    return found
 
 
 def format_path(path, findings=()) -> str:
@@ -183,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_capture(args)
     if args.command == "lab":
         return run_lab(args)
-    from tui.app import DockportApp
+    from tui.ui.app import DockportApp
 
     if args.demo:
         source = ("demo", str(demo_bundle_path()))

@@ -13,10 +13,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tui.model import Container, HostState, PortBinding
+from tui.paths.types import ORIGINS, Path, Query
 
-ORIGINS = ("external", "host", "localhost")
+if TYPE_CHECKING:
+    from tui.paths.findings import Finding
+
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,8 @@ class Session:
         self.status = status
         self.origin = "external"
         self.selected: PortChoice | None = None
-        self.path = None  # tui.paths.engine.Path, imported on first trace
-        self.findings: list = []
+        self.path: Path | None = None
+        self.findings: list[Finding] = []
         self.hop_index = -1
         self.following = False  # the selection was made by the app, not the user
         self.notices: list[str] = []  # for the user, once (the app shows and clears them)
@@ -161,9 +165,7 @@ class Session:
         i = origins.index(self.origin) if self.origin in origins else 0
         self.set_origin(origins[(i + step) % len(origins)])
 
-    def query_for(self, choice: PortChoice):
-        from tui.paths.engine import Query
-
+    def query_for(self, choice: PortChoice) -> Query:
         b = choice.binding
         if b.published:
             to = b.host_ip if b.host_ip not in ("0.0.0.0", "::", None) and self.origin != "external" else None
@@ -194,6 +196,14 @@ class Session:
         self.findings = host_findings(self.state) + (port_findings(self.state, c, self.selected.binding)
                                                      if c else [])
 
+    def ask(self, query: Query) -> tuple[Path, list[Finding]]:
+        """One question about the current state, away from the selection: the CLI's and the lab's."""
+        from tui.paths.engine import trace
+
+        assert self.state is not None
+        path = trace(self.state, query)
+        return path, findings_for_path(self.state, path)
+
     def step(self, delta: int) -> bool:
         """Move the current hop; False when there is no path to step through."""
         if not self.path or not self.path.hops:
@@ -204,6 +214,16 @@ class Session:
     def take_notices(self) -> list[str]:
         out, self.notices = self.notices, []
         return out
+
+
+def findings_for_path(state: HostState, path: Path) -> list[Finding]:
+    """The host's findings, and those of the port the path is about."""
+    from tui.paths.findings import host_findings, port_findings
+
+    found = host_findings(state)
+    if path.mapping is not None:
+        found += port_findings(state, path.mapping.container, path.mapping.binding)
+    return found
 
 
 def first_published(state: HostState, before: set[str] | None) -> PortChoice | None:

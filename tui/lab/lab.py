@@ -265,10 +265,12 @@ def _measure(client: str, sandbox: dict[str, str], target: tuple[str, int]) -> b
 
 def status() -> Matrix:
     from tui.collect.live import collect_live
-    from tui.paths.engine import Query, trace
     from tui.paths.packet import HostView
+    from tui.paths.types import Query
+    from tui.session import Session
 
     state = collect_live()
+    session = Session(state, "live")
     names = {c.name for c in state.containers}
     if not all(e.name in names for e in EXPERIMENTS):
         raise LabError("the lab is not up: `dockport-tui lab up`")
@@ -279,6 +281,8 @@ def status() -> Matrix:
     sandbox = {c.name: c.sandbox_key for c in state.containers}
     for exp in EXPERIMENTS:
         c = state.container(exp.name)
+        if c is None:
+            raise LabError(f"{exp.name} went away while the lab was measured: run `dockport-tui lab status` again")
         ip = next((e.ip for e in c.endpoints if e.ip), "")
         port = next((b.host_port for b in c.ports if b.published and b.container_port == SERVICE_PORT
                      and b.host_ip in ("0.0.0.0", "")), None)
@@ -287,9 +291,10 @@ def status() -> Matrix:
             if probe.target is None:
                 matrix.cells[(exp.number, client)] = Cell(None, None, "", "not published: nothing to connect to")
                 continue
-            path = trace(state, Query(probe.target[1], "tcp", probe.origin, probe.to))
-            deciding = next((h for h in reversed(path.hops) if h.kind in ("rule", "policy", "container",
-                                                                           "local", "route")), None)
+            path, _findings = session.ask(Query(probe.target[1], "tcp", probe.origin, probe.to))
+            # The rule that decided, or else the last thing that did (a socket, routing, a proxy).
+            deciding = path.deciding_hop() or next((h for h in reversed(path.hops) if h.kind in (
+                "container", "local", "route")), None)
             reason = (deciding.rule or deciding.explanation) if deciding else path.summary
             matrix.cells[(exp.number, client)] = Cell(
                 _measure(client, sandbox, probe.target), path.verdict == "delivered", path.verdict, reason,

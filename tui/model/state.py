@@ -245,6 +245,11 @@ class HostState:
 
     # -- lookups used by the path engine and the views ------------------------------------
 
+    @property
+    def other_backend(self) -> str:
+        """The iptables backend Docker does not use here: its tables, if any, are `other_rulesets`."""
+        return "nft" if self.facts.firewall_backend == "legacy" else "legacy"
+
     def container(self, name_or_id: str) -> Container | None:
         key = name_or_id.lstrip("/")
         for c in self.containers:

@@ -8,96 +8,31 @@ docker-proxy followed by the proxy's own connection to the container (leg 2).
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from typing import Any
 
-from tui.model import Container, HostState, Link, PortBinding, Proxy, RuleSet
+from tui.model import Container, HostState, Link, Proxy, RuleSet
 from tui.paths import explain
-from tui.paths.netfilter import HookResult, run_hook
+from tui.paths.netfilter import HookResult, Step, run_hook
 from tui.paths.packet import HostView, Packet
+from tui.paths.types import (
+    ORIGINS,
+    Doubt,
+    DoubtCode,
+    Hop,
+    HopKind,
+    Mapping,
+    PacketFacts,
+    Path,
+    Query,
+    QueryError,
+    Reason,
+    Verdict,
+    Via,
+)
 
-ORIGINS = ("external", "host", "localhost")  # plus "external:IP" and "container:NAME"
+__all__ = ["ORIGINS", "Hop", "Mapping", "Path", "Query", "QueryError", "trace"]
+
 CLIENT_SPORT = 40000  # any ephemeral port: Docker's rules never match on it
-
-
-class QueryError(ValueError):
-    """The question can't be asked of this host (unknown container, no address...)."""
-
-
-@dataclass
-class Query:
-    port: int
-    proto: str = "tcp"
-    origin: str = "external"
-    to: str | None = None
-    src: str = ""
-    dst: str = ""
-
-
-@dataclass
-class Hop:
-    kind: str  # interface, rule, policy, route, bridge, veth, proxy, container, drop, local
-    explanation: str = ""
-    name: str = ""
-    table: str = ""
-    chain: str = ""
-    rule: str = ""
-    rule_ref: str = ""
-    target: str = ""
-    policy: str = ""
-    leg: int = 1
-    uncertain: str = ""
-    backend: str = ""  # set for rules of the other backend ("legacy" beside nft, "nft" beside legacy)
-
-    def as_json(self) -> dict:
-        out: dict = {"kind": self.kind}
-        for key in ("name", "table", "chain", "rule", "target", "policy", "backend"):
-            value = getattr(self, key)
-            if value:
-                out[key] = value
-        if self.leg != 1:
-            out["leg"] = self.leg
-        if self.uncertain:
-            out["uncertain"] = self.uncertain
-        out["explanation"] = self.explanation
-        return out
-
-
-@dataclass
-class Mapping:
-    container: Container
-    binding: PortBinding
-    container_ip: str
-
-    def as_json(self) -> dict:
-        return {"container": self.container.name, "container_ip": self.container_ip,
-                "container_port": self.binding.container_port, "host_ip": self.binding.host_ip,
-                "host_port": self.binding.host_port, "proto": self.binding.proto}
-
-
-@dataclass
-class Path:
-    query: Query
-    mapping: Mapping | None
-    verdict: str  # delivered / dropped / rejected / refused / uncertain
-    via: str | None  # nat / proxy / direct / None
-    hops: list[Hop] = field(default_factory=list)
-    doubts: list[str] = field(default_factory=list)
-    summary: str = ""
-
-    def as_json(self) -> dict:
-        return {
-            "query": {"port": self.query.port, "proto": self.query.proto, "origin": self.query.origin,
-                      "src": self.query.src, "dst": self.query.dst},
-            "mapping": self.mapping.as_json() if self.mapping else None,
-            "verdict": self.verdict,
-            "via": self.via,
-            "summary": self.summary,
-            "uncertain_because": self.doubts,
-            "hops": [h.as_json() for h in self.hops],
-        }
-
-    def rule_refs(self) -> list[str]:
-        return [h.rule_ref for h in self.hops if h.kind == "rule"]
 
 
 class _Walk:
@@ -109,14 +44,21 @@ class _Walk:
         self.view = view
         self.ruleset = ruleset
         self.other = other
-        self.other_backend = "nft" if state.facts.firewall_backend == "legacy" else "legacy"
+        self.other_backend = state.other_backend
         self.hops: list[Hop] = []
-        self.doubts: list[str] = []
+        self.doubts: list[Doubt] = []
         self.leg = 1
 
     def add(self, hop: Hop) -> None:
         hop.leg = self.leg
         self.hops.append(hop)
+
+    def say(self, kind: HopKind, reason: Reason, name: str = "", doubt: Doubt | None = None,
+            **facts: Any) -> None:
+        """A hop that is not a rule: what happened (the reason) and the facts its sentence needs."""
+        self.add(Hop(kind, reason, facts, name=name, doubts=[doubt] if doubt else []))
+        if doubt is not None:
+            self.doubts.append(doubt)
 
     def hook(self, table: str, chain: str, p: Packet) -> str:
         """Run one hook; returns its verdict (ACCEPT when the table/chain doesn't exist).
@@ -136,22 +78,23 @@ class _Walk:
         if result is None:
             return "ACCEPT"
         prefix = f"{backend}:" if backend else ""
-        said = f"{backend} " if backend else ""  # "legacy filter/FORWARD: ..."
         for step in result.steps:
             if step.rule is None:
-                self.add(Hop("policy", said + explain.policy(step, p), table=table, chain=step.chain,
+                self.add(Hop(HopKind.POLICY, Reason.POLICY, table=table, chain=step.chain,
                              policy=step.policy, backend=backend))
             else:
-                self.add(Hop("rule", said + explain.rule(step, self.state), table=table,
-                             chain=step.chain, rule=step.rule.text, rule_ref=prefix + step.rule.ref,
-                             target=step.target, uncertain=step.doubt, backend=backend))
-        for d in result.doubts:
-            self.doubts.append(d)
-        if result.doubts and self.hops:
-            self.hops[-1].uncertain = self.hops[-1].uncertain or "; ".join(result.doubts)
+                self.add(Hop(HopKind.RULE, Reason.RULE, _rule_facts(step), table=table, chain=step.chain,
+                             rule=step.rule.text, rule_ref=prefix + step.rule.ref, target=step.target,
+                             goto=bool(step.parsed and step.parsed.goto),
+                             doubts=[step.doubt] if step.doubt else [], backend=backend,
+                             before=_facts(step.before), after=_facts(step.after)))
+        self.doubts.extend(result.doubts)
+        if result.doubts and self.hops and not self.hops[-1].doubts and not self.hops[-1].pinned:
+            # A rule the walk could not evaluate was passed over: the doubt goes with the last hop.
+            self.hops[-1].pinned = list(result.doubts)
         return result.verdict
 
-    def through(self, p: Packet, *stages: tuple[str, tuple[str, ...]]) -> str | None:
+    def through(self, p: Packet, *stages: tuple[str, tuple[str, ...]]) -> Verdict | None:
         """Run hooks in order; None when the packet got through all, else the path's verdict."""
         for chain, tables in stages:
             verdict = self.hooks(chain, tables, p)
@@ -165,6 +108,23 @@ class _Walk:
             if verdict != "ACCEPT":
                 return verdict
         return "ACCEPT"
+
+
+def _facts(p: Packet | None) -> PacketFacts | None:
+    if p is None:
+        return None
+    return PacketFacts(p.src, p.dst, p.proto, p.sport, p.dport, p.iif, p.oif)
+
+
+def _rule_facts(step: Step) -> dict[str, Any]:
+    """What the rule's sentence needs beyond its target: the input interface it tested."""
+    for m in step.parsed.matches if step.parsed else ():
+        if m.module != "base":
+            continue
+        for o in m.options:
+            if o.name == "iif":
+                return {"iif": o.values[0], "iif_negated": o.negated}
+    return {}
 
 
 def _first_ip(c: Container) -> tuple[str, str]:
@@ -304,46 +264,43 @@ def trace(state: HostState, query: Query, view: HostView | None = None) -> Path:
     ruleset = state.rulesets.get(family)
     walk = _Walk(state, view, ruleset, state.other_rulesets.get(family))
     if ruleset is None:
-        walk.doubts.append("the firewall rules were not read (" +
-                           ("not captured" if "rules" in state.missing else f"no IPv{family} rules") + ")")
-    to_container = bool(query.to) and _container_by_ip(state, query.to) is not None
+        walk.doubts.append(Doubt.of(DoubtCode.RULES_NOT_READ, captured="rules" not in state.missing,
+                                    family=family))
+    to_container = query.to is not None and _container_by_ip(state, query.to) is not None
     mapping = find_mapping(state, query.port, query.proto, query.dst, to_container)
 
     verdict, via = _walk_from_origin(walk, p, query, src_container)
-    doubts = walk.doubts
-    if doubts and verdict not in ("dropped", "rejected"):
-        verdict = "uncertain"
-    elif doubts and verdict in ("dropped", "rejected"):
-        # A drop after an unevaluated rule may not happen: the skipped rule might have accepted.
-        verdict = "uncertain"
-    path = Path(query, mapping, verdict, via, walk.hops, doubts)
-    path.summary = explain.summary(path)
+    if walk.doubts:
+        # Not even a drop is certain after a rule that was not evaluated: it might have accepted.
+        verdict = Verdict.UNCERTAIN
+    path = Path(query, mapping, verdict, via, walk.hops, walk.doubts)
+    explain.put_into_words(path)
     return path
 
 
-def _walk_from_origin(walk: _Walk, p: Packet, q: Query, src_container: Container | None) -> tuple[str, str | None]:
+Outcome = tuple[Verdict, Via | None]
+
+
+def _walk_from_origin(walk: _Walk, p: Packet, q: Query, src_container: Container | None) -> Outcome:
     if src_container is not None:
         return _from_container(walk, p, src_container)
     if q.origin in ("host", "localhost"):
         return _local_out(walk, p)
-    walk.add(Hop("interface", explain.arrive(p), name=p.iif))
+    walk.say(HopKind.INTERFACE, Reason.ARRIVES, p.iif, packet=_facts(p))
     return _prerouting_onwards(walk, p)
 
 
-def _from_container(walk: _Walk, p: Packet, c: Container) -> tuple[str, str | None]:
+def _from_container(walk: _Walk, p: Packet, c: Container) -> Outcome:
     state = walk.state
     _ip, net_name = _first_ip(c)
     bridge = _bridge_of(state, net_name)
     veth = _host_veth(state, c, bridge)
-    walk.add(Hop("container", f"{c.name} sends from {p.src}:{p.sport} to {p.dst}:{p.dport} out of its eth0.",
-                 name=c.name))
+    walk.say(HopKind.CONTAINER, Reason.CONTAINER_SENDS, c.name, container=c.name, packet=_facts(p))
     if not _on_own_subnet(c, p.dst) and not _has_default_route(state, c):
-        walk.add(Hop("route", f"{c.name} is only on internal networks, which get no default route: "
-                     f"{p.dst} is unreachable from inside, so connect() fails at once and no packet "
-                     "leaves the container.", name="unreachable"))
-        return "rejected", None
-    walk.add(Hop("veth", f"The packet crosses the veth pair to {veth.name if veth else 'its host end'} "
-                 f"on bridge {bridge}.", name=veth.name if veth else ""))
+        walk.say(HopKind.ROUTE, Reason.INTERNAL_ONLY, "unreachable", container=c.name, dst=p.dst)
+        return Verdict.REJECTED, None
+    walk.say(HopKind.VETH, Reason.VETH_OUT, veth.name if veth else "", veth=veth.name if veth else "",
+             bridge=bridge)
     p.iif = bridge
     p.physdev_in = veth.name if veth else ""
     dst_target = _container_by_ip(state, p.dst)
@@ -352,9 +309,10 @@ def _from_container(walk: _Walk, p: Packet, c: Container) -> tuple[str, str | No
     nf_bridge = state.sysctl("net.bridge.bridge-nf-call-iptables", "1") == "1"
     if same_bridge:
         # Layer 2: the bridge forwards the frame itself; iptables sees it only through br_netfilter.
-        target, tnet = dst_target
+        assert dst_target is not None
+        target, _tnet = dst_target
         out_veth = _host_veth(state, target, bridge)
-        walk.add(Hop("bridge", explain.bridged(bridge, nf_bridge), name=bridge))
+        walk.say(HopKind.BRIDGE, Reason.BRIDGED, bridge, bridge=bridge, nf_bridge=nf_bridge)
         p.bridged = True
         p.physdev_out = out_veth.name if out_veth else ""
         if nf_bridge:
@@ -365,9 +323,8 @@ def _from_container(walk: _Walk, p: Packet, c: Container) -> tuple[str, str | No
             stopped = walk.through(p, ("FORWARD", ("mangle", "filter")), ("POSTROUTING", ("mangle", "nat")))
             if stopped:
                 return stopped, None
-        return _into_container(walk, p, target, bridge, out_veth, "direct")
-    walk.add(Hop("bridge", f"{bridge} hands the packet up to the host's IP stack: {p.dst} is not on "
-                 f"the bridge's own subnet, so it goes to the gateway.", name=bridge))
+        return _into_container(walk, p, target, bridge, out_veth, Via.DIRECT)
+    walk.say(HopKind.BRIDGE, Reason.BRIDGE_UP, bridge, bridge=bridge, dst=p.dst)
     return _prerouting_onwards(walk, p)
 
 
@@ -389,38 +346,37 @@ def _has_default_route(state: HostState, c: Container) -> bool:
     return not c.endpoints
 
 
-def _stopped(walk: _Walk, verdict: str) -> str:
+def _stopped(walk: _Walk, verdict: str) -> Verdict:
     if verdict == "DROP":
-        return "dropped"
+        return Verdict.DROPPED
     if verdict == "REJECT":
-        return "rejected"
-    return "uncertain"
+        return Verdict.REJECTED
+    return Verdict.UNCERTAIN
 
 
-def _prerouting_onwards(walk: _Walk, p: Packet) -> tuple[str, str | None]:
+def _prerouting_onwards(walk: _Walk, p: Packet) -> Outcome:
     stopped = walk.through(p, ("PREROUTING", ("raw", "mangle", "nat")))
     if stopped:
         return stopped, None
     if walk.view.is_local(p.dst):
-        walk.add(Hop("route", explain.route_local(p), name="local"))
+        walk.say(HopKind.ROUTE, Reason.ROUTE_LOCAL, "local", dst=p.dst)
         stopped = walk.through(p, ("INPUT", ("mangle", "filter", "nat")))
         if stopped:
             return stopped, None
         return _local_delivery(walk, p)
-    return _forward(walk, p, "nat" if p.dnat_done else "direct")
+    return _forward(walk, p, Via.NAT if p.dnat_done else Via.DIRECT)
 
 
-def _forward(walk: _Walk, p: Packet, via: str) -> tuple[str, str | None]:
+def _forward(walk: _Walk, p: Packet, via: Via) -> Outcome:
     state = walk.state
     dev, gw, _src = walk.view.route(p.dst)
     if not dev:
-        walk.add(Hop("route", f"No route to {p.dst}: the packet is dropped.", name="none"))
-        return "dropped", None
+        walk.say(HopKind.ROUTE, Reason.NO_ROUTE, "none", dst=p.dst)
+        return Verdict.DROPPED, None
     if state.sysctl("net.ipv4.ip_forward", "1") != "1":
-        walk.add(Hop("route", f"net.ipv4.ip_forward=0: the host does not forward packets, so the packet "
-                     f"to {p.dst} is dropped instead of being routed to {dev}.", name=dev))
-        return "dropped", None
-    walk.add(Hop("route", explain.route_forward(p, dev, gw), name=dev))
+        walk.say(HopKind.ROUTE, Reason.FORWARDING_OFF, dev, dst=p.dst, dev=dev)
+        return Verdict.DROPPED, None
+    walk.say(HopKind.ROUTE, Reason.ROUTE_FORWARD, dev, dst=p.dst, dev=dev, gateway=gw, from_host=False)
     p.oif = dev
     p.bridged = False
     p.physdev_out = ""
@@ -430,55 +386,45 @@ def _forward(walk: _Walk, p: Packet, via: str) -> tuple[str, str | None]:
     return _out_to_bridge(walk, p, dev, via)
 
 
-def _out_to_bridge(walk: _Walk, p: Packet, dev: str, via: str) -> tuple[str, str | None]:
+def _out_to_bridge(walk: _Walk, p: Packet, dev: str, via: Via) -> Outcome:
     state = walk.state
     target = _container_by_ip(state, p.dst)
     if target is None:
-        walk.add(Hop("interface", f"The packet leaves through {dev} towards {p.dst}; no container has "
-                     "that address, so it leaves this host.", name=dev))
-        return "uncertain", via
+        walk.say(HopKind.INTERFACE, Reason.LEAVES_HOST, dev, dev=dev, dst=p.dst)
+        return Verdict.UNCERTAIN, via
     c, _net = target
-    walk.add(Hop("bridge", f"Bridge {dev} looks up {p.dst}'s MAC address and sends the frame to "
-                 f"{c.name}'s port.", name=dev))
+    walk.say(HopKind.BRIDGE, Reason.BRIDGE_DELIVERS, dev, bridge=dev, dst=p.dst, container=c.name)
     return _into_container(walk, p, c, dev, _host_veth(state, c, dev), via)
 
 
-def _into_container(walk: _Walk, p: Packet, c: Container, bridge: str, veth: Link | None,
-                    via: str) -> tuple[str, str | None]:
-    walk.add(Hop("veth", f"{veth.name if veth else 'The veth'} on {bridge} is the host end of "
-                 f"{c.name}'s eth0; the frame crosses into the container's network namespace.",
-                 name=veth.name if veth else ""))
+def _into_container(walk: _Walk, p: Packet, c: Container, bridge: str, veth: Link | None, via: Via) -> Outcome:
+    walk.say(HopKind.VETH, Reason.VETH_IN, veth.name if veth else "", veth=veth.name if veth else "",
+             bridge=bridge, container=c.name)
     if not _on_own_subnet(c, p.src) and not _has_default_route(walk.state, c):
-        walk.add(Hop("container", f"{c.name} receives the packet, but it is only on internal networks and "
-                     f"has no route back to {p.src}: its answer never leaves, and the client times out.",
-                     name=c.name))
-        return "dropped", via
+        walk.say(HopKind.CONTAINER, Reason.NO_ROUTE_BACK, c.name, container=c.name, src=p.src)
+        return Verdict.DROPPED, via
     if c.listeners is None:
-        walk.add(Hop("container", f"{c.name} receives the packet on {p.dst}:{p.dport}; whether a process "
-                     "listens there is unknown (its sockets were not read).", name=c.name,
-                     uncertain="container sockets not captured"))
-        walk.doubts.append(f"sockets inside {c.name} were not read")
-        return "uncertain", via
+        walk.say(HopKind.CONTAINER, Reason.SOCKETS_UNKNOWN, c.name, Doubt.of(DoubtCode.SOCKETS_NOT_READ,
+                 container=c.name), container=c.name, dst=p.dst, dport=p.dport)
+        return Verdict.UNCERTAIN, via
     if any(_listener_covers(lsn.ip, p.dst, p.dport, lsn.port) for lsn in c.listeners if lsn.proto == p.proto):
-        walk.add(Hop("container", f"{c.name} has a {p.proto} socket listening on port {p.dport}: "
-                     f"the packet is delivered (source seen by the container: {p.src}).", name=c.name))
-        return "delivered", via
-    walk.add(Hop("container", f"Nothing in {c.name} listens on {p.proto} port {p.dport}: the kernel "
-                 f"answers with {'a TCP reset' if p.proto == 'tcp' else 'ICMP port unreachable'}.",
-                 name=c.name))
-    return "refused", via
+        walk.say(HopKind.CONTAINER, Reason.LISTENING, c.name, container=c.name, proto=p.proto, dport=p.dport,
+                 src=p.src)
+        return Verdict.DELIVERED, via
+    walk.say(HopKind.CONTAINER, Reason.NOTHING_LISTENS, c.name, container=c.name, proto=p.proto, dport=p.dport)
+    return Verdict.REFUSED, via
 
 
-def _local_out(walk: _Walk, p: Packet) -> tuple[str, str | None]:
+def _local_out(walk: _Walk, p: Packet) -> Outcome:
     """A packet the host itself sends (a client on the host, or docker-proxy's own connection)."""
-    walk.add(Hop("interface", explain.local_send(p), name="local"))
+    walk.say(HopKind.INTERFACE, Reason.HOST_SENDS, "local", packet=_facts(p))
     stopped = walk.through(p, ("OUTPUT", ("raw", "mangle", "nat", "filter")))
     if stopped:
         return stopped, None
     dev, gw, _src = walk.view.route(p.dst)
     if dev == "lo" or walk.view.is_local(p.dst):
         p.oif = "lo"
-        walk.add(Hop("route", explain.route_loopback(p), name="lo"))
+        walk.say(HopKind.ROUTE, Reason.ROUTE_LOOPBACK, "lo", dst=p.dst)
         stopped = walk.through(p, ("POSTROUTING", ("mangle", "nat")))
         if stopped:
             return stopped, None
@@ -489,21 +435,19 @@ def _local_out(walk: _Walk, p: Packet) -> tuple[str, str | None]:
             return stopped, None
         return _local_delivery(walk, p)
     if not dev:
-        walk.add(Hop("route", f"No route to {p.dst}.", name="none"))
-        return "dropped", None
+        walk.say(HopKind.ROUTE, Reason.NO_ROUTE_LOCAL, "none", dst=p.dst)
+        return Verdict.DROPPED, None
     if ipaddress.ip_address(p.src).is_loopback and \
             walk.state.sysctl(f"net.ipv4.conf.{dev}.route_localnet", "0") != "1" and \
             walk.state.sysctl("net.ipv4.conf.all.route_localnet", "0") != "1":
-        walk.add(Hop("route", f"The destination became {p.dst} (via {dev}) but the source is still {p.src}: "
-                     f"the kernel refuses to send a loopback source out of {dev} "
-                     f"(net.ipv4.conf.{dev}.route_localnet=0), so the connection fails.", name=dev))
-        return "dropped", None
+        walk.say(HopKind.ROUTE, Reason.LOOPBACK_SOURCE, dev, dst=p.dst, dev=dev, src=p.src)
+        return Verdict.DROPPED, None
     p.oif = dev
-    walk.add(Hop("route", explain.route_forward(p, dev, gw, local=True), name=dev))
+    walk.say(HopKind.ROUTE, Reason.ROUTE_FORWARD, dev, dst=p.dst, dev=dev, gateway=gw, from_host=True)
     stopped = walk.through(p, ("POSTROUTING", ("mangle", "nat")))
     if stopped:
         return stopped, None
-    return _out_to_bridge(walk, p, dev, "nat" if p.dnat_done else "direct")
+    return _out_to_bridge(walk, p, dev, Via.NAT if p.dnat_done else Via.DIRECT)
 
 
 def _proxy_for(state: HostState, p: Packet) -> Proxy | None:
@@ -513,25 +457,20 @@ def _proxy_for(state: HostState, p: Packet) -> Proxy | None:
     return None
 
 
-def _local_delivery(walk: _Walk, p: Packet) -> tuple[str, str | None]:
+def _local_delivery(walk: _Walk, p: Packet) -> Outcome:
     state = walk.state
     proxy = _proxy_for(state, p)
     if proxy is None:
         known = "proxies" not in state.missing
-        walk.add(Hop("local", f"The packet is for the host itself ({p.dst}:{p.dport}) and no docker-proxy "
-                     f"listens on that port" + ("" if known else " (processes were not captured)") +
-                     ": unless another host service owns the port, the connection is refused.",
-                     name=p.dst, uncertain="" if known else "processes not captured"))
-        if not known:
-            walk.doubts.append("host processes were not captured")
-        return "refused", None
-    walk.add(Hop("proxy", f"docker-proxy (pid {proxy.pid}) listens on {proxy.host_ip}:{proxy.host_port} and "
-                 f"accepts the connection; it opens its own connection to {proxy.container_ip}:"
-                 f"{proxy.container_port}, so the container sees the proxy's address, not the client's.",
-                 name=str(proxy.pid)))
+        walk.say(HopKind.LOCAL, Reason.NO_PROXY, p.dst,
+                 None if known else Doubt.of(DoubtCode.PROCESSES_NOT_CAPTURED), dst=p.dst, dport=p.dport,
+                 known=known)
+        return Verdict.REFUSED, None
+    walk.say(HopKind.PROXY, Reason.PROXY, str(proxy.pid), pid=proxy.pid, host_ip=proxy.host_ip,
+             host_port=proxy.host_port, container_ip=proxy.container_ip, container_port=proxy.container_port)
     walk.leg = 2
     view = walk.view
-    dev, _gw, src = view.route(proxy.container_ip)
+    _dev, _gw, src = view.route(proxy.container_ip)
     leg2 = Packet(src or p.dst, proxy.container_ip, proxy.proto, CLIENT_SPORT + 1, proxy.container_port)
     verdict, _via = _local_out(walk, leg2)
-    return verdict, "proxy"
+    return verdict, Via.PROXY

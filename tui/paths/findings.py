@@ -1,34 +1,47 @@
 """Findings: "why can't I reach it?" answers for one port, each resting on evidence from the host.
 
-A finding has a severity (info / warn / problem), a one-line reason, and the evidence it rests on
-(a rule, a sysctl, a process, a socket list). Per-port findings come from `port_findings`; findings
-about the host as a whole (forwarding off, two firewall backends) from `host_findings`. Pure
-functions of the HostState (and the path engine): no I/O.
+A finding has a code, a severity (info / warn / problem) and the facts it rests on (a rule, a
+sysctl, a process, a socket list); `tui.paths.explain` words its one-line reason and its evidence.
+Per-port findings come from `port_findings`; findings about the host as a whole (forwarding off,
+two firewall backends) from `host_findings`. Pure functions of the HostState (and the path
+engine): no I/O.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from tui.model import Container, HostState, PortBinding, RuleSet
+from tui.model import Container, HostState, Network, PortBinding, Rule, RuleSet
 from tui.model.memo import per_object
+from tui.paths import explain
+from tui.paths.types import Path, Query, Severity, Verdict
 
-SEVERITY_ORDER = {"problem": 0, "warn": 1, "info": 2}
+SEVERITY_ORDER = {Severity.PROBLEM: 0, Severity.WARN: 1, Severity.INFO: 2}
+PROBLEM, WARN, INFO = Severity.PROBLEM, Severity.WARN, Severity.INFO
 
 
 @dataclass(frozen=True)
 class Finding:
-    code: str  # stable identifier, e.g. "expose-only"
-    severity: str  # info / warn / problem
-    reason: str
-    evidence: str = ""
+    code: str  # stable identifier, e.g. "expose-only": it also picks the words
+    severity: Severity
+    facts: dict[str, Any] = field(default_factory=dict)
 
-    def as_json(self) -> dict:
+    @property
+    def reason(self) -> str:
+        return explain.finding_reason(self.code, self.facts)
+
+    @property
+    def evidence(self) -> str:
+        return explain.finding_evidence(self.code, self.facts)
+
+    def as_json(self) -> dict[str, str]:
         return {"code": self.code, "severity": self.severity, "reason": self.reason, "evidence": self.evidence}
 
 
-def _rules(rs: RuleSet | None, table: str) -> list:
+def _rules(rs: RuleSet | None, table: str) -> list[Rule]:
     if rs is None:
         return []
     return [r for chain in rs.tables.get(table, {}).values() for r in chain.rules]
@@ -39,7 +52,7 @@ def _docker_major(state: HostState) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _network_of(state: HostState, c: Container):
+def _network_of(state: HostState, c: Container) -> tuple[Network | None, Any]:
     for e in c.endpoints:
         net = state.network_by_name(e.network)
         if net is not None:
@@ -57,30 +70,18 @@ def host_findings(state: HostState) -> list[Finding]:
     out = []
     fwd = state.sysctl("net.ipv4.ip_forward")
     if fwd == "0":
-        out.append(Finding("ip-forward-off", "problem",
-                           "net.ipv4.ip_forward=0: the host forwards nothing, so no published port is reachable "
-                           "from outside through DNAT (only docker-proxy on the host's own sockets answers)",
-                           "sysctl net.ipv4.ip_forward = 0"))
+        out.append(Finding("ip-forward-off", PROBLEM))
     if state.other_rulesets.get(4) is not None:
-        other = "nft" if state.facts.firewall_backend == "legacy" else "legacy"
         rs = state.other_rulesets[4]
-        out.append(Finding("two-backends", "warn",
-                           f"{other} iptables tables are in use beside the {state.facts.firewall_backend} ones "
-                           "Docker writes: the kernel runs both, `iptables` shows one",
-                           f"{rs.source}: {rs.describe_size()}"))
+        out.append(Finding("two-backends", WARN, {"other": state.other_backend, "ours": state.facts.firewall_backend,
+                                                  "source": rs.source, "size": rs.describe_size()}))
     bound = {(b.proto, b.host_port) for c in state.containers if c.state == "running" for b in c.ports
              if b.published}
     for p in state.proxies if "docker" not in state.missing else ():  # containers unknown: no verdict
         if (p.proto, p.host_port) not in bound:
-            out.append(Finding("orphan-proxy", "warn",
-                               f"docker-proxy (pid {p.pid}) holds {p.host_ip}:{p.host_port}/{p.proto}, but no running "
-                               "container publishes that port: a leftover that blocks the port for others",
-                               f"pid {p.pid}: {p.args}"))
+            out.append(Finding("orphan-proxy", WARN, {"proxy": p}))
     if state.facts.rootless:
-        out.append(Finding("rootless", "info",
-                           "rootless Docker: ports are forwarded by rootlesskit in user space, not by host "
-                           "iptables rules, so the host's firewall shows no rule for them",
-                           "docker info: SecurityOptions name=rootless"))
+        out.append(Finding("rootless", INFO))
     return out
 
 
@@ -90,7 +91,7 @@ def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = T
     `deep=False` leaves out the findings that need a trace (drops, direct routing): cheap enough
     for every row of a large host.
     """
-    from tui.paths.engine import Query, trace
+    from tui.paths.engine import trace
 
     out: list[Finding] = []
     net, endpoint = _network_of(state, c)
@@ -98,53 +99,37 @@ def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = T
     listening = _listening(c, b)
 
     if not b.published:
-        out.append(Finding("expose-only", "info",
-                           f"{b.container_port}/{b.proto} is only EXPOSEd: nothing on the host's addresses leads "
-                           "to it (publish it with -p or -P)",
-                           "no host port in NetworkSettings.Ports"))
+        out.append(Finding("expose-only", INFO, {"binding": b}))
     if net is not None and net.icc and net.driver == "bridge":
-        out.append(Finding("icc-on", "info",
-                           f"ICC is on for {net.name}: every container on it reaches every listening port of "
-                           f"{c.name}, EXPOSEd or not (EXPOSE restricts nothing)",
-                           _icc_evidence(state, net)))
+        out.append(Finding("icc-on", INFO, {"network": net.name, "container": c.name,
+                                            "rule": _icc_rule(state, net), "icc": net.icc}))
     if b.published and b.loopback_only:
-        out.append(Finding("loopback-only", "warn",
-                           f"published on {b.host_ip} only: reachable from this host, not from other machines",
-                           f"binding {b.key}"))
+        out.append(Finding("loopback-only", WARN, {"binding": b}))
     if listening is False:
-        sockets = ", ".join(f"{lsn.proto}/{lsn.port}" for lsn in c.listeners or ()) or "none"
-        out.append(Finding("not-listening", "problem",
-                           f"nothing in {c.name} listens on {b.proto} port {b.container_port}: the connection "
-                           "is refused even though the mapping exists",
-                           f"container sockets: {sockets}"))
+        out.append(Finding("not-listening", PROBLEM, {"container": c.name, "binding": b,
+                                                     "listeners": tuple(c.listeners or ())}))
     if b.published and c.state == "running":
         out += _proxy_findings(state, c, b, endpoint.ip if endpoint else "")
         if deep:
-            out += _drop_findings(state, b, trace, Query)
+            out += _drop_findings(state, b, trace)
         if rs is not None and not _has_dnat(rs, b) and not state.facts.rootless and "rules" not in state.missing:
-            out.append(Finding("no-dnat-rule", "warn",
-                               f"no DNAT rule for {b.proto} port {b.host_port}: only docker-proxy (or nothing) "
-                               "answers on it (rootless Docker, or --iptables=false?)",
-                               f"{rs.source}: nat table has no --dport {b.host_port} DNAT"))
+            out.append(Finding("no-dnat-rule", WARN, {"binding": b, "source": rs.source}))
         if rs is not None:
             out += _input_bypass(rs, b)
         if b.host_ip == "::" or (b.host_ip or "").count(":") >= 2:
             v6 = state.rulesets.get(6)
             if v6 is None or not _has_dnat(v6, b):
-                out.append(Finding("ipv6-no-rule", "warn",
-                                   f"bound on IPv6 ({b.host_ip}) but ip6tables has no DNAT rule for port "
-                                   f"{b.host_port}: IPv6 clients reach it only through docker-proxy, "
-                                   "which hides their address", "ip6tables-save: no matching DNAT"))
+                out.append(Finding("ipv6-no-rule", WARN, {"binding": b}))
     if deep and endpoint is not None and c.state == "running":
-        out += _direct_routing(state, c, b, endpoint.ip, trace, Query)
+        out += _direct_routing(state, c, b, endpoint.ip, trace)
     out.sort(key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
     return out
 
 
-def _icc_evidence(state: HostState, net) -> str:
+def _icc_rule(state: HostState, net: Network) -> str:
+    """Docker's rule that lets the network's containers reach each other, "" when there is none."""
     rs = state.rulesets.get(4)
-    rule = _icc_accepts(rs).get(net.bridge) if rs is not None else None
-    return rule or f"network option com.docker.network.bridge.enable_icc={'true' if net.icc else 'false'}"
+    return (_icc_accepts(rs).get(net.bridge) if rs is not None else None) or ""
 
 
 @per_object(maxsize=16)
@@ -181,37 +166,33 @@ def _proxy_findings(state: HostState, c: Container, b: PortBinding, ip: str) -> 
         return []
     mine = [p for p in state.proxies if p.host_port == b.host_port and p.proto == b.proto]
     if not mine:
-        return [Finding("proxy-missing", "warn",
-                        f"the userland proxy is on, but no docker-proxy serves {b.host_ip}:{b.host_port}/{b.proto}: "
-                        "connections to it from this host via 127.0.0.1 get no answer",
-                        "no docker-proxy process with -host-port " + str(b.host_port))]
+        return [Finding("proxy-missing", WARN, {"binding": b})]
     wrong = [p for p in mine if p.container_ip != ip or p.container_port != b.container_port]
     if wrong and len(wrong) == len(mine):
         p = wrong[0]
-        return [Finding("proxy-mismatch", "problem",
-                        f"docker-proxy on port {b.host_port} forwards to {p.container_ip}:{p.container_port}, "
-                        f"not to {c.name} ({ip}:{b.container_port})", f"pid {p.pid}: {p.args}")]
+        return [Finding("proxy-mismatch", PROBLEM, {"binding": b, "proxy": p, "container": c.name, "ip": ip})]
     return []
 
 
-def _drop_findings(state: HostState, b: PortBinding, trace, Query) -> list[Finding]:
+Tracer = Callable[[HostState, Query], Path]
+
+
+def _drop_findings(state: HostState, b: PortBinding, trace: Tracer) -> list[Finding]:
     if b.loopback_only:
         return []
     try:
         path = trace(state, Query(b.host_port or 0, b.proto, "external"))
-    except ValueError:
+    except ValueError:  # QueryError, or an address the engine cannot take
         return []
-    if path.verdict not in ("dropped", "rejected"):
+    if path.verdict not in (Verdict.DROPPED, Verdict.REJECTED):
         return []
-    deciding = next((h for h in reversed(path.hops) if h.kind in ("rule", "policy")), None)
+    deciding = path.deciding_hop()
     if deciding is None:
         return []
-    where = f"{deciding.table}/{deciding.chain}"
-    evidence = deciding.rule or f"{where} policy {deciding.policy}"
     user = "DOCKER-USER" in deciding.chain or (deciding.chain == "FORWARD" and "DOCKER" not in deciding.rule)
-    return [Finding("dropped-by-rule", "problem",
-                    f"{where} {'drops' if path.verdict == 'dropped' else 'rejects'} it for an outside client"
-                    + (" (a rule added beside Docker's)" if user else ""), evidence)]
+    return [Finding("dropped-by-rule", PROBLEM, {"table": deciding.table, "chain": deciding.chain,
+                                                 "rule": deciding.rule, "policy": deciding.policy,
+                                                 "verdict": path.verdict, "beside_docker": user})]
 
 
 def _input_bypass(rs: RuleSet, b: PortBinding) -> list[Finding]:
@@ -223,27 +204,23 @@ def _input_bypass(rs: RuleSet, b: PortBinding) -> list[Finding]:
         r.text.rstrip().endswith(("-j DROP", "-j REJECT")) or "-j REJECT " in r.text for r in chain.rules)
     if not closing:
         return []
-    evidence = f"filter/INPUT policy {chain.policy}" if chain.policy in ("DROP", "REJECT") else next(
+    rule = "" if chain.policy in ("DROP", "REJECT") else next(
         r.text for r in chain.rules if "DROP" in r.text or "REJECT" in r.text)
-    return [Finding("input-bypass", "warn",
-                    f"the INPUT chain filters incoming traffic, but port {b.host_port} is DNATed in PREROUTING "
-                    "and forwarded: INPUT never sees it, so that firewall does not protect this port",
-                    evidence)]
+    return [Finding("input-bypass", WARN, {"binding": b, "policy": chain.policy, "rule": rule})]
 
 
-def _direct_routing(state: HostState, c: Container, b: PortBinding, ip: str, trace, Query) -> list[Finding]:
+def _direct_routing(state: HostState, c: Container, b: PortBinding, ip: str, trace: Tracer) -> list[Finding]:
     """Docker <= 27 left FORWARD open to container addresses: the LAN can route to them directly."""
     major = _docker_major(state)
-    forward = state.rulesets.get(4).chain("filter", "FORWARD") if state.rulesets.get(4) else None
+    rs = state.rulesets.get(4)
+    forward = rs.chain("filter", "FORWARD") if rs is not None else None
     if forward is None or forward.policy != "ACCEPT" or (major is not None and major >= 28):
         return []
     try:
         path = trace(state, Query(b.container_port, b.proto, "external", to=ip))
-    except ValueError:
+    except ValueError:  # QueryError, or an address the engine cannot take
         return []
-    if path.verdict not in ("delivered", "refused"):  # refused: the packet got there, nothing listened
+    if path.verdict not in (Verdict.DELIVERED, Verdict.REFUSED):  # refused: it got there, nothing listened
         return []
-    return [Finding("direct-routing", "warn",
-                    f"filter/FORWARD policy is ACCEPT on Docker {state.facts.docker_version or '≤ 27'}: a machine on "
-                    f"the LAN that routes {ip} via this host reaches {c.name}:{b.container_port} directly, "
-                    "published or not", "filter/FORWARD policy ACCEPT")]
+    return [Finding("direct-routing", WARN, {"docker_version": state.facts.docker_version, "ip": ip,
+                                             "container": c.name, "binding": b})]

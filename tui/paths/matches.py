@@ -1,7 +1,8 @@
 """Evaluate one rule's criteria against the packet, as the kernel would for the first packet.
 
-`evaluate` returns (matched, doubt). `doubt` names what could not be evaluated (an ipset's
-contents, an owner, an unknown module); the engine then marks the hop and verdict uncertain.
+`evaluate` returns (matched, doubt). `doubt` (a `Doubt`, or None) names what could not be
+evaluated (an ipset's contents, an owner, an unknown module); the engine then marks the hop and
+verdict uncertain.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from functools import lru_cache
 
 from tui.paths.packet import HostView, Packet
 from tui.paths.rules import Match, Option, ParsedRule
+from tui.paths.types import Doubt, DoubtCode
 
-Result = tuple[bool, str]
+Result = tuple[bool, Doubt | None]
 
 
 def _iface_match(pattern: str, name: str) -> bool:
@@ -123,114 +125,116 @@ def _module(match: Match, p: Packet, view: HostView) -> Result:
         if doubt:
             return False, doubt
         if ok == opt.negated:
-            return False, ""
-    return True, ""
+            return False, None
+    return True, None
 
 
-def _option(mod: str, opt: Option, p: Packet, view: HostView, match: Match) -> tuple[bool, str]:
+def _option(mod: str, opt: Option, p: Packet, view: HostView, match: Match) -> Result:
     v = " ".join(opt.values)
     name = opt.name
     if mod == "base":
-        return _base(opt, p), ""
+        return _base(opt, p), None
     if mod in ("tcp", "udp", "sctp", "_implicit"):
         if mod in ("tcp", "udp") and p.proto != mod:
-            return opt.negated, ""  # -m tcp on a udp packet never matches
+            return opt.negated, None  # -m tcp on a udp packet never matches
         if name in ("dport", "destination-port"):
-            return _port_in(p.dport, v), ""
+            return _port_in(p.dport, v), None
         if name in ("sport", "source-port"):
-            return _port_in(p.sport, v), ""
+            return _port_in(p.sport, v), None
         if name in ("syn", "tcp-flags"):
-            return _tcp_flags(opt), ""
-        return False, f"-m {mod} --{name} is not evaluated"
+            return _tcp_flags(opt), None
+        return False, Doubt.of(DoubtCode.MATCH_NOT_EVALUATED, module=mod, option=name)
     if mod == "multiport":
         if name in ("dports", "destination-ports"):
-            return _port_in(p.dport, v), ""
+            return _port_in(p.dport, v), None
         if name in ("sports", "source-ports"):
-            return _port_in(p.sport, v), ""
+            return _port_in(p.sport, v), None
         if name == "ports":
-            return _port_in(p.dport, v) or _port_in(p.sport, v), ""
+            return _port_in(p.dport, v) or _port_in(p.sport, v), None
     if mod == "comment":
-        return not opt.negated, ""
+        return not opt.negated, None
     if mod == "addrtype":
         limit_in = any(o.name == "limit-iface-in" for o in match.options)
         limit_out = any(o.name == "limit-iface-out" for o in match.options)
         iface = p.iif if limit_in else (p.oif if limit_out else None)
         if name in ("limit-iface-in", "limit-iface-out"):
-            return not opt.negated, ""
+            return not opt.negated, None
         addr = p.src if name == "src-type" else p.dst
         if name in ("src-type", "dst-type"):
             wanted = set(v.split(","))
-            return bool(wanted & view.addr_type(addr, iface)), ""
+            return bool(wanted & view.addr_type(addr, iface)), None
     if mod in ("conntrack", "state"):
         if name in ("ctstate", "state"):
-            return bool(set(v.split(",")) & _ct_states(p)), ""
+            return bool(set(v.split(",")) & _ct_states(p)), None
         if name == "ctorigdst":
-            return _in_net(p.orig_dst, v), ""
+            return _in_net(p.orig_dst, v), None
         if name == "ctorigsrc":
-            return _in_net(p.orig_src, v), ""
+            return _in_net(p.orig_src, v), None
         if name == "ctrepldst":
-            return _in_net(p.orig_src if not p.snat_done else p.src, v), ""
+            return _in_net(p.orig_src if not p.snat_done else p.src, v), None
         if name == "ctreplsrc":
-            return _in_net(p.dst, v), ""
+            return _in_net(p.dst, v), None
         if name == "ctorigdstport":
-            return _port_in(p.orig_dport, v), ""
+            return _port_in(p.orig_dport, v), None
         if name == "ctproto":
-            return v == p.proto, ""
+            return v == p.proto, None
         if name == "ctdir":
-            return v == "ORIGINAL", ""
+            return v == "ORIGINAL", None
         if name == "ctstatus":
-            return False, ""  # nothing is set on the first packet (not even CONFIRMED)
+            return False, None  # nothing is set on the first packet (not even CONFIRMED)
     if mod == "physdev":
         if name == "physdev-in":
-            return _iface_match(v, p.physdev_in), ""
+            return _iface_match(v, p.physdev_in), None
         if name == "physdev-out":
-            return _iface_match(v, p.physdev_out), ""
+            return _iface_match(v, p.physdev_out), None
         if name == "physdev-is-bridged":
-            return p.bridged, ""
+            return p.bridged, None
         if name == "physdev-is-in":
-            return bool(p.physdev_in), ""
+            return bool(p.physdev_in), None
         if name == "physdev-is-out":
-            return bool(p.physdev_out), ""
+            return bool(p.physdev_out), None
     if mod in ("icmp", "icmp6", "icmpv6"):
-        return False, ""  # we follow tcp/udp packets only
+        return False, None  # we follow tcp/udp packets only
     if mod == "mark" and name == "mark":
-        return _mark_match(p.mark, v), ""
+        return _mark_match(p.mark, v), None
     if mod == "connmark" and name == "mark":
-        return _mark_match(p.ct_mark, v), ""
+        return _mark_match(p.ct_mark, v), None
     if mod == "iprange":
         if name == "src-range":
-            return _in_range(p.src, v), ""
+            return _in_range(p.src, v), None
         if name == "dst-range":
-            return _in_range(p.dst, v), ""
+            return _in_range(p.dst, v), None
     if mod == "pkttype" and name == "pkt-type":
-        return v == "unicast", ""
+        return v == "unicast", None
     if mod == "set":
         return _match_set(opt, p, view)
-    return False, f"-m {mod} --{name} is not evaluated"
+    return False, Doubt.of(DoubtCode.MATCH_NOT_EVALUATED, module=mod, option=name)
 
 
 _SET_TYPES = {"hash:net", "hash:ip"}
 
 
-def _match_set(opt: Option, p: Packet, view: HostView) -> tuple[bool, str]:
+def _match_set(opt: Option, p: Packet, view: HostView) -> Result:
     if opt.name != "match-set":
-        return not opt.negated, ""  # --return-nomatch, counters ...: no effect on a one-dimension set
+        return not opt.negated, None  # --return-nomatch, counters ...: no effect on a one-dimension set
     name, _, flags = " ".join(opt.values).partition(" ")
     ipset = view.state.ipsets.get(name)
     if ipset is None:
-        return False, f"ipset {name} (its members are not captured)"
+        return False, Doubt.of(DoubtCode.IPSET_NOT_CAPTURED, ipset=name)
     first = flags.split(",")[0]
     if ipset.type not in _SET_TYPES or first not in ("src", "dst"):
-        return False, f"ipset {name} of type {ipset.type} with {flags or 'no flags'} is not evaluated"
+        return False, Doubt.of(DoubtCode.IPSET_NOT_EVALUATED, ipset=name, type=ipset.type, flags=flags)
     addr = p.src if first == "src" else p.dst
-    return any(_in_net(addr, m) for m in ipset.members), ""
+    return any(_in_net(addr, m) for m in ipset.members), None
 
 
 def _in_range(addr: str, spec: str) -> bool:
     lo, _, hi = spec.partition("-")
     try:
-        ip = ipaddress.ip_address(addr)
-        return ipaddress.ip_address(lo) <= ip <= ipaddress.ip_address(hi or lo)
+        ip, first, last = (ipaddress.ip_address(a) for a in (addr, lo, hi or lo))
+        if not ip.version == first.version == last.version:
+            return False
+        return int(first) <= int(ip) <= int(last)
     except (ValueError, TypeError):
         return False
 
@@ -241,5 +245,5 @@ def evaluate(rule: ParsedRule, p: Packet, view: HostView) -> Result:
         if doubt:
             return False, doubt
         if not ok:
-            return False, ""
-    return True, ""
+            return False, None
+    return True, None

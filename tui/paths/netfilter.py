@@ -14,6 +14,7 @@ from tui.paths.chain_index import index_of
 from tui.paths.matches import evaluate
 from tui.paths.packet import HostView, Packet
 from tui.paths.rules import ParsedRule, parse_rule
+from tui.paths.types import Doubt, DoubtCode
 
 # Targets that let the packet continue with the next rule.
 CONTINUING = {"LOG", "NFLOG", "ULOG", "TRACE", "MARK", "CONNMARK", "CHECKSUM", "CT", "NOTRACK",
@@ -31,31 +32,32 @@ class Step:
     rule: Rule | None  # None for a policy
     target: str
     policy: str = ""
-    doubt: str = ""  # why this step is uncertain
+    doubt: Doubt | None = None  # why this step is uncertain
     before: Packet | None = None
     after: Packet | None = None
+    parsed: ParsedRule | None = None
 
 
 @dataclass
 class HookResult:
     verdict: str  # ACCEPT / DROP / REJECT / UNKNOWN
     steps: list[Step] = field(default_factory=list)
-    doubts: list[str] = field(default_factory=list)
+    doubts: list[Doubt] = field(default_factory=list)
 
 
-def _nat_apply(rule: ParsedRule, target: str, p: Packet, view: HostView, hook: str) -> str:
+def _nat_apply(rule: ParsedRule, target: str, p: Packet, view: HostView, hook: str) -> Doubt | None:
     """Rewrite the packet as the NAT target would. Returns a doubt when it can't be followed."""
     if target == "DNAT":
         spec = rule.target_opt("to-destination") or rule.target_opt("to")
         if not spec:
-            return "DNAT without --to-destination"
+            return Doubt.of(DoubtCode.NAT_NOT_FOLLOWED, target=target, missing="--to-destination")
         addr, port = _split_hostport(spec)
         if addr:
             p.dst = addr.split("-")[0]
         if port:
             p.dport = _pick_port(port, p.dport)
         p.dnat_done = True
-        return ""
+        return None
     if target == "REDIRECT":
         ports = rule.target_opt("to-ports")
         if hook in ("OUTPUT",):
@@ -65,20 +67,20 @@ def _nat_apply(rule: ParsedRule, target: str, p: Packet, view: HostView, hook: s
         if ports:
             p.dport = _pick_port(ports, p.dport)
         p.dnat_done = True
-        return ""
+        return None
     if target == "SNAT":
         spec = rule.target_opt("to-source") or rule.target_opt("to")
         addr, _port = _split_hostport(spec)
         if addr:
             p.src = addr.split("-")[0]
         p.snat_done = True
-        return ""
+        return None
     if target == "MASQUERADE":
         _dev, _gw, src = view.route(p.dst)
         p.src = view.primary_address(p.oif, p.family) or src or p.src
         p.snat_done = True
-        return ""
-    return f"{target} is not followed"
+        return None
+    return Doubt.of(DoubtCode.NAT_NOT_FOLLOWED, target=target)
 
 
 def _split_hostport(spec: str) -> tuple[str, str]:
@@ -147,12 +149,12 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
         guard += 1
         if guard > 1_000_000:
             result.verdict = "UNKNOWN"
-            result.doubts.append(f"{table}/{chain}: rule loop")
+            result.doubts.append(Doubt.of(DoubtCode.RULE_LOOP, table=table, chain=chain))
             return result
         rules = chains.get(current)
         if rules is None:
             result.verdict = "UNKNOWN"
-            result.doubts.append(f"{table}: jump to missing chain {current}")
+            result.doubts.append(Doubt.of(DoubtCode.MISSING_CHAIN, table=table, chain=current))
             return result
         if index >= len(rules.rules):
             if stack:
@@ -175,18 +177,19 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
         index += 1
         parsed = parse_rule(rule.text)
         if parsed.error:
-            result.doubts.append(f"{rule.ref}: {parsed.error}")
-            result.steps.append(Step(table, current, rule, "?", doubt=parsed.error))
+            unparsed = Doubt.of(DoubtCode.UNPARSED_RULE, rule.ref, rule.text, error=parsed.error)
+            result.doubts.append(unparsed)
+            result.steps.append(Step(table, current, rule, "?", doubt=unparsed, parsed=parsed))
             continue
         ok, doubt = evaluate(parsed, p, view)
         if doubt:
-            result.doubts.append(f"{rule.ref} `{rule.text}`: {doubt}")
+            result.doubts.append(Doubt(doubt.code, doubt.params, rule.ref, rule.text))
             continue
         if not ok:
             continue
         target = parsed.target
         before = p.copy()
-        step = Step(table, current, rule, target, before=before)
+        step = Step(table, current, rule, target, before=before, parsed=parsed)
         result.steps.append(step)
         if target in ("ACCEPT", "DROP", "REJECT"):
             result.verdict = target
@@ -201,11 +204,11 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
             result.verdict = policy
             return result
         if target in NAT_TARGETS:
-            doubt = _nat_apply(parsed, target, p, view, chain)
+            nat_doubt = _nat_apply(parsed, target, p, view, chain)
             step.after = p.copy()
-            if doubt:
-                step.doubt = doubt
-                result.doubts.append(f"{rule.ref}: {doubt}")
+            if nat_doubt:
+                step.doubt = Doubt(nat_doubt.code, nat_doubt.params, rule.ref, rule.text)
+                result.doubts.append(step.doubt)
             result.verdict = "ACCEPT"
             return result
         if target in ("MARK", "CONNMARK"):
@@ -222,8 +225,8 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
                 stack.append((current, index))
             current, index = target, 0
             continue
-        step.doubt = f"target {target} is not followed"
-        result.doubts.append(f"{rule.ref}: target {target} is not followed")
+        step.doubt = Doubt.of(DoubtCode.TARGET_NOT_FOLLOWED, rule.ref, rule.text, target=target)
+        result.doubts.append(step.doubt)
         result.verdict = "UNKNOWN"
         return result
 

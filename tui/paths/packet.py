@@ -96,7 +96,7 @@ class HostView:
 
     @cached_property
     def _routes(self) -> list[tuple[int, int, int, int, Route]]:
-        out = []
+        out: list[tuple[int, int, int, int, Route]] = []
         for r in self.state.routes:
             try:
                 net = ipaddress.ip_network("0.0.0.0/0" if r.dst == "default" else r.dst, strict=False)
