@@ -23,13 +23,13 @@ from tests.pilot import until
 
 
 def _app():
-    from tui.app import DockportApp
+    from tui.ui.app import DockportApp
 
     return DockportApp(source=("live", ""), poll_seconds=600)
 
 
 async def _with_app(body):
-    from tui.widgets.panes import ContainersPane
+    from tui.ui.widgets.panes import ContainersPane
 
     app = _app()
     watch = load.RowWatch()

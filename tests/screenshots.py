@@ -8,9 +8,9 @@ import filecmp
 import tempfile
 from pathlib import Path
 
-from tui.app import DockportApp
 from tui.cli import demo_bundle_path
 from tui.collect.bundle import load_bundle
+from tui.ui.app import DockportApp
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 

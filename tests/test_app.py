@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from tui.app import DockportApp, StateLoaded
+from rich.color import Color
+from rich.style import Style
+
 from tui.cli import demo_bundle_path
 from tui.collect.bundle import load_bundle
 from tui.model import Container, PortBinding
 from tui.paths.engine import Query, trace
-from tui.widgets.panes import ContainersPane, PathPane, RulesPane
+from tui.ui.app import DockportApp, StateLoaded
+from tui.ui.widgets.panes import ContainersPane, PathPane, RulesPane
 
 
 def _app(state=None, **kw):
@@ -126,3 +129,30 @@ async def test_keys_are_commands_from_the_start_and_lab_view_explains_itself():
         assert "lab up" in head and "\\x0a" not in head
         await pilot.press("escape")
         assert type(app.screen).__name__ != "LabScreen"
+
+
+async def test_switching_the_theme_recolours_every_pane_and_the_status():
+    """Colours are the theme's: after a switch, the published port, the hop numbers on the matched
+    rules and the status dot are drawn in the new theme's success colour, and no longer in the old one."""
+    app, _ = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _select(app, pilot)
+
+        def success_styles() -> list[str]:
+            table = app.query_one(ContainersPane)
+            kind = table.get_cell(app.selected.key, table.ordered_columns[4].key)
+            rules = app.query_one(RulesPane)
+            mark = rules.get_cell(app.path.rule_refs()[0], rules.ordered_columns[0].key)
+            status = app.query_one("#status").render()
+            styles = [str(kind.style), str(mark.style), str(status.spans[0].style)]
+            return [tuple(Style.parse(s).color.get_truecolor()) for s in styles]
+
+        def success() -> tuple:
+            return tuple(Color.parse(app.theme_variables["success"]).get_truecolor())
+
+        before = success()
+        assert success_styles() == [before] * 3
+        app.theme = "nord"
+        await pilot.pause()
+        assert success() != before
+        assert success_styles() == [success()] * 3

@@ -8,8 +8,8 @@ import pytest
 
 from tests import rig
 from tests.pilot import until
-from tui.app import DockportApp
-from tui.widgets.panes import ContainersPane, PathPane
+from tui.ui.app import DockportApp
+from tui.ui.widgets.panes import ContainersPane, PathPane
 
 pytestmark = pytest.mark.engine
 

@@ -11,9 +11,9 @@ import pytest
 
 from tests import rig
 from tests.pilot import until
-from tui.app import DockportApp
 from tui.collect import firewall, live
-from tui.widgets.panes import ContainersPane, RulesPane
+from tui.ui.app import DockportApp
+from tui.ui.widgets.panes import ContainersPane, RulesPane
 
 
 def _select(app, name: str) -> None:

@@ -20,8 +20,8 @@ import pytest
 
 from tests import rig
 from tests.pilot import until
-from tui.app import DockportApp
-from tui.widgets.panes import ContainersPane
+from tui.ui.app import DockportApp
+from tui.ui.widgets.panes import ContainersPane
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,12 +8,12 @@ import random
 
 from textual.app import App, ComposeResult
 
-from tui.app import DockportApp, StateLoaded
 from tui.cli import demo_bundle_path, run_app
 from tui.collect.bundle import load_bundle
 from tui.model import Container, PortBinding
 from tui.session import Session
-from tui.widgets.panes import ContainersPane, RulesPane
+from tui.ui.app import DockportApp, StateLoaded
+from tui.ui.widgets.panes import ContainersPane, RulesPane
 
 
 def _container(cid: str, name: str, ports: tuple[PortBinding, ...], state: str = "running") -> Container:

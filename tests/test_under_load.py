@@ -11,9 +11,9 @@ import pytest
 
 from tests import load, rig
 from tests.pilot import until
-from tui.app import DockportApp
 from tui.collect.live import LiveCollector
-from tui.widgets.panes import ContainersPane
+from tui.ui.app import DockportApp
+from tui.ui.widgets.panes import ContainersPane
 
 pytestmark = pytest.mark.engine
 

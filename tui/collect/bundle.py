@@ -80,7 +80,7 @@ def _read_json(path: Path, warnings: list[Warning_], kind: type) -> Any:
     if not isinstance(value, kind):
         warnings.append(Warning_("bundle", f"{path.name}: expected a JSON {kind.__name__}"))
         return None
-    if kind is list and not all(isinstance(v, dict) for v in value):
+    if isinstance(value, list) and not all(isinstance(v, dict) for v in value):
         warnings.append(Warning_("bundle", f"{path.name}: expected a list of objects"))
         return None
     return value

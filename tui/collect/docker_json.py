@@ -49,9 +49,16 @@ def port_bindings(inspect: Json) -> tuple[PortBinding, ...]:
             out.append(PortBinding(cport, proto))
             continue
         asked = {(b.get("HostIp") or "", b.get("HostPort") or "") for b in requested.get(spec) or []}
+        if not any(str(b.get("HostPort") or "").isdigit() for b in bound):
+            # No host port at all (a network in gateway mode "routed" says ""): nothing is published.
+            out.append(PortBinding(cport, proto))
+            continue
         for b in bound:
             host_ip = b.get("HostIp") or "0.0.0.0"
-            host_port = int(b.get("HostPort"))
+            port_text = str(b.get("HostPort") or "")
+            if not port_text.isdigit():
+                continue
+            host_port = int(port_text)
             explicit_port = any(hp and hp == str(host_port) for _ip, hp in asked)
             out.append(PortBinding(
                 cport, proto, host_ip, host_port,
@@ -103,7 +110,7 @@ def _bool_opt(options: dict[str, str], key: str, default: bool) -> bool:
 def network_from_inspect(inspect: Json, daemon_icc: bool | None = None) -> Network:
     options: dict[str, str] = inspect.get("Options") or {}
     ipam = (inspect.get("IPAM") or {}).get("Config") or []
-    v4 = next((c for c in ipam if ":" not in (c.get("Subnet") or "")), {}) if ipam else {}
+    v4: dict[str, Any] = next((c for c in ipam if ":" not in (c.get("Subnet") or "")), {}) if ipam else {}
     driver = inspect.get("Driver") or ""
     bridge = ""
     if driver == "bridge":

@@ -67,8 +67,8 @@ class EventFeed:
     """Reads Docker events until stopped; calls `on_batch(changes, raw_events)` per burst and
     `on_status(text)` when the stream breaks. Both callbacks run on the feed's own threads."""
 
-    def __init__(self, on_batch: Callable[[dict[str, Container | None], list], None],
-                 on_status: Callable[[str], None], client_factory: Callable[[], Any] | None = None,
+    def __init__(self, on_batch: Callable[[dict[str, Container | None], list[Any]], object],
+                 on_status: Callable[[str], object], client_factory: Callable[[], Any] | None = None,
                  source: Iterable[Any] | None = None) -> None:
         self._on_batch = on_batch
         self._on_status = on_status

@@ -10,7 +10,7 @@ import datetime as _dt
 import os
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from tui.collect.assemble import Pieces, assemble
@@ -253,9 +253,10 @@ def collect_live(client: Any = None, caches: LiveCollector | None = None) -> Hos
     pieces = Pieces(source="live", hostname=socket.gethostname(),
                     captured_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     with ThreadPoolExecutor(max_workers=2) as pool:  # more threads only fight over the GIL
-        parts = [pool.submit(_docker_part, pieces, client, caches or LiveCollector()), pool.submit(_links_part),
-                 pool.submit(_firewall_part), pool.submit(_proc_part)]
-        (docker_warnings, ), (links, routes, link_warnings), fw_part, proc_part = [f.result() for f in parts]
+        parts: list[Future[Any]] = [pool.submit(_docker_part, pieces, client, caches or LiveCollector()),
+                                    pool.submit(_links_part), pool.submit(_firewall_part), pool.submit(_proc_part)]
+        results: list[Any] = [f.result() for f in parts]
+        (docker_warnings, ), (links, routes, link_warnings), fw_part, proc_part = results
     pieces.links, pieces.routes = links, routes
     pieces.backend, pieces.rulesets, pieces.other_rulesets, pieces.ipsets, fw_warnings = fw_part
     pieces.proxies, pieces.sysctls, proc_warnings = proc_part
@@ -272,7 +273,7 @@ def _docker_part(pieces: Pieces, client: Any, caches: LiveCollector) -> tuple[li
     return (added,)
 
 
-def _links_part() -> tuple[tuple, tuple, list[Warning_]]:
+def _links_part() -> tuple[tuple[Any, ...] | None, tuple[Any, ...] | None, list[Warning_]]:
     try:
         from tui.collect.netlink import read_links
 

@@ -31,7 +31,7 @@ def _request(family: int, proto: int, states: int) -> bytes:
 def _dump(sock: socket.socket, family: int, proto: int, states: int) -> list[tuple[int, str, int, bytes]]:
     """(state, local address, local port, remote address bytes) of each socket."""
     sock.send(_request(family, proto, states))
-    out = []
+    out: list[tuple[int, str, int, bytes]] = []
     alen = 4 if family == socket.AF_INET else 16
     while True:
         data = sock.recv(65536)

@@ -20,7 +20,7 @@ class RuleChangeMonitor:
     def available(backend: str) -> bool:
         return backend == "nft" and shutil.which("xtables-monitor") is not None
 
-    def run(self, on_change: Callable[[], None]) -> str:
+    def run(self, on_change: Callable[[], object]) -> str:
         """Block, calling on_change for each rule change, until stop(); returns why it ended."""
         # xtables-monitor block-buffers into a pipe: stdbuf makes each event arrive when it happens.
         argv = ["xtables-monitor", "--event"]

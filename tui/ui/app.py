@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from pathlib import Path as FsPath
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -12,14 +14,20 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
-from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tui.collect.events import EventFeed
+
+if TYPE_CHECKING:  # the live collector pulls in the Docker SDK: imported when first used
+    from tui.collect.live import LiveCollector
+    from tui.collect.watch import RuleChangeMonitor
 from tui.model import Container, HostState
-from tui.render import literal
 from tui.session import PortChoice, Session
-from tui.widgets.panes import (
+from tui.ui.messages import ContainersChanged, RefreshRequested, SourceStatus, StateLoaded, Step, View
+from tui.ui.render import literal, palette
+from tui.ui.widgets.panes import (
     BridgesPane,
     ContainersPane,
     Explanation,
@@ -27,55 +35,27 @@ from tui.widgets.panes import (
     ProxiesPane,
     RulesPane,
 )
-from tui.widgets.screens import HelpScreen, WarningsScreen
+from tui.ui.widgets.screens import HelpScreen, WarningsScreen
 
-STYLES = FsPath(__file__).resolve().parent / "styles"
-if not STYLES.is_dir():  # editable install: styles/ sits at the repository root
-    STYLES = FsPath(__file__).resolve().parent.parent / "styles"
-
-
-class StateLoaded(Message):
-    """A full collection, stamped with the session's sequence when it started."""
-
-    def __init__(self, state: HostState, status: str, started_at: int) -> None:
-        super().__init__()
-        self.state = state
-        self.status = status
-        self.started_at = started_at
-
-
-class SourceStatus(Message):
-    def __init__(self, status: str) -> None:
-        super().__init__()
-        self.status = status
-
-
-class ContainersChanged(Message):
-    """Containers as Docker reports them right after a burst of events (None when gone)."""
-
-    def __init__(self, changes: dict[str, Container | None], events: list) -> None:
-        super().__init__()
-        self.changes = changes
-        self.events = events
-
-
-class RefreshRequested(Message):
-    """Something changed on the host (a Docker event, a firewall change): collect again."""
+# The wheel carries styles/ inside the package (tui/styles); an editable install finds it at the root.
+_PACKAGE = FsPath(__file__).resolve().parent.parent
+STYLES = next((d for d in (_PACKAGE / "styles", _PACKAGE.parent / "styles") if d.is_dir()), _PACKAGE / "styles")
 
 
 def _status_colour(status: str) -> str:
     if status.startswith(("live", "demo", "bundle", "loaded")):
-        return "green"
+        return "$success"
     if status.startswith(("stale", "loading")):
-        return "yellow"
-    return "red"  # daemon unreachable, cannot load, collection failed, display failed
+        return "$warning"
+    return "$error"  # daemon unreachable, cannot load, collection failed, display failed
 
 
 class DockportCommands(Provider):
     async def search(self, query: str) -> Hits:
         app = self.app
         assert isinstance(app, DockportApp)
-        commands = [(f"Trace from {o}", lambda o=o: app.set_origin(o)) for o in app.origins()]
+        commands: list[tuple[str, Callable[[], object]]] = [
+            (f"Trace from {o}", functools.partial(app.set_origin, o)) for o in app.origins()]
         commands += [
             ("Presenter mode (toggle)", app.action_presenter),
             ("Save screen as SVG", app.action_save_svg),
@@ -94,6 +74,9 @@ class DockportCommands(Provider):
 
 class DockportApp(App[None]):
     CSS_PATH = str(STYLES / "app.tcss")
+    # What the panes show; set as a whole, so every pane bound to it redraws from one snapshot.
+    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+    step: reactive[Step | None] = reactive(None, always_update=True, init=False)
     TITLE = "dockport-tui"
     COMMANDS = App.COMMANDS | {DockportCommands}
     BINDINGS = [
@@ -124,10 +107,10 @@ class DockportApp(App[None]):
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._feed: EventFeed | None = None
-        self._rule_monitor = None
+        self._rule_monitor: RuleChangeMonitor | None = None
         self._firewall_watched = False
         self._poll_started = False
-        self._collector = None  # tui.collect.live.LiveCollector: its caches live as long as the app
+        self._collector: LiveCollector | None = None  # its caches live as long as the app
         self._collecting = False
         self._dirty = False
         self.failure: str | None = None  # why the app ended, when it was not the user
@@ -172,24 +155,26 @@ class DockportApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        # The panes draw themselves from the snapshot they are bound to (see _render_all).
         with Horizontal(id="top"):
-            yield ContainersPane(id="containers")
-            yield BridgesPane("host", id="bridges")
+            yield ContainersPane(id="containers").data_bind(DockportApp.view)
+            yield BridgesPane("host", id="bridges").data_bind(DockportApp.view)
         with Horizontal(id="middle"):
-            yield RulesPane(id="rules")
-            yield ProxiesPane(id="proxies")
+            yield RulesPane(id="rules").data_bind(DockportApp.view)
+            yield ProxiesPane(id="proxies").data_bind(DockportApp.view)
         with Horizontal(id="bottom"):
-            yield PathPane(id="path")
-            yield Explanation(id="explanation")
+            yield PathPane(id="path").data_bind(DockportApp.view)
+            yield Explanation(id="explanation").data_bind(DockportApp.step)
         yield Input(placeholder="filter containers and rules…", id="filter")
         yield Static(id="status")
         yield Footer()
 
     def on_mount(self) -> None:
         self._exit_on_signals()
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self.query_one("#filter", Input).display = False
         self.query_one(ContainersPane).focus()  # not the hidden filter box: keys are commands
-        self.query_one(Explanation).show_hop(None, -1)
+        self.step = Step(None, -1, ())
         if self._initial_state is not None:
             kind, where = self.source
             status = {"demo": "demo bundle", "bundle": f"bundle: {where}"}.get(kind, "loaded")
@@ -390,33 +375,33 @@ class DockportApp(App[None]):
     def _render_all(self) -> None:
         for notice in self.session.take_notices():
             self.notify(notice, severity="warning", markup=False)
-        if not self.session.state or not self.query(ContainersPane):
-            return  # nothing yet, or the app is shutting down and its panes are gone
         s = self.session
-        state, path = s.state, s.path
+        if s.state is None or not self.query(ContainersPane):
+            return  # nothing yet, or the app is shutting down and its panes are gone
         with self.batch_update():
-            self.query_one(ContainersPane).show(state, path, s.selected.key if s.selected else None,
-                                                self.filter_text)
-            self.query_one(BridgesPane).show(state, path)
-            self.query_one(RulesPane).show(state, path, self.filter_text)
-            self.query_one(ProxiesPane).show(state, path)
-            self.query_one(PathPane).show(path)
-            self.query_one(Explanation).show_hop(path, s.hop_index, s.findings)
+            self.view = View(s.state, s.path, s.selected.key if s.selected else None, self.filter_text)
+            self.step = Step(s.path, s.hop_index, tuple(s.findings))
         self._show_status()
+
+    def _on_theme_changed(self, _theme: object) -> None:
+        """Colours are resolved from the theme when drawn: draw everything again."""
+        self.query_one(ContainersPane).redraw_legend()
+        self._guarded("redrawing in the new theme", self._render_all)
 
     def _show_status(self) -> None:
         if not self.query("#status"):
             return  # shutting down
         st = self.session.state
         status = self.session.status
-        parts = [("● ", _status_colour(status)), (status, "bold"), f"   origin: {self.session.origin}"]
+        pal = palette(self.screen)
+        parts = [("● ", pal(_status_colour(status))), (status, "bold"), f"   origin: {self.session.origin}"]
         if st:
             f = st.facts
             proxy = {True: "on", False: "off", None: "unknown"}[f.userland_proxy]
             parts.append(f"   docker {f.docker_version or '?'}  firewall {f.firewall_backend}  "
                          f"userland-proxy {proxy}{' (inferred)' if f.userland_proxy_inferred else ''}")
             if st.warnings:
-                parts.append((f"   ⚠ {len(st.warnings)}: {st.warnings[0].message}", "yellow"))
+                parts.append((f"   ⚠ {len(st.warnings)}: {st.warnings[0].message}", pal("$warning")))
         text = Text.assemble(*[(literal(p[0], p[1]) if isinstance(p, tuple) else literal(p)) for p in parts])
         self.query_one("#status", Static).update(text)
         self.sub_title = f"{self.source[0]} · {st.facts.hostname if st else ''}"
@@ -448,17 +433,21 @@ class DockportApp(App[None]):
             self.notify("Trace a port first (Enter).", markup=False)
             return
         hop = self.path.hops[self.hop_index]
-        self.query_one(Explanation).show_hop(self.path, self.hop_index, self.findings)
+        self.step = Step(self.path, self.hop_index, tuple(self.findings))
         self.query_one(PathPane).move_cursor(row=self.hop_index)
+        pane: Widget
         if hop.kind == "rule":
-            pane = self.query_one(RulesPane)
-            pane.focus_ref(hop.rule_ref)
+            rules = self.query_one(RulesPane)
+            rules.focus_ref(hop.rule_ref)
+            pane = rules
         elif hop.kind in ("bridge", "veth"):
-            pane = self.query_one(BridgesPane)
-            pane.focus_key(hop.name)
+            bridges = self.query_one(BridgesPane)
+            bridges.focus_key(hop.name)
+            pane = bridges
         elif hop.kind == "proxy":
-            pane = self.query_one(ProxiesPane)
-            pane.focus_pid(hop.name)
+            proxies = self.query_one(ProxiesPane)
+            proxies.focus_pid(hop.name)
+            pane = proxies
         elif hop.kind == "container":
             pane = self.query_one(ContainersPane)
         else:
@@ -506,7 +495,7 @@ class DockportApp(App[None]):
         self.push_screen(WarningsScreen(self.state))
 
     def action_lab(self) -> None:
-        from tui.widgets.lab_view import LabScreen
+        from tui.ui.widgets.lab_view import LabScreen
 
         self.push_screen(LabScreen())
 

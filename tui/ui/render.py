@@ -7,7 +7,16 @@ always wrapped in rich.text.Text so that no markup in them is ever interpreted (
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from rich.errors import StyleSyntaxError
+from rich.style import Style
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
 
 CONTROL = {i: f"\\x{i:02x}" for i in range(32) if i not in (9,)}
 CONTROL[0x7F] = "\\x7f"
@@ -37,17 +46,61 @@ def join(*parts: tuple[object, str] | str) -> Text:
     return out
 
 
+# Colours are roles, written as the theme's variables ("$success"), never as colour names: a
+# widget resolves them with `palette(widget)` when it draws, so a new theme recolours everything.
 VERDICT_STYLE = {
-    "delivered": "bold green",
-    "refused": "bold yellow",
-    "dropped": "bold red",
-    "rejected": "bold red",
-    "uncertain": "bold magenta",
+    "delivered": "bold $success",
+    "refused": "bold $warning",
+    "dropped": "bold $error",
+    "rejected": "bold $error",
+    "uncertain": "bold $secondary",
 }
 
 PORT_KIND_STYLE = {
-    "published": "green",
-    "loopback": "yellow",
-    "ephemeral": "cyan",
+    "published": "$success",
+    "loopback": "$warning",
+    "ephemeral": "$primary",
     "expose-only": "dim",
 }
+
+UNCERTAIN = "$secondary"
+NOTE = "$accent"  # owners, hop kinds: a second colour beside the text
+MARK = "bold $success"  # hop numbers on the rules that matched
+
+
+class Palette:
+    """Theme variables for Rich styles: "bold $error" becomes "bold #b93c5b" under the current theme."""
+
+    def __init__(self, variables: Mapping[str, str]) -> None:
+        self._variables = variables
+
+    def __call__(self, style: str) -> str:
+        words = []
+        for word in style.split():
+            if word.startswith("$"):
+                word = self._variables.get(word[1:], "")
+                if not _rich_colour(word):
+                    continue  # a theme value Rich cannot draw (an ANSI theme's name): no colour
+            words.append(word)
+        return " ".join(words)
+
+
+@functools.lru_cache(maxsize=256)
+def _rich_colour(value: str) -> bool:
+    try:
+        Style.parse(value)
+    except StyleSyntaxError:
+        return False
+    return bool(value)
+
+
+def palette(widget: DOMNode) -> Palette:
+    """The palette of the theme `widget`'s app runs now."""
+    app = widget.app
+    cached = _PALETTES.get(app.theme)
+    if cached is None:
+        cached = _PALETTES[app.theme] = Palette(dict(app.theme_variables))
+    return cached
+
+
+_PALETTES: dict[str, Palette] = {}  # by theme name: a theme's variables do not change

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from tui.render import literal, wrapped
+from tui.ui.render import literal, palette, wrapped
 
 
 class LabScreen(ModalScreen[None]):
@@ -41,13 +41,15 @@ class LabScreen(ModalScreen[None]):
 
     def _show_error(self, message: str) -> None:
         self.query_one("#lab-head", Static).update(wrapped(
-            f"Lab: {message}\nStart it with `sudo dockport-tui lab up` (and remove it with `lab down`).", "yellow"))
+            f"Lab: {message}\nStart it with `sudo dockport-tui lab up` (and remove it with `lab down`).",
+            palette(self)("$warning")))
 
     def _show(self, matrix) -> None:
         from tui.lab.experiments import CLIENT_TITLES, CLIENTS, EXPERIMENTS
         from tui.lab.lab import onoff
 
         self.matrix = matrix
+        pal = palette(self)
         table = self.query_one("#lab-table", DataTable)
         table.clear(columns=True)
         table.add_columns("experiment", *(CLIENT_TITLES[c] for c in CLIENTS))
@@ -55,9 +57,9 @@ class LabScreen(ModalScreen[None]):
             cells = []
             for client in CLIENTS:
                 cell = matrix.cells[(exp.number, client)]
-                style = ("bold red reverse" if not cell.agrees else
-                         "green" if cell.measured else "dim" if cell.measured is None else "red")
-                cells.append(literal(cell.text, style))
+                style = ("bold $error reverse" if not cell.agrees else
+                         "$success" if cell.measured else "dim" if cell.measured is None else "$error")
+                cells.append(literal(cell.text, pal(style)))
             table.add_row(literal(f"{exp.number} {exp.title}"), *cells, key=str(exp.number))
         bad = len(matrix.disagreements())
         self.query_one("#lab-head", Static).update(literal(

@@ -5,15 +5,30 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets.tree import TreeNode
 
-from tui.model import Container, HostState, PortBinding, veth_owner
+from tui.model import Container, HostState, PortBinding, RuleSet, veth_owner
 from tui.session import PortChoice
+from tui.ui.messages import Step, View
+from tui.ui.render import (
+    MARK,
+    NOTE,
+    PORT_KIND_STYLE,
+    UNCERTAIN,
+    VERDICT_STYLE,
+    Palette,
+    join,
+    literal,
+    palette,
+    wrapped,
+)
 
 if TYPE_CHECKING:
-    from tui.paths.engine import Path
-from tui.render import PORT_KIND_STYLE, VERDICT_STYLE, join, literal, wrapped
+    from tui.paths.findings import Finding
+    from tui.paths.types import Path
 
 HIGHLIGHT = "bold reverse"
 
@@ -36,10 +51,10 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]]) -> None:
     unique: dict[str, list[Text]] = {}
     for key, cells in rows:
         unique.setdefault(key, cells)
-    current_key = None
+    current_key: str | None = None
     if table.row_count and 0 <= table.cursor_row < table.row_count:
         current_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    existing = [rk.value for rk in table.rows]
+    existing = [str(rk.value) for rk in table.rows]
     kept = [k for k in existing if k in unique]
     # Rows can be changed in place and new ones appended, but DataTable cannot insert in the middle:
     # when the kept rows are out of order or a new row belongs before an old one, start afresh.
@@ -74,21 +89,32 @@ def port_kind(b: PortBinding) -> str:
     return "published"
 
 
-class ContainersPane(DataTable):
+class ContainersPane(DataTable[Text]):
     BORDER_TITLE = "Containers & ports"
+    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+
+    def watch_view(self, view: View | None) -> None:
+        if view is not None:
+            self.show(view.state, view.path, view.selected_key, view.filter_text)
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
         self.add_columns("!", "container", "address", "port", "kind")
         self.border_title = self.BORDER_TITLE
-        self.border_subtitle = Text.assemble(("published ", "green"), ("loopback ", "yellow"),
-                                             ("ephemeral ", "cyan"), ("expose-only ", "dim"),
-                                             ("✖", "bold red"), ("▲", "yellow"), (" findings", "dim"))
         self.choices: dict[str, PortChoice] = {}
+        self.redraw_legend()
+
+    def redraw_legend(self) -> None:
+        pal = palette(self)
+        self.border_subtitle = Text.assemble(
+            *((f"{kind} ", pal(style)) for kind, style in PORT_KIND_STYLE.items()),
+            (FINDING_MARK["problem"][0], pal(FINDING_MARK["problem"][1])),
+            (FINDING_MARK["warn"][0], pal(FINDING_MARK["warn"][1])), (" findings", "dim"))
 
     def show(self, state: HostState, path: Path | None, selected: str | None, filt: str = "") -> None:
         rows = []
+        pal = palette(self)
         self.choices = {}
         for c in state.containers:
             ip = ", ".join(e.ip for e in c.endpoints if e.ip) or c.network_mode
@@ -109,8 +135,8 @@ class ContainersPane(DataTable):
                         if b.published else literal(f"{b.container_port}/{b.proto}"))
                 if selected == choice.key:
                     port.stylize(HIGHLIGHT)
-                rows.append((choice.key, [_finding_mark(state, c, b), literal(c.name, _state_style(c)),
-                                          literal(ip), port, literal(kind, PORT_KIND_STYLE[kind])]))
+                rows.append((choice.key, [_finding_mark(state, c, b, pal), literal(c.name, _state_style(c)),
+                                          literal(ip), port, literal(kind, pal(PORT_KIND_STYLE[kind]))]))
         if not rows:
             reason = "no containers" if "docker" not in state.missing else "Docker not reachable (see status)"
             rows.append(("-empty-", [literal(""), literal(reason, "italic"), literal(""), literal(""), literal("")]))
@@ -120,40 +146,98 @@ class ContainersPane(DataTable):
         if not self.row_count:
             return None
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        return self.choices.get(key)
+        return self.choices.get(key) if key is not None else None
 
 
-FINDING_MARK = {"problem": ("✖", "bold red"), "warn": ("▲", "yellow"), "info": ("", "")}
+FINDING_MARK = {"problem": ("✖", "bold $error"), "warn": ("▲", "$warning"), "info": ("", "")}
 
 
-def _finding_mark(state: HostState, c: Container, b: PortBinding) -> Text:
+def _finding_mark(state: HostState, c: Container, b: PortBinding, pal: Palette) -> Text:
     from tui.paths.findings import port_findings
 
     found = port_findings(state, c, b, deep=False)
-    return literal(*FINDING_MARK[found[0].severity]) if found else literal("")
+    if not found:
+        return literal("")
+    mark, style = FINDING_MARK[found[0].severity]
+    return literal(mark, pal(style))
 
 
 def _state_style(c: Container) -> str:
     return "" if c.state == "running" else "dim"
 
 
-class BridgesPane(Tree):
+# One node of a tree as it should be: key, label, and its children (None: a leaf).
+WantedNode = tuple[str, Text, "list[WantedNode] | None"]
+
+
+def _same_label(a: object, b: Text) -> bool:
+    return isinstance(a, Text) and (a.plain, a.style, a.spans) == (b.plain, b.style, b.spans)
+
+
+def sync_tree(parent: TreeNode[str], wanted: list[WantedNode], index: dict[str, TreeNode[str]]) -> None:
+    """Make `parent`'s children exactly `wanted`, in order, changing only what differs: labels are
+    set in place, missing nodes added at their place, gone ones removed. `index` maps key -> node."""
+    keys = [key for key, _label, _children in wanted]
+    for child in list(parent.children):
+        if child.data not in keys:
+            _forget(child, index)
+            child.remove()
+    kept = [child.data for child in parent.children]
+    if kept != [k for k in keys if k in set(kept)]:  # out of order: this level starts afresh
+        for child in list(parent.children):
+            _forget(child, index)
+            child.remove()
+    existing = {child.data: child for child in parent.children}
+    for position, (key, label, children) in enumerate(wanted):
+        node: TreeNode[str] | None = existing.get(key)
+        if node is not None and (node.allow_expand != (children is not None)):
+            _forget(node, index)  # a leaf became a branch or the other way round
+            node.remove()
+            node = None
+        if node is None:
+            if children is None:
+                node = parent.add_leaf(label, data=key, before=position if position < len(parent.children) else None)
+            else:
+                node = parent.add(label, data=key, expand=True,
+                                  before=position if position < len(parent.children) else None)
+        elif not _same_label(node.label, label):
+            node.set_label(label)
+        index[key] = node
+        if children is not None:
+            sync_tree(node, children, index)
+
+
+def _forget(node: TreeNode[str], index: dict[str, TreeNode[str]]) -> None:
+    index.pop(node.data or "", None)
+    for child in node.children:
+        _forget(child, index)
+
+
+class BridgesPane(Tree[str]):
+    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+
     def on_mount(self) -> None:
         self.border_title = "Bridges & veths"
         self.show_root = False
         self.guide_depth = 2
-        self.node_by_key: dict[str, object] = {}
+        self.node_by_key: dict[str, TreeNode[str]] = {}
+
+    def watch_view(self, view: View | None) -> None:
+        if view is not None:
+            self.show(view.state, view.path)
 
     def show(self, state: HostState, path: Path | None) -> None:
+        sync_tree(self.root, self._wanted(state, path, palette(self)), self.node_by_key)
+
+    @staticmethod
+    def _wanted(state: HostState, path: Path | None, pal: Palette) -> list[WantedNode]:
         on_path = {h.name for h in path.hops if h.kind in ("bridge", "veth")} if path else set()
-        self.clear()
-        self.node_by_key = {}
         if "links" in state.missing:
-            self.root.add_leaf(literal("links not captured (see status)", "italic"))
-            return
+            return [("-note-", literal("links not captured (see status)", "italic"), None)]
         bridges = [link for link in state.links if link.kind == "bridge"]
         if not bridges:
-            self.root.add_leaf(literal("no bridges on this host", "italic"))
+            return [("-note-", literal("no bridges on this host", "italic"), None)]
+        wanted: list[WantedNode] = []
         for br in bridges:
             net = next((n for n in state.networks if n.bridge == br.name), None)
             own = next((f"{a.ip}/{a.prefix}" for a in br.addresses if a.family == 4), "")
@@ -163,25 +247,31 @@ class BridgesPane(Tree):
             label = join((br.name, HIGHLIGHT if br.name in on_path else "bold"),
                          f"  {subnet} gw {gateway}",
                          (f"  [{net.name}]" if net else "", "dim"))
-            node = self.root.add(label, expand=True)
-            self.node_by_key[br.name] = node
+            ports: list[WantedNode] = []
             for port in (link for link in state.links if link.master == br.name):
                 owner = veth_owner(state, port)
                 who = f"{owner[0].name}:{owner[1]}" if owner else "?"
-                leaf = node.add_leaf(join((port.name, HIGHLIGHT if port.name in on_path else ""), " ↔ ",
-                                          (who, "cyan")))
-                self.node_by_key[port.name] = leaf
+                ports.append((port.name, join((port.name, HIGHLIGHT if port.name in on_path else ""), " ↔ ",
+                                              (who, pal(NOTE))), None))
+            wanted.append((br.name, label, ports))
+        return wanted
 
     def focus_key(self, key: str) -> None:
         node = self.node_by_key.get(key)
         if node is not None:
-            self.move_cursor(node)  # type: ignore[arg-type]
+            self.move_cursor(node)
 
 
 DOCKER_WORDS = ("DOCKER", "docker0", "br-")
 
 
-class RulesPane(DataTable):
+class RulesPane(DataTable[Text]):
+    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+
+    def watch_view(self, view: View | None) -> None:
+        if view is not None:
+            self.show(view.state, view.path, view.filter_text)
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.add_columns("step", "table/chain", "#", "pkts", "rule")
@@ -189,13 +279,12 @@ class RulesPane(DataTable):
 
     def show(self, state: HostState, path: Path | None, filt: str = "") -> None:
         steps: dict[str, list[int]] = {}
-        deciding = None
-        if path:
-            for i, h in enumerate(path.hops, 1):
-                if h.kind == "rule":
-                    steps.setdefault(h.rule_ref, []).append(i)
-                    if h.target in ("DROP", "REJECT", "DNAT", "ACCEPT", "MASQUERADE"):
-                        deciding = h.rule_ref
+        for i, h in enumerate(path.hops if path else (), 1):
+            if h.kind == "rule":
+                steps.setdefault(h.rule_ref, []).append(i)
+        decided_by = path.deciding_hop() if path else None
+        deciding = decided_by.rule_ref if decided_by is not None and decided_by.kind == "rule" else None
+        pal = palette(self)
         rows = []
         rs = state.rulesets.get(4)
         if rs is None:
@@ -203,17 +292,17 @@ class RulesPane(DataTable):
             rows.append(("-none-", [literal(""), literal(why, "italic"), literal(""), literal(""), literal("")]))
         else:
             other = state.other_rulesets.get(4)
-            other_name = "nft" if state.facts.firewall_backend == "legacy" else "legacy"
-            for prefix, ruleset in (("", rs), (other_name + ":", other)):
+            for prefix, ruleset in (("", rs), (state.other_backend + ":", other)):
                 if ruleset is not None:
-                    rows += self._rule_rows(ruleset, prefix, steps, deciding, filt)
+                    rows += self._rule_rows(ruleset, prefix, steps, deciding, filt, pal)
             if not rows:
                 rows.append(("-none-", [literal(""), literal("no rules" + (" match the filter" if filt else ""),
                                                              "italic"), literal(""), literal(""), literal("")]))
         sync_rows(self, rows)
 
     @staticmethod
-    def _rule_rows(rs, prefix: str, steps: dict[str, list[int]], deciding: str | None, filt: str) -> list:
+    def _rule_rows(rs: RuleSet, prefix: str, steps: dict[str, list[int]], deciding: str | None, filt: str,
+                   pal: Palette) -> list[tuple[str, list[Text]]]:
         """Rows of one rule set; `prefix` names the other backend's rules ("legacy:") apart."""
         rows = []
         for table in ("raw", "mangle", "nat", "filter"):
@@ -228,7 +317,7 @@ class RulesPane(DataTable):
                     if ref == deciding:
                         mark += " ◆"
                     where = f"{prefix.replace(':', ' ')}{table}/{chain.name}"
-                    rows.append((ref, [literal(mark, "bold green"), literal(where, style),
+                    rows.append((ref, [literal(mark, pal(MARK)), literal(where, style),
                                        literal(r.index, style),
                                        literal("" if r.packets is None else r.packets, style),
                                        literal(r.text, style)]))
@@ -238,7 +327,13 @@ class RulesPane(DataTable):
         move_to_row(self, ref)
 
 
-class ProxiesPane(DataTable):
+class ProxiesPane(DataTable[Text]):
+    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+
+    def watch_view(self, view: View | None) -> None:
+        if view is not None:
+            self.show(view.state, view.path)
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.add_columns("pid", "listens", "→ container", "mapping")
@@ -267,51 +362,63 @@ class ProxiesPane(DataTable):
         move_to_row(self, pid)
 
 
-class PathPane(DataTable):
+class PathPane(DataTable[Text]):
+    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+
+    def watch_view(self, view: View | None) -> None:
+        if view is not None:
+            self.show(view.path)
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.add_columns("#", "leg", "hop", "where")
         self.border_title = "Path"
 
     def show(self, path: Path | None) -> None:
+        pal = palette(self)
         rows = []
         if path is None:
             rows.append(("-none-", [literal(""), literal(""), literal("select a port (Enter)", "italic"), literal("")]))
         else:
             for i, h in enumerate(path.hops, 1):
                 where = h.rule or (f"{h.table}/{h.chain} policy {h.policy}" if h.kind == "policy" else h.name)
-                style = "magenta" if h.uncertain else ""
+                style = pal(UNCERTAIN) if h.uncertain else ""
                 rows.append((f"hop{i}", [literal(i), literal(h.leg), literal(h.kind, "bold " + style),
                                          literal(where, style)]))
-        self.clear()
-        for key, cells in rows:
-            self.add_row(*cells, key=key)
+        sync_rows(self, rows)
         if path is not None:
-            self.border_title = Text.assemble("Path — ", (path.verdict, VERDICT_STYLE.get(path.verdict, "")),
+            self.border_title = Text.assemble("Path — ", (path.verdict, pal(VERDICT_STYLE.get(path.verdict, ""))),
                                               f" (via {path.via})" if path.via else "")
         else:
             self.border_title = "Path"
 
 
 class Explanation(Static):
-    def show_hop(self, path: Path | None, index: int, findings: list | None = None) -> None:
+    step: reactive[Step | None] = reactive(None, always_update=True, init=False)
+
+    def watch_step(self, step: Step | None) -> None:
+        if step is not None:
+            self.show_hop(step.path, step.index, list(step.findings))
+
+    def show_hop(self, path: Path | None, index: int, findings: list[Finding] | None = None) -> None:
+        pal = palette(self)
         if path is None:
             self.update(literal("Pick a port in the Containers pane and press Enter. "
                                 "o changes the origin; n/p step through the hops.", "italic"))
             return
         if 0 <= index < len(path.hops):
             h = path.hops[index]
-            head = join((f"hop {index + 1}/{len(path.hops)} ", "bold"), (f"[{h.kind}] ", "bold cyan"))
+            head = join((f"hop {index + 1}/{len(path.hops)} ", "bold"), (f"[{h.kind}] ", pal("bold " + NOTE)))
             body = wrapped(h.explanation)
             if h.uncertain:
-                body.append(f"\nuncertain: {h.uncertain}", style="magenta")
+                body.append(f"\nuncertain: {h.uncertain}", style=pal(UNCERTAIN))
             self.update(Text.assemble(head, body))
         else:
-            text = Text.assemble(wrapped(path.summary, VERDICT_STYLE.get(path.verdict, "")))
+            text = Text.assemble(wrapped(path.summary, pal(VERDICT_STYLE.get(path.verdict, ""))))
             for f in findings or ():
                 mark, style = FINDING_MARK.get(f.severity) or ("", "")
                 text.append("\n")
-                text.append(f"{mark or '•'} ", style or "dim")
+                text.append(f"{mark or '•'} ", pal(style) or "dim")
                 text.append_text(wrapped(f.reason))
                 if f.evidence:
                     text.append("\n    ")

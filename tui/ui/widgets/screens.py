@@ -8,7 +8,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.model import HostState
-from tui.render import wrapped
+from tui.ui.render import wrapped
 
 
 class WarningsScreen(ModalScreen[None]):

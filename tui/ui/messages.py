@@ -1,0 +1,62 @@
+"""What the app's workers tell the UI, and the snapshot of the session the panes show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual.message import Message
+
+from tui.model import Container, HostState
+
+if TYPE_CHECKING:  # the engine is imported after the first frame
+    from tui.paths.findings import Finding
+    from tui.paths.types import Path
+
+
+class StateLoaded(Message):
+    """A full collection, stamped with the session's sequence when it started."""
+
+    def __init__(self, state: HostState, status: str, started_at: int) -> None:
+        super().__init__()
+        self.state = state
+        self.status = status
+        self.started_at = started_at
+
+
+class SourceStatus(Message):
+    def __init__(self, status: str) -> None:
+        super().__init__()
+        self.status = status
+
+
+class ContainersChanged(Message):
+    """Containers as Docker reports them right after a burst of events (None when gone)."""
+
+    def __init__(self, changes: dict[str, Container | None], events: list[object]) -> None:
+        super().__init__()
+        self.changes = changes
+        self.events = events
+
+
+class RefreshRequested(Message):
+    """Something changed on the host (a Docker event, a firewall change): collect again."""
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: a new snapshot is a new screen
+class View:
+    """What the data panes show: the app sets one, the panes bound to it redraw themselves."""
+
+    state: HostState
+    path: Path | None
+    selected_key: str | None
+    filter_text: str
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """What the explanation shows: the path, the hop being explained (-1: the summary), findings."""
+
+    path: Path | None
+    index: int
+    findings: tuple[Finding, ...]
