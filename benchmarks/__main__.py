@@ -104,8 +104,8 @@ def scale(runs: int, containers: int, rules: int) -> list[Figure]:
 
 
 async def _keypress_latency(state) -> list[float]:
-    from tui.app import DockportApp
-    from tui.widgets.panes import RulesPane
+    from tui.ui.app import DockportApp
+    from tui.ui.widgets.panes import RulesPane
 
     app = DockportApp(source=("bundle", "generated"), state=state)
     times = []
@@ -158,7 +158,7 @@ def _raw_reference() -> None:
 
 def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
     from tests import rig
-    from tui.collect.live import collect_live
+    from tui.collect.live import LiveCollector
 
     rig.ensure_image()
     made = []
@@ -170,8 +170,9 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
                            capture_output=True, check=True, timeout=60)
             made.append(name)
         time.sleep(1.0)
+        collector = LiveCollector()  # as the app keeps one: later collections inspect only what changed
         t = time.perf_counter()
-        collect_live()  # the first collection inspects every container; later ones only changed ones
+        collector.collect()  # the first collection inspects every container
         cold = time.perf_counter() - t
         ours, ref = [], []
         for _ in range(runs):
@@ -179,7 +180,7 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
             _raw_reference()
             ref.append(time.perf_counter() - t)
             t = time.perf_counter()
-            state = collect_live()
+            state = collector.collect()
             ours.append(time.perf_counter() - t)
         ratio = median(ours) / median(ref)
         out.append(Figure(f"live collection, {len(state.containers)} containers",
@@ -209,8 +210,8 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
 
 async def _event_to_screen(runs: int) -> Figure:
     from tests.pilot import until
-    from tui.app import DockportApp
-    from tui.widgets.panes import ContainersPane
+    from tui.ui.app import DockportApp
+    from tui.ui.widgets.panes import ContainersPane
 
     app = DockportApp(source=("live", ""), poll_seconds=3600)
     times, from_start = [], []
