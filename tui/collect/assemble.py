@@ -48,6 +48,7 @@ class Pieces:
     ipsets: dict[str, IpSet] = field(default_factory=dict)
     sysctls: dict[str, str] | None = None
     warnings: list[Warning_] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # fields of the inputs that could not be read
 
 
 def infer_userland_proxy(rulesets: dict[int, RuleSet], proxies: tuple[Proxy, ...] | None,
@@ -69,7 +70,8 @@ def infer_userland_proxy(rulesets: dict[int, RuleSet], proxies: tuple[Proxy, ...
 def assemble(p: Pieces) -> HostState:
     warnings = list(p.warnings)
     missing: set[str] = set()
-    facts, w = facts_from_docker(p.docker_version, p.docker_info)
+    problems: list[str] = list(p.problems)  # fields of the input that could not be read
+    facts, w = facts_from_docker(p.docker_version, p.docker_info, problems)
     warnings += w
 
     v4_rules = p.rulesets.get(4)
@@ -79,7 +81,7 @@ def assemble(p: Pieces) -> HostState:
     if p.containers_json is None:
         missing.add("docker")
     containers = tuple(container_from_inspect(c) for c in p.containers_json or [])
-    networks = tuple(network_from_inspect(n, daemon_icc) for n in p.networks_json or [])
+    networks = tuple(network_from_inspect(n, daemon_icc, problems) for n in p.networks_json or [])
     containers = tuple(
         replace(c,
                 interfaces=p.container_ifaces.get(c.id, ()),
@@ -97,7 +99,7 @@ def assemble(p: Pieces) -> HostState:
 
     userland_proxy = None
     inferred = True
-    info_fw = (p.docker_info or {}).get("FirewallBackend") or {}
+    info_fw = p.docker_info.get("FirewallBackend") if isinstance(p.docker_info, dict) else None
     if isinstance(info_fw, dict) and "UserlandProxy" in info_fw:  # Docker 29.5+ says so itself
         userland_proxy, inferred = bool(info_fw["UserlandProxy"]), False
     else:
@@ -124,6 +126,16 @@ def assemble(p: Pieces) -> HostState:
         proxies=p.proxies or (),
         ipsets=dict(p.ipsets),
         sysctls=dict(p.sysctls or {}),
-        warnings=tuple(warnings),
+        warnings=tuple(warnings + _problem_warnings(problems, containers)),
         missing=frozenset(missing),
+        problems=tuple(problems),
     )
+
+
+def _problem_warnings(problems: list[str], containers: tuple[Container, ...]) -> list[Warning_]:
+    """One warning per field that could not be read (the first few, then how many more)."""
+    every = problems + [x for c in containers for x in c.problems]
+    shown = [Warning_("input", f"not read: {x}", "answers that depend on it are uncertain") for x in every[:20]]
+    if len(every) > 20:
+        shown.append(Warning_("input", f"not read: {len(every) - 20} more fields"))
+    return shown

@@ -101,28 +101,23 @@ def load_bundle(directory: str | os.PathLike[str], source: str = "") -> HostStat
     p.docker_info = _read_json(root / "docker-info.json", w, dict)
     p.containers_json = _read_json(root / "docker-inspect.json", w, list)
     p.networks_json = _read_json(root / "docker-network-inspect.json", w, list)
-    try:
-        links = _read_json(root / "ip-link.json", w, list)
-        addrs = _read_json(root / "ip-addr.json", w, list)
-        routes = _read_json(root / "ip-route.json", w, list)
-        if links is not None:
-            p.links = links_from_ip_json(links, addrs)
-        if routes is not None:
-            p.routes = routes_from_ip_json(routes)
-    except (TypeError, ValueError, AttributeError) as exc:
-        w.append(Warning_("bundle", f"ip-*.json: unexpected content ({exc})"))
+    links = _read_json(root / "ip-link.json", w, list)
+    addrs = _read_json(root / "ip-addr.json", w, list)
+    routes = _read_json(root / "ip-route.json", w, list)
+    if links is not None:
+        p.links = links_from_ip_json(links, addrs, p.problems)
+    if routes is not None:
+        p.routes = routes_from_ip_json(routes, p.problems)
 
     netns = root / "netns"
     for c in p.containers_json or []:
-        cid = str(c.get("Id", ""))
-        if not cid or "/" in cid:
+        cid = c.get("Id") if isinstance(c, dict) else None
+        if not isinstance(cid, str) or not cid or "/" in cid:
             continue
         ns_links = _read_json(netns / f"{cid}.ip-link.json", w, list)
         if ns_links is not None:
-            try:
-                p.container_ifaces[cid] = container_ifaces_from_ip_json(ns_links)
-            except (TypeError, ValueError, KeyError) as exc:
-                w.append(Warning_("bundle", f"netns/{cid}.ip-link.json: unexpected content ({exc})"))
+            p.container_ifaces[cid] = container_ifaces_from_ip_json(ns_links, p.problems,
+                                                                    f"netns/{cid[:12]}.ip-link.json")
         ss = _read_text(netns / f"{cid}.ss.txt", w)
         if ss is not None:
             p.container_listeners[cid] = listeners_from_ss(ss)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tui.collect.fields import Doc
 from tui.model import Container, Endpoint, HostFacts, Network, PortBinding, Warning_
 
 Json = dict[str, Any]
@@ -14,90 +15,122 @@ Json = dict[str, Any]
 
 def _split_port(spec: str) -> tuple[int, str]:
     port, _, proto = spec.partition("/")
-    return int(port), (proto or "tcp")
+    number = int(port)
+    if not 0 < number < 65536 or (proto or "tcp") not in ("tcp", "udp", "sctp"):
+        raise ValueError(spec)
+    return number, (proto or "tcp")
 
 
-def port_bindings(inspect: Json) -> tuple[PortBinding, ...]:
+def _host_port(text: str) -> int | None:
+    return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
+
+
+def port_bindings(doc: Doc) -> tuple[PortBinding, ...]:
     """EXPOSEd and published ports of one container.
 
     `-P` ports appear only in NetworkSettings.Ports (not HostConfig.PortBindings) and
     EXPOSE-only ports appear there as null; a stopped container has no NetworkSettings.Ports,
     so fall back to the config for what it would publish.
     """
-    host_config = inspect.get("HostConfig") or {}
-    requested: dict[str, list[Json]] = host_config.get("PortBindings") or {}
-    publish_all = bool(host_config.get("PublishAllPorts"))
-    exposed = set((inspect.get("Config") or {}).get("ExposedPorts") or {})
-    actual: dict[str, list[Json] | None] = (inspect.get("NetworkSettings") or {}).get("Ports") or {}
+    requested = {spec: bindings.value for spec, bindings in doc.raw_entries("HostConfig", "PortBindings")}
+    publish_all = doc.flag("HostConfig", "PublishAllPorts")
+    exposed = set(doc.keys("Config", "ExposedPorts"))
+    actual = {spec: bindings.value for spec, bindings in doc.raw_entries("NetworkSettings", "Ports")}
 
     out: list[PortBinding] = []
-    specs = sorted(set(actual) | exposed | set(requested), key=lambda s: _split_port(s))
-    for spec in specs:
+    specs: list[tuple[tuple[int, str], str]] = []
+    for spec in set(actual) | exposed | set(requested):
         try:
-            cport, proto = _split_port(spec)
+            specs.append((_split_port(spec), spec))
         except ValueError:
-            continue
-        bound = actual.get(spec)
+            doc.problems.append(f"{doc.where}: ports: {spec!r} is not PORT/PROTO")
+    for (cport, proto), spec in sorted(specs):
+        bound = _binding_list(doc, "NetworkSettings.Ports", spec, actual.get(spec))
         if not bound:
             if spec in requested and not actual:
                 # Not running: show what it asked for.
-                for b in requested[spec] or []:
-                    hp = b.get("HostPort") or ""
-                    out.append(PortBinding(cport, proto, b.get("HostIp") or "0.0.0.0",
-                                           int(hp) if hp.isdigit() else None, ephemeral=not hp))
+                for b in _binding_list(doc, "HostConfig.PortBindings", spec, requested[spec]):
+                    hp = b.text("HostPort")
+                    out.append(PortBinding(cport, proto, b.text("HostIp") or "0.0.0.0", _host_port(hp),
+                                           ephemeral=not hp))
                 continue
             out.append(PortBinding(cport, proto))
             continue
-        asked = {(b.get("HostIp") or "", b.get("HostPort") or "") for b in requested.get(spec) or []}
-        if not any(str(b.get("HostPort") or "").isdigit() for b in bound):
+        asked = {(b.text("HostIp"), b.text("HostPort"))
+                 for b in _binding_list(doc, "HostConfig.PortBindings", spec, requested.get(spec))}
+        ports = [(b, _host_port(b.text("HostPort"))) for b in bound]
+        if not any(port for _b, port in ports):
             # No host port at all (a network in gateway mode "routed" says ""): nothing is published.
             out.append(PortBinding(cport, proto))
             continue
-        for b in bound:
-            host_ip = b.get("HostIp") or "0.0.0.0"
-            port_text = str(b.get("HostPort") or "")
-            if not port_text.isdigit():
+        for b, host_port in ports:
+            if host_port is None:
                 continue
-            host_port = int(port_text)
             explicit_port = any(hp and hp == str(host_port) for _ip, hp in asked)
             out.append(PortBinding(
-                cport, proto, host_ip, host_port,
+                cport, proto, b.text("HostIp") or "0.0.0.0", host_port,
                 ephemeral=not explicit_port,
                 publish_all=publish_all and spec not in requested,
             ))
     return tuple(out)
 
 
-def container_from_inspect(inspect: Json) -> Container:
-    settings = inspect.get("NetworkSettings") or {}
+def _binding_list(doc: Doc, where: str, spec: str, value: object) -> list[Doc]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        doc.problems.append(f"{doc.where}: {where}.{spec}: expected a list, got {type(value).__name__}")
+        return []
+    out = []
+    for b in value:
+        if isinstance(b, dict):
+            out.append(Doc(b, f"{doc.where}: {where}.{spec}", doc.problems))
+        else:
+            doc.problems.append(f"{doc.where}: {where}.{spec}: a binding that is not an object")
+    return out
+
+
+def container_from_inspect(inspect: Json, problems: list[str] | None = None) -> Container:
+    """One container from its inspect; what could not be read is noted in its `problems`."""
+    mine: list[str] = []
+    name = inspect.get("Name") if isinstance(inspect, dict) else None
+    doc = Doc(inspect if isinstance(inspect, dict) else {},
+              f"container {name.lstrip('/') if isinstance(name, str) else '?'}", mine)
+    if not isinstance(inspect, dict):
+        mine.append(f"{doc.where}: expected an object, got {type(inspect).__name__}")
+    settings = doc.obj("NetworkSettings")
     endpoints = []
-    for net_name, ep in sorted((settings.get("Networks") or {}).items()):
-        ep = ep or {}
+    for net_name, ep in sorted(settings.entries("Networks"), key=lambda e: e[0]):
         endpoints.append(Endpoint(
             network=net_name,
-            network_id=ep.get("NetworkID") or "",
-            ip=ep.get("IPAddress") or "",
-            prefix=int(ep.get("IPPrefixLen") or 0),
-            gateway=ep.get("Gateway") or "",
-            mac=ep.get("MacAddress") or "",
-            ipv6=ep.get("GlobalIPv6Address") or "",
+            network_id=ep.text("NetworkID"),
+            ip=ep.address("IPAddress"),
+            prefix=ep.integer("IPPrefixLen"),
+            gateway=ep.address("Gateway"),
+            mac=ep.text("MacAddress"),
+            ipv6=ep.address("GlobalIPv6Address"),
         ))
-    state = inspect.get("State") or {}
-    config = inspect.get("Config") or {}
-    host_config = inspect.get("HostConfig") or {}
-    return Container(
-        id=inspect.get("Id", ""),
-        name=(inspect.get("Name") or "").lstrip("/"),
-        state=state.get("Status") or ("running" if state.get("Running") else "unknown"),
-        image=config.get("Image") or inspect.get("Image") or "",
-        pid=int(state.get("Pid") or 0),
-        sandbox_key=settings.get("SandboxKey") or "",
-        network_mode=host_config.get("NetworkMode") or "",
-        ports=port_bindings(inspect),
+    state = doc.obj("State")
+    config = doc.obj("Config")
+    host_config = doc.obj("HostConfig")
+    labels = tuple(sorted((k, str(v.value)) for k, v in config.raw_entries("Labels")))
+    container = Container(
+        id=doc.text("Id"),
+        name=doc.text("Name").lstrip("/"),
+        state=state.text("Status") or ("running" if state.flag("Running") else "unknown"),
+        image=config.text("Image") or doc.text("Image"),
+        pid=state.integer("Pid"),
+        sandbox_key=settings.text("SandboxKey"),
+        network_mode=host_config.text("NetworkMode"),
+        ports=port_bindings(doc),
         endpoints=tuple(endpoints),
-        labels=tuple(sorted((str(k), str(v)) for k, v in (config.get("Labels") or {}).items())),
-        links=tuple(host_config.get("Links") or ()),
+        labels=labels,
+        links=tuple(host_config.strings("Links")),
+        problems=tuple(mine),
     )
+    if problems is not None:
+        problems.extend(mine)
+    return container
 
 
 def _bool_opt(options: dict[str, str], key: str, default: bool) -> bool:
@@ -107,55 +140,61 @@ def _bool_opt(options: dict[str, str], key: str, default: bool) -> bool:
     return str(value).lower() in ("1", "true", "yes")
 
 
-def network_from_inspect(inspect: Json, daemon_icc: bool | None = None) -> Network:
-    options: dict[str, str] = inspect.get("Options") or {}
-    ipam = (inspect.get("IPAM") or {}).get("Config") or []
-    v4: dict[str, Any] = next((c for c in ipam if ":" not in (c.get("Subnet") or "")), {}) if ipam else {}
-    driver = inspect.get("Driver") or ""
+def network_from_inspect(inspect: Json, daemon_icc: bool | None = None,
+                         problems: list[str] | None = None) -> Network:
+    found: list[str] = []
+    doc = Doc(inspect if isinstance(inspect, dict) else {}, "network", found)
+    doc.where = f"network {doc.text('Name') or '?'}"
+    options = {k: (v.value if isinstance(v.value, str) else str(v.value)) for k, v in doc.raw_entries("Options")}
+    ipam = doc.obj("IPAM").objects("Config")
+    v4 = next((c for c in ipam if ":" not in c.text("Subnet")), None)
+    driver = doc.text("Driver")
     bridge = ""
     if driver == "bridge":
-        bridge = options.get("com.docker.network.bridge.name") or f"br-{inspect.get('Id', '')[:12]}"
+        bridge = options.get("com.docker.network.bridge.name") or f"br-{doc.text('Id')[:12]}"
     # The default bridge's ICC follows the daemon's --icc; user networks have their own option.
     default_icc = daemon_icc if (daemon_icc is not None and
                                  options.get("com.docker.network.bridge.default_bridge") == "true") else True
-    return Network(
-        id=inspect.get("Id", ""),
-        name=inspect.get("Name", ""),
+    network = Network(
+        id=doc.text("Id"),
+        name=doc.text("Name"),
         driver=driver,
         bridge=bridge,
-        subnet=v4.get("Subnet") or "",
-        gateway=v4.get("Gateway") or "",
-        internal=bool(inspect.get("Internal")),
+        subnet=v4.network("Subnet") if v4 else "",
+        gateway=v4.address("Gateway") if v4 else "",
+        internal=doc.flag("Internal"),
         icc=_bool_opt(options, "com.docker.network.bridge.enable_icc", default_icc),
         gateway_mode_ipv4=options.get("com.docker.network.bridge.gateway_mode_ipv4") or "nat",
-        enable_ipv6=bool(inspect.get("EnableIPv6")),
-        options=tuple(sorted((str(k), str(v)) for k, v in options.items())),
-        containers=tuple(sorted((inspect.get("Containers") or {}).keys())),
+        enable_ipv6=doc.flag("EnableIPv6"),
+        options=tuple(sorted(options.items())),
+        containers=tuple(sorted(doc.keys("Containers"))),
     )
+    if problems is not None:
+        problems.extend(found)
+    return network
 
 
-def facts_from_docker(version: Json | None, info: Json | None) -> tuple[HostFacts, list[Warning_]]:
+def facts_from_docker(version: Json | None, info: Json | None,
+                      problems: list[str] | None = None) -> tuple[HostFacts, list[Warning_]]:
     warnings: list[Warning_] = []
-    version = version or {}
-    info = info or {}
-    server = version.get("Server") if "Server" in version else version
-    server = server or {}
-    security = info.get("SecurityOptions") or []
-    rootless = any("name=rootless" in str(s) for s in security)
-    backend = ""
-    firewall = info.get("FirewallBackend") or {}
-    if isinstance(firewall, dict):
-        backend = {"iptables": "", "nftables": "nftables"}.get(firewall.get("Driver") or "", "")
+    found: list[str] = []
+    v = Doc(version if isinstance(version, dict) else {}, "docker version", found)
+    i = Doc(info if isinstance(info, dict) else {}, "docker info", found)
+    server = v.obj("Server") if isinstance(v.value.get("Server"), dict) else v
+    rootless = any("name=rootless" in str(s) for s in i.items("SecurityOptions"))
+    backend = {"iptables": "", "nftables": "nftables"}.get(i.obj("FirewallBackend").text("Driver"), "")
     if backend == "nftables":
         warnings.append(Warning_("docker", "Docker uses its native nftables backend; "
                                  "its rules are read from `nft list ruleset` only in part",
                                  "trace results on this host are uncertain"))
     facts = HostFacts(
-        hostname=info.get("Name") or "",
-        docker_version=server.get("Version") or info.get("ServerVersion") or "",
-        api_version=server.get("ApiVersion") or "",
+        hostname=i.text("Name"),
+        docker_version=server.text("Version") or i.text("ServerVersion"),
+        api_version=server.text("ApiVersion"),
         rootless=rootless,
     )
+    if problems is not None:
+        problems.extend(found)
     return facts, warnings
 
 

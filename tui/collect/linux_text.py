@@ -8,65 +8,90 @@ from __future__ import annotations
 import ipaddress
 import shlex
 from collections.abc import Iterable
-from typing import Any
 
+from tui.collect.fields import Doc
 from tui.model import Address, IpSet, Link, Listener, Proxy, Route
 
 _FAMILY = {"inet": 4, "inet6": 6}
 
 
-def links_from_ip_json(link_json: list[dict[str, Any]], addr_json: list[dict[str, Any]] | None) -> tuple[Link, ...]:
+def _objects(value: object, where: str, problems: list[str]) -> list[Doc]:
+    """The objects of a top-level JSON list (`ip -j` prints one); anything else is noted."""
+    if not isinstance(value, list):
+        if value is not None:
+            problems.append(f"{where}: expected a list, got {type(value).__name__}")
+        return []
+    return Doc({"all": value}, where, problems).objects("all")
+
+
+def links_from_ip_json(link_json: object, addr_json: object | None,
+                       problems: list[str] | None = None) -> tuple[Link, ...]:
+    found: list[str] = problems if problems is not None else []
     addrs: dict[int, list[Address]] = {}
-    for entry in addr_json or []:
-        for a in entry.get("addr_info") or []:
-            fam = _FAMILY.get(a.get("family", ""))
-            if fam and a.get("local"):
-                addrs.setdefault(int(entry.get("ifindex", 0)), []).append(
-                    Address(a["local"], int(a.get("prefixlen", 0)), fam))
-    by_name = {e.get("ifname"): int(e.get("ifindex", 0)) for e in link_json}
+    for entry in _objects(addr_json, "ip-addr.json", found):
+        entry.where = f"ip-addr.json {entry.text('ifname') or '?'}"
+        for a in entry.objects("addr_info"):
+            fam = _FAMILY.get(a.text("family"))
+            ip = a.address("local")
+            if fam and ip:
+                addrs.setdefault(entry.integer("ifindex"), []).append(Address(ip, a.integer("prefixlen"), fam))
+    links = _objects(link_json, "ip-link.json", found)
+    by_name = {e.text("ifname"): e.integer("ifindex") for e in links}
     out = []
-    for entry in link_json:
-        index = int(entry.get("ifindex", 0))
+    for entry in links:
+        entry.where = f"ip-link.json {entry.text('ifname') or '?'}"
+        index = entry.integer("ifindex")
         # `ip` names the peer ("link": "vethX") when it is in the same netns, else gives its index.
-        peer = entry.get("link_index", by_name.get(entry.get("link")))
-        info = entry.get("linkinfo") or {}
-        kind = info.get("info_kind") or ("loopback" if entry.get("link_type") == "loopback" else "device")
+        peer = entry.integer("link_index", default=-1)
+        peer_index = peer if peer >= 0 else by_name.get(entry.text("link"))
+        kind = entry.obj("linkinfo").text("info_kind") or (
+            "loopback" if entry.text("link_type") == "loopback" else "device")
+        netnsid = entry.integer("link_netnsid", default=-1)
         out.append(Link(
             index=index,
-            name=entry.get("ifname", ""),
+            name=entry.text("ifname"),
             kind=kind,
-            state=entry.get("operstate", ""),
-            mac=entry.get("address", ""),
-            master=entry.get("master", ""),
-            peer_index=peer if kind == "veth" else None,
-            peer_netnsid=entry.get("link_netnsid") if kind == "veth" else None,
+            state=entry.text("operstate"),
+            mac=entry.text("address"),
+            master=entry.text("master"),
+            peer_index=peer_index if kind == "veth" else None,
+            peer_netnsid=(netnsid if netnsid >= 0 else None) if kind == "veth" else None,
             addresses=tuple(sorted(addrs.get(index, ()), key=lambda a: (a.family, a.ip))),
         ))
     return tuple(sorted(out, key=lambda x: x.index))
 
 
-def container_ifaces_from_ip_json(link_json: list[dict[str, Any]]) -> tuple[tuple[str, int, int], ...]:
+def container_ifaces_from_ip_json(link_json: object, problems: list[str] | None = None,
+                                  where: str = "netns ip-link.json") -> tuple[tuple[str, int, int], ...]:
     """(ifname, ifindex, peer ifindex) of each veth end inside a container netns."""
+    found: list[str] = problems if problems is not None else []
     out = []
-    for entry in link_json:
-        if ((entry.get("linkinfo") or {}).get("info_kind") == "veth"
-                and entry.get("link_index") is not None):
-            out.append((entry.get("ifname", ""), int(entry["ifindex"]), int(entry["link_index"])))
+    for entry in _objects(link_json, where, found):
+        peer = entry.integer("link_index", default=-1)
+        if entry.obj("linkinfo").text("info_kind") == "veth" and peer >= 0:
+            out.append((entry.text("ifname"), entry.integer("ifindex"), peer))
     return tuple(sorted(out))
 
 
-def routes_from_ip_json(route_json: list[dict[str, Any]]) -> tuple[Route, ...]:
+def routes_from_ip_json(route_json: object, problems: list[str] | None = None) -> tuple[Route, ...]:
+    found: list[str] = problems if problems is not None else []
     out = []
-    for r in route_json:
-        if r.get("type", "unicast") not in ("unicast",):
+    for r in _objects(route_json, "ip-route.json", found):
+        if (r.text("type") or "unicast") != "unicast":
             continue
+        dst = r.text("dst")
+        if not dst:
+            found.append(f"{r.where}: a route without dst")
+            continue
+        if dst != "default" and not r.network("dst"):
+            continue  # not a destination: noted by network()
         out.append(Route(
-            dst=r.get("dst", ""),
-            dev=r.get("dev", ""),
-            gateway=r.get("gateway", ""),
-            prefsrc=r.get("prefsrc", ""),
-            scope=r.get("scope", ""),
-            metric=int(r.get("metric", 0) or 0),
+            dst=dst,
+            dev=r.text("dev"),
+            gateway=r.address("gateway"),
+            prefsrc=r.address("prefsrc"),
+            scope=r.text("scope"),
+            metric=r.integer("metric"),
         ))
     return tuple(out)
 
@@ -133,11 +158,11 @@ def proxy_from_args(pid: int, args: list[str]) -> Proxy | None:
                 value = next(it, "")
             flags[key] = value
     try:
-        return Proxy(pid, flags.get("proto", "tcp"), flags.get("host-ip", ""),
-                     int(flags.get("host-port", "")), flags.get("container-ip", ""),
-                     int(flags.get("container-port", "")), " ".join(args))
+        host_ip, container_ip = (str(ipaddress.ip_address(flags.get(k, ""))) for k in ("host-ip", "container-ip"))
+        host_port, container_port = int(flags.get("host-port", "")), int(flags.get("container-port", ""))
     except ValueError:
-        return None
+        return None  # cut short or not docker-proxy's flags: not one we can follow
+    return Proxy(pid, flags.get("proto", "tcp"), host_ip, host_port, container_ip, container_port, " ".join(args))
 
 
 def proxies_from_ps(text: str) -> tuple[Proxy, ...]:
@@ -158,11 +183,13 @@ def proxies_from_ps(text: str) -> tuple[Proxy, ...]:
 
 
 def sysctls_from_text(lines: Iterable[str]) -> dict[str, str]:
+    """`key = value` lines; a line without a value (cut short) is as if the key was not read."""
     out = {}
     for line in lines:
         key, sep, value = line.partition("=")
-        if sep:
-            out[key.strip()] = " ".join(value.split())
+        value = " ".join(value.split())
+        if sep and key.strip() and value:
+            out[key.strip()] = value
     return out
 
 

@@ -82,6 +82,8 @@ class Container:
     listeners: tuple[Listener, ...] | None = None
     # The container's own veth ends: (ifname, ifindex inside its netns, peer ifindex on the host).
     interfaces: tuple[tuple[str, int, int], ...] = ()
+    # Fields of its inspect that could not be read ("container web: State.Pid: expected a number").
+    problems: tuple[str, ...] = ()
 
     @property
     def short_id(self) -> str:
@@ -242,6 +244,9 @@ class HostState:
     warnings: tuple[Warning_, ...] = ()
     # Which inputs could not be read at all ("rules", "links", "docker", ...): shown as "not captured".
     missing: frozenset[str] = frozenset()
+    # Fields of the inputs that could not be read, not tied to one container: every answer rests
+    # on them, so every answer is uncertain while there are any.
+    problems: tuple[str, ...] = ()
 
     # -- lookups used by the path engine and the views ------------------------------------
 

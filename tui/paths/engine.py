@@ -81,18 +81,31 @@ class _Walk:
         for step in result.steps:
             if step.rule is None:
                 self.add(Hop(HopKind.POLICY, Reason.POLICY, table=table, chain=step.chain,
-                             policy=step.policy, backend=backend))
+                             policy=step.policy, backend=backend, doubts=[step.doubt] if step.doubt else []))
             else:
-                self.add(Hop(HopKind.RULE, Reason.RULE, _rule_facts(step), table=table, chain=step.chain,
+                self.add(Hop(HopKind.RULE, Reason.RULE, _rule_facts(step) | ({"maybe": True} if step.maybe else {}),
+                             table=table, chain=step.chain,
                              rule=step.rule.text, rule_ref=prefix + step.rule.ref, target=step.target,
                              goto=bool(step.parsed and step.parsed.goto),
                              doubts=[step.doubt] if step.doubt else [], backend=backend,
                              before=_facts(step.before), after=_facts(step.after)))
         self.doubts.extend(result.doubts)
-        if result.doubts and self.hops and not self.hops[-1].doubts and not self.hops[-1].pinned:
-            # A rule the walk could not evaluate was passed over: the doubt goes with the last hop.
-            self.hops[-1].pinned = list(result.doubts)
+        # A doubt that belongs to no rule (a loop, a missing chain) goes with the last hop.
+        loose = [d for d in result.doubts if not any(s.doubt is d for s in result.steps)]
+        if loose and self.hops and not self.hops[-1].doubts and not self.hops[-1].pinned:
+            self.hops[-1].pinned = loose
         return result.verdict
+
+    def sysctl(self, key: str, assumed: str) -> str:
+        """A sysctl the walk depends on. One that was not read is assumed, and the answer says so."""
+        value = self.state.sysctls.get(key)
+        if value is not None:
+            return value
+        doubt = Doubt.of(DoubtCode.SYSCTL_NOT_READ, key=key, assumed=assumed,
+                         captured="sysctls" not in self.state.missing)
+        if doubt not in self.doubts:
+            self.doubts.append(doubt)
+        return assumed
 
     def through(self, p: Packet, *stages: tuple[str, tuple[str, ...]]) -> Verdict | None:
         """Run hooks in order; None when the packet got through all, else the path's verdict."""
@@ -270,12 +283,25 @@ def trace(state: HostState, query: Query, view: HostView | None = None) -> Path:
     mapping = find_mapping(state, query.port, query.proto, query.dst, to_container)
 
     verdict, via = _walk_from_origin(walk, p, query, src_container)
+    walk.doubts += _input_doubts(state, mapping, src_container, walk.hops)
     if walk.doubts:
         # Not even a drop is certain after a rule that was not evaluated: it might have accepted.
         verdict = Verdict.UNCERTAIN
     path = Path(query, mapping, verdict, via, walk.hops, walk.doubts)
     explain.put_into_words(path)
     return path
+
+
+def _input_doubts(state: HostState, mapping: Mapping | None, source: Container | None,
+                  hops: list[Hop]) -> list[Doubt]:
+    """Fields of the input that could not be read, where this answer rests on them: any that belong
+    to no container, and those of the containers the question or the path touches."""
+    touched = {h.name for h in hops if h.kind == HopKind.CONTAINER}
+    touched |= {c.name for c in (mapping.container if mapping else None, source) if c is not None}
+    problems = list(state.problems) + [x for c in state.containers if c.name in touched for x in c.problems]
+    if not problems:
+        return []
+    return [Doubt.of(DoubtCode.INPUT_NOT_READ, field=problems[0], more=len(problems) - 1)]
 
 
 Outcome = tuple[Verdict, Via | None]
@@ -306,7 +332,7 @@ def _from_container(walk: _Walk, p: Packet, c: Container) -> Outcome:
     dst_target = _container_by_ip(state, p.dst)
     same_bridge = dst_target is not None and _bridge_of(state, dst_target[1]) == bridge and \
         any(e.ip == p.dst for e in dst_target[0].endpoints if e.network == dst_target[1])
-    nf_bridge = state.sysctl("net.bridge.bridge-nf-call-iptables", "1") == "1"
+    nf_bridge = walk.sysctl("net.bridge.bridge-nf-call-iptables", "1") == "1"
     if same_bridge:
         # Layer 2: the bridge forwards the frame itself; iptables sees it only through br_netfilter.
         assert dst_target is not None
@@ -368,12 +394,11 @@ def _prerouting_onwards(walk: _Walk, p: Packet) -> Outcome:
 
 
 def _forward(walk: _Walk, p: Packet, via: Via) -> Outcome:
-    state = walk.state
     dev, gw, _src = walk.view.route(p.dst)
     if not dev:
         walk.say(HopKind.ROUTE, Reason.NO_ROUTE, "none", dst=p.dst)
         return Verdict.DROPPED, None
-    if state.sysctl("net.ipv4.ip_forward", "1") != "1":
+    if walk.sysctl("net.ipv4.ip_forward", "1") != "1":
         walk.say(HopKind.ROUTE, Reason.FORWARDING_OFF, dev, dst=p.dst, dev=dev)
         return Verdict.DROPPED, None
     walk.say(HopKind.ROUTE, Reason.ROUTE_FORWARD, dev, dst=p.dst, dev=dev, gateway=gw, from_host=False)
@@ -390,7 +415,8 @@ def _out_to_bridge(walk: _Walk, p: Packet, dev: str, via: Via) -> Outcome:
     state = walk.state
     target = _container_by_ip(state, p.dst)
     if target is None:
-        walk.say(HopKind.INTERFACE, Reason.LEAVES_HOST, dev, dev=dev, dst=p.dst)
+        walk.say(HopKind.INTERFACE, Reason.LEAVES_HOST, dev, Doubt.of(DoubtCode.BEYOND_HOST, dst=p.dst, dev=dev),
+                 dev=dev, dst=p.dst)
         return Verdict.UNCERTAIN, via
     c, _net = target
     walk.say(HopKind.BRIDGE, Reason.BRIDGE_DELIVERS, dev, bridge=dev, dst=p.dst, container=c.name)
@@ -438,8 +464,8 @@ def _local_out(walk: _Walk, p: Packet) -> Outcome:
         walk.say(HopKind.ROUTE, Reason.NO_ROUTE_LOCAL, "none", dst=p.dst)
         return Verdict.DROPPED, None
     if ipaddress.ip_address(p.src).is_loopback and \
-            walk.state.sysctl(f"net.ipv4.conf.{dev}.route_localnet", "0") != "1" and \
-            walk.state.sysctl("net.ipv4.conf.all.route_localnet", "0") != "1":
+            walk.sysctl(f"net.ipv4.conf.{dev}.route_localnet", "0") != "1" and \
+            walk.sysctl("net.ipv4.conf.all.route_localnet", "0") != "1":
         walk.say(HopKind.ROUTE, Reason.LOOPBACK_SOURCE, dev, dst=p.dst, dev=dev, src=p.src)
         return Verdict.DROPPED, None
     p.oif = dev

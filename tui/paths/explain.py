@@ -60,6 +60,9 @@ def rule(hop: Hop) -> str:
     where = f"{hop.table}/{hop.chain}"
     b, a = hop.before, hop.after
     t = hop.target
+    if hop.facts.get("maybe") and hop.doubts:
+        return (f"{where}: whether this rule matches is not known ({doubt_detail(hop.doubts[0])}); if it does, "
+                f"{_target_does(hop)}. The walk goes on as if it did not match.")
     if t == "DNAT" and b and a:
         return (f"{where}: DNAT rewrites the destination {b.dst}:{b.dport} to {a.dst}:{a.dport}"
                 f"{_iface_reason(hop)}.")
@@ -87,6 +90,13 @@ def rule(hop: Hop) -> str:
     if t:
         return f"{where}: the rule matches and {'goes' if hop.goto else 'jumps'} to chain {t}."
     return f"{where}: the rule matches (it only counts packets)."
+
+
+def _target_does(hop: Hop) -> str:
+    t = hop.target
+    return {"ACCEPT": "it accepts the packet", "DROP": "it drops the packet", "REJECT": "it rejects the packet",
+            "RETURN": "it returns to the calling chain", "": "it only counts the packet"}.get(
+        t, f"{'it goes to' if hop.goto else 'it jumps to'} {t}")
 
 
 def policy(hop: Hop) -> str:
@@ -271,6 +281,19 @@ def doubt_detail(d: Doubt) -> str:
         return "container sockets not captured"
     if c == DoubtCode.PROCESSES_NOT_CAPTURED:
         return "processes not captured"
+    if c == DoubtCode.SYSCTL_NOT_READ:
+        where = "not in the capture" if d.param("captured") else "sysctls not captured"
+        return (f"{d.param('key')} was not read ({where}); {d.param('assumed')} assumed: capture it with "
+                f"`sysctl {d.param('key')}`")
+    if c == DoubtCode.UNKNOWN_POLICY:
+        return (f"{d.param('table')}/{d.param('chain')} has the policy {d.param('policy')!r}, which is not one "
+                "the kernel knows")
+    if c == DoubtCode.INPUT_NOT_READ:
+        more = d.param("more")
+        return f"not read: {d.param('field')}" + (f" (and {more} more)" if more else "")
+    if c == DoubtCode.BEYOND_HOST:
+        return (f"the packet leaves this host through {d.param('dev')} towards {d.param('dst')}: what happens "
+                "there is not known here")
     raise ValueError(f"no words for doubt {c!r}")
 
 

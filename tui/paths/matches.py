@@ -119,14 +119,17 @@ def _tcp_flags(opt: Option) -> bool:
 
 
 def _module(match: Match, p: Packet, view: HostView) -> Result:
+    """All options must match. One that certainly does not settles it, even beside one that
+    cannot be evaluated; otherwise an option that cannot be evaluated makes the answer unknown."""
     mod = match.module
+    unknown: Doubt | None = None
     for opt in match.options:
         ok, doubt = _option(mod, opt, p, view, match)
         if doubt:
-            return False, doubt
-        if ok == opt.negated:
+            unknown = unknown or doubt
+        elif ok == opt.negated:
             return False, None
-    return True, None
+    return (False, unknown) if unknown else (True, None)
 
 
 def _option(mod: str, opt: Option, p: Packet, view: HostView, match: Match) -> Result:
@@ -240,10 +243,12 @@ def _in_range(addr: str, spec: str) -> bool:
 
 
 def evaluate(rule: ParsedRule, p: Packet, view: HostView) -> Result:
+    """(matched, doubt): a definite mismatch of any match wins over a doubt about another."""
+    unknown: Doubt | None = None
     for match in rule.matches:
         ok, doubt = _module(match, p, view)
         if doubt:
-            return False, doubt
-        if not ok:
+            unknown = unknown or doubt
+        elif not ok:
             return False, None
-    return True, None
+    return (False, unknown) if unknown else (True, None)

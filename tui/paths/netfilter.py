@@ -36,6 +36,7 @@ class Step:
     before: Packet | None = None
     after: Packet | None = None
     parsed: ParsedRule | None = None
+    maybe: bool = False  # whether the rule matches is unknown (see `doubt`)
 
 
 @dataclass
@@ -165,9 +166,7 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
                 policy = base.policy or "ACCEPT"
             else:
                 policy = rules.policy
-            result.steps.append(Step(table, chain, None, policy, policy=policy))
-            result.verdict = policy
-            return result
+            return _by_policy(result, table, chain, policy)
         idx = index_of(rules)
         if idx is not None:
             index = idx.next_candidate(index, p.dst, p.proto, p.dport)
@@ -183,7 +182,12 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
             continue
         ok, doubt = evaluate(parsed, p, view)
         if doubt:
-            result.doubts.append(Doubt(doubt.code, doubt.params, rule.ref, rule.text))
+            # Whether it matches is unknown: it is shown as a hop of its own, and the walk goes on
+            # as if it did not match (the verdict is uncertain either way).
+            unknown = Doubt(doubt.code, doubt.params, rule.ref, rule.text)
+            result.doubts.append(unknown)
+            result.steps.append(Step(table, current, rule, parsed.target, doubt=unknown, parsed=parsed,
+                                     before=p.copy(), maybe=True))
             continue
         if not ok:
             continue
@@ -199,10 +203,10 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
             if stack:
                 current, index = stack.pop()
                 continue
-            policy = rules.policy or "ACCEPT"
-            result.steps.append(Step(table, chain, None, policy, policy=policy))
-            result.verdict = policy
-            return result
+            # RETURN with nothing to return to: the base chain's policy decides, also when the
+            # chain was entered by a goto from it (a user chain has no policy of its own).
+            policy = chains[chain].policy or "ACCEPT"
+            return _by_policy(result, table, chain, policy)
         if target in NAT_TARGETS:
             nat_doubt = _nat_apply(parsed, target, p, view, chain)
             step.after = p.copy()
@@ -229,6 +233,18 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
         result.doubts.append(step.doubt)
         result.verdict = "UNKNOWN"
         return result
+
+
+def _by_policy(result: HookResult, table: str, chain: str, policy: str) -> HookResult:
+    """The base chain's policy decides (a policy we do not know: the verdict is unknown, and why)."""
+    step = Step(table, chain, None, policy, policy=policy)
+    result.steps.append(step)
+    result.verdict = policy
+    if policy not in ("ACCEPT", "DROP"):
+        step.doubt = Doubt.of(DoubtCode.UNKNOWN_POLICY, table=table, chain=chain, policy=policy)
+        result.doubts.append(step.doubt)
+        result.verdict = "UNKNOWN"
+    return result
 
 
 def address_family_ok(addr: str, family: int) -> bool:

@@ -97,6 +97,10 @@ class DoubtCode(StrEnum):
     TARGET_NOT_FOLLOWED = "target-not-followed"
     SOCKETS_NOT_READ = "sockets-not-read"
     PROCESSES_NOT_CAPTURED = "processes-not-captured"
+    SYSCTL_NOT_READ = "sysctl-not-read"
+    INPUT_NOT_READ = "input-not-read"
+    UNKNOWN_POLICY = "unknown-policy"  # a field of the capture that could not be read
+    BEYOND_HOST = "beyond-host"  # the packet leaves this host: what happens next is not ours to see
 
 
 @dataclass(frozen=True)
