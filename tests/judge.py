@@ -8,9 +8,12 @@ from tests import rig
 from tui.paths.engine import Query, trace
 from tui.paths.packet import HostView
 
+JUDGED = [0]  # kernel-judged cases in this run (the CI summary says how many)
+
 
 def judge(state, query: Query, proto: str, connect, netns: str | None = None) -> None:
     """Leg 1 (and docker-proxy's own connection, leg 2) rule by rule against the kernel's trace."""
+    JUDGED[0] += 1
     path = trace(state, query)
     proxy_hop = next((h for h in path.hops if h.kind == "proxy"), None)
     proxy = next((x for x in state.proxies if str(x.pid) == proxy_hop.name), None) if proxy_hop else None
@@ -33,6 +36,17 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
             and (not h.facts.get("maybe") or h.rule in kernel_rules)]
     assert events, f"the kernel traced no packet for {query}"
     assert ours == kernel_rules, f"{query.origin}: engine {ours}\n kernel {kernel_rules}"
+    # Policies too. Every policy the engine says decided, the kernel shows, in the same order; and
+    # every policy that did not let the packet through, the engine shows. (The kernel also shows
+    # ACCEPT policies of empty chains that iptables-save cannot tell exist; raw is left out, as the
+    # trace's own TRACE rule lives there.)
+    kernel_policies = [(e.table, e.chain, e.verdict) for e in events if e.kind == "policy" and e.table != "raw"]
+    our_policies = [(h.table, h.chain, h.policy) for h in path.hops
+                    if h.kind == "policy" and h.leg == 1 and h.table != "raw" and not h.backend]
+    rest = iter(kernel_policies)
+    assert all(p in rest for p in our_policies), f"{query.origin}: engine {our_policies}\n kernel {kernel_policies}"
+    assert [p for p in our_policies if p[2] != "ACCEPT"] == [p for p in kernel_policies if p[2] != "ACCEPT"], (
+        f"{query.origin}: engine {our_policies}\n kernel {kernel_policies}")
     if proxy is not None:
         gateway = HostView.of(state).route(proxy.container_ip)[2]
         leg2 = rig.parse_trace(text, proto, proxy.container_port, gateway)
@@ -62,6 +76,7 @@ def judge_by_counters(state, query: Query, proto: str, connect) -> None:
     """iptables-legacy has no trace events: the rules whose packet counters moved while the
     connection ran must include every rule the engine says matched (both legs), and in the nat
     table, which sees only the first packet of each connection, be exactly those."""
+    JUDGED[0] += 1
     path = trace(state, query)
     before = _counters(rig.sh("iptables-legacy-save", "-c").stdout)
     connected = connect()

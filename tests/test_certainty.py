@@ -115,3 +115,32 @@ def test_every_uncertain_answer_names_its_reason(tmp_path):
             p = trace(load_bundle(root), Query(port, "tcp", origin))
             if p.verdict == "uncertain":
                 assert p.doubts, (origin, port, p.summary)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("origin", ["host", "localhost"])
+def test_output_interface_after_a_nat_output_dnat_is_the_first_routes(web, origin):
+    """filter OUTPUT matches `-o` against the route taken before nat OUTPUT rewrote the destination:
+    the host's packet to its own address, DNATed to a container, still goes `-o lo` there; the
+    proxy's own connection to the container goes `-o docker0`."""
+    _name, port, ip = web
+    state = collect_live()
+    from tui.paths.packet import HostView
+
+    view = HostView.of(state)
+    host_ip = view.primary_address(view.default_interface())
+    rules = [["OUTPUT", "-d", f"{ip}/32", "-o", "lo", "-p", "tcp", "-m", "tcp", "--dport", "80", "-j", "ACCEPT"],
+             ["OUTPUT", "-d", f"{ip}/32", "-o", "docker0", "-p", "tcp", "-m", "tcp", "--dport", "80", "-j", "ACCEPT"],
+             ["OUTPUT", "-o", "lo", "-p", "tcp", "-m", "tcp", "--dport", str(port), "-j", "ACCEPT"]]
+    for rule in rules:
+        rig.sh("iptables", "-I", *rule)
+    try:
+        state = collect_live()
+        target = host_ip if origin == "host" else "127.0.0.1"
+        query = Query(port, "tcp", origin)
+        path = trace(state, query)
+        assert any(h.chain == "OUTPUT" and "-o lo" in h.rule for h in path.hops), [h.rule for h in path.hops]
+        judge(state, query, "tcp", lambda: rig.connect_from_ns(None, target, port, "tcp"))
+    finally:
+        for rule in rules:
+            rig.sh("iptables", "-D", *rule, check=False)

@@ -444,6 +444,11 @@ def _into_container(walk: _Walk, p: Packet, c: Container, bridge: str, veth: Lin
 def _local_out(walk: _Walk, p: Packet) -> Outcome:
     """A packet the host itself sends (a client on the host, or docker-proxy's own connection)."""
     walk.say(HopKind.INTERFACE, Reason.HOST_SENDS, "local", packet=_facts(p))
+    # The kernel routes a packet of its own before LOCAL_OUT, and every OUTPUT table matches `-o`
+    # against that first route's device, even after nat OUTPUT rewrote the destination: the new
+    # route is taken from POSTROUTING on (the kernel's trace shows `-o lo` matching in filter OUTPUT).
+    first_dev, _gw, _src = walk.view.route(p.dst)
+    p.oif = "lo" if first_dev == "lo" or walk.view.is_local(p.dst) else first_dev
     stopped = walk.through(p, ("OUTPUT", ("raw", "mangle", "nat", "filter")))
     if stopped:
         return stopped, None
