@@ -13,8 +13,13 @@ try:
             sys.exit(0 if data else 1)
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.settimeout(3)
-        s.sendto(b"ping", (ip, port))
-        data, _ = s.recvfrom(4096)
+        if proto == "udp-connected":  # as dig and most resolvers: only answers from (ip, port) arrive
+            s.connect((ip, port))
+            s.send(b"ping")
+            data = s.recv(4096)
+        else:
+            s.sendto(b"ping", (ip, port))
+            data, _ = s.recvfrom(4096)
         sys.exit(0 if data else 1)
 except OSError:
     sys.exit(1)

@@ -148,6 +148,13 @@ def remove_client_ns() -> None:
 PROBE = Path(__file__).with_name("probe.py")
 
 
+def connect_from_sandbox(sandbox_key: str, ip: str, port: int, proto: str = "tcp") -> bool:
+    """Connect from inside a container's network namespace with the host's python (no exec, no tools
+    in the image): proto "tcp", "udp", or "udp-connected" (a connected UDP socket)."""
+    argv = ["nsenter", f"--net={sandbox_key}", "python3", str(PROBE), proto, ip, str(port)]
+    return sh(*argv, check=False, timeout=20).returncode == 0
+
+
 def connect_from_ns(ns: str | None, ip: str, port: int, proto: str = "tcp") -> bool:
     argv = ["python3", str(PROBE), proto, ip, str(port)]
     if ns:

@@ -144,3 +144,53 @@ def test_output_interface_after_a_nat_output_dnat_is_the_first_routes(web, origi
     finally:
         for rule in rules:
             rig.sh("iptables", "-D", *rule, check=False)
+
+
+@pytest.mark.engine
+def test_udp_through_docker_proxy_from_a_container_reaches_only_an_unconnected_client(engine):
+    """Docker <= 27: docker-proxy answers a container's UDP datagram from the bridge's gateway, not
+    from the host address the container sent to. A real connected client gets nothing; an
+    unconnected one gets the answer. The engine must not call that path delivered."""
+    import subprocess
+    import sys
+
+    server = rig.run_container(rig.name("udpsrv"), "-p", "5399/udp", cmd=("sleep", "600"))
+    client = rig.run_container(rig.name("udpcli"), cmd=("sleep", "600"))
+    sandbox = rig.sh("docker", "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", server).stdout.strip()
+    echo = subprocess.Popen(["nsenter", f"--net={sandbox}", sys.executable,
+                             str(rig.PROBE.with_name("udp_echo.py")), "5399", "60"])
+    try:
+        import time
+
+        from tui.paths.packet import HostView
+
+        port = rig.host_port(server, "5399/udp")
+        view = HostView.of(collect_live())
+        host_ip = view.primary_address(view.default_interface())
+        client_box = rig.sh("docker", "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", client).stdout.strip()
+        for _ in range(20):  # until the echo server is bound (an unconnected client is answered)
+            if rig.connect_from_sandbox(client_box, host_ip, port, "udp"):
+                break
+            time.sleep(0.25)
+        state = collect_live()
+        connected = rig.connect_from_sandbox(client_box, host_ip, port, "udp-connected")
+        unconnected = rig.connect_from_sandbox(client_box, host_ip, port, "udp")
+        path = trace(state, Query(port, "udp", f"container:{client}"))
+        major = state.facts.docker_major
+        if major is not None and major < 28:
+            assert unconnected and not connected, (unconnected, connected)
+            assert path.verdict == "uncertain", path.summary
+            assert any("connected UDP client" in d for d in path.doubts), path.doubts
+            proxy_hop = next(h for h in path.hops if h.kind == "proxy")
+            assert "answers from" in proxy_hop.uncertain
+            from tui.paths.findings import port_findings
+
+            c = state.container(server)
+            binding = next(b for b in c.ports if b.host_port == port)
+            assert "udp-proxy-answer-source" in {f.code for f in port_findings(state, c, binding)}
+        else:
+            assert connected and path.verdict == "delivered", path.summary
+    finally:
+        echo.kill()
+        echo.wait()
+        rig.sh("docker", "rm", "-f", server, client, check=False)

@@ -226,6 +226,12 @@ class HostFacts:
     captured_at: str = ""
     source: str = ""  # "live", "bundle DIR", "demo"
 
+    @property
+    def docker_major(self) -> int | None:
+        """Docker's major version (20, 27, 28, ...), None when not known."""
+        head = (self.docker_version or "").split(".", 1)[0]
+        return int(head) if head.isdigit() else None
+
 
 @dataclass(frozen=True)
 class HostState:

@@ -499,9 +499,29 @@ def _local_delivery(walk: _Walk, p: Packet) -> Outcome:
         return Verdict.REFUSED, None
     walk.say(HopKind.PROXY, Reason.PROXY, str(proxy.pid), pid=proxy.pid, host_ip=proxy.host_ip,
              host_port=proxy.host_port, container_ip=proxy.container_ip, container_port=proxy.container_port)
+    answer, proxy_hop = _udp_answer_doubt(walk, p, proxy), walk.hops[-1]
     walk.leg = 2
     view = walk.view
     _dev, _gw, src = view.route(proxy.container_ip)
     leg2 = Packet(src or p.dst, proxy.container_ip, proxy.proto, CLIENT_SPORT + 1, proxy.container_port)
     verdict, _via = _local_out(walk, leg2)
+    if answer is not None and verdict == Verdict.DELIVERED:
+        proxy_hop.doubts.append(answer)
+        walk.doubts.append(answer)
     return verdict, Via.PROXY
+
+
+def _udp_answer_doubt(walk: _Walk, p: Packet, proxy: Proxy) -> Doubt | None:
+    """docker-proxy up to Docker 27 answers a UDP client from the address the kernel picks for the
+    way back, not from the one the client sent to (moby#11998, fixed in 28.0 by moby#48571). A
+    connected UDP client (dig, most resolvers) drops such an answer; an unconnected one takes it."""
+    if p.proto != "udp":
+        return None
+    _dev, _gw, answer_from = walk.view.route(p.src)
+    if not answer_from or answer_from == p.dst:
+        return None
+    major = walk.state.facts.docker_major
+    if major is not None and major >= 28:
+        return None
+    return Doubt.of(DoubtCode.UDP_ANSWER_SOURCE, pid=proxy.pid, answer_from=answer_from, asked=p.dst,
+                    version=walk.state.facts.docker_version)

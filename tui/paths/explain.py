@@ -285,6 +285,11 @@ def doubt_detail(d: Doubt) -> str:
         where = "not in the capture" if d.param("captured") else "sysctls not captured"
         return (f"{d.param('key')} was not read ({where}); {d.param('assumed')} assumed: capture it with "
                 f"`sysctl {d.param('key')}`")
+    if c == DoubtCode.UDP_ANSWER_SOURCE:
+        version = d.param("version") or "a version not known"
+        return (f"docker-proxy (pid {d.param('pid')}) answers from {d.param('answer_from')}, not from "
+                f"{d.param('asked')} where the client sent: a connected UDP client (dig, most resolvers) drops "
+                f"the answer, an unconnected one takes it (Docker {version}; fixed in 28.0, moby#48571)")
     if c == DoubtCode.UNKNOWN_POLICY:
         return (f"{d.param('table')}/{d.param('chain')} has the policy {d.param('policy')!r}, which is not one "
                 "the kernel knows")
@@ -376,6 +381,10 @@ def finding_reason(code: str, f: dict[str, Any]) -> str:
         p = f["proxy"]
         return (f"docker-proxy on port {b.host_port} forwards to {p.container_ip}:{p.container_port}, not to "
                 f"{f['container']} ({f['ip']}:{b.container_port})")
+    if code == "udp-proxy-answer-source":
+        return (f"containers that send to udp/{b.host_port} at the host's address get docker-proxy's answer from "
+                "their bridge's gateway instead: a connected UDP client (dig, most resolvers) drops it "
+                f"(Docker {f['docker_version'] or '≤ 27'}; fixed in 28.0)")
     if code == "dropped-by-rule":
         does = "drops" if f["verdict"] == Verdict.DROPPED else "rejects"
         return (f"{f['table']}/{f['chain']} {does} it for an outside client"
@@ -396,7 +405,7 @@ def finding_evidence(code: str, f: dict[str, Any]) -> str:
         return "sysctl net.ipv4.ip_forward = 0"
     if code == "two-backends":
         return f"{f['source']}: {f['size']}"
-    if code in ("orphan-proxy", "proxy-mismatch"):
+    if code in ("orphan-proxy", "proxy-mismatch", "udp-proxy-answer-source"):
         return f"pid {f['proxy'].pid}: {f['proxy'].args}"
     if code == "rootless":
         return "docker info: SecurityOptions name=rootless"

@@ -47,11 +47,6 @@ def _rules(rs: RuleSet | None, table: str) -> list[Rule]:
     return [r for chain in rs.tables.get(table, {}).values() for r in chain.rules]
 
 
-def _docker_major(state: HostState) -> int | None:
-    m = re.match(r"(\d+)\.", state.facts.docker_version or "")
-    return int(m.group(1)) if m else None
-
-
 def _network_of(state: HostState, c: Container) -> tuple[Network | None, Any]:
     for e in c.endpoints:
         net = state.network_by_name(e.network)
@@ -110,6 +105,7 @@ def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = T
                                                      "listeners": tuple(c.listeners or ())}))
     if b.published and c.state == "running":
         out += _proxy_findings(state, c, b, endpoint.ip if endpoint else "")
+        out += _udp_answer_source(state, b)
         if deep:
             out += _drop_findings(state, b, trace)
         if rs is not None and not _has_dnat(rs, b) and not state.facts.rootless and "rules" not in state.missing:
@@ -177,6 +173,20 @@ def _proxy_findings(state: HostState, c: Container, b: PortBinding, ip: str) -> 
 Tracer = Callable[[HostState, Query], Path]
 
 
+def _udp_answer_source(state: HostState, b: PortBinding) -> list[Finding]:
+    """Up to Docker 27, docker-proxy answers UDP from the address the kernel picks for the way back:
+    a container that sends to the host's address gets the answer from its bridge's gateway, and a
+    connected UDP client drops it (moby#11998; fixed in 28.0 by moby#48571)."""
+    major = state.facts.docker_major
+    if b.proto != "udp" or (major is not None and major >= 28):
+        return []
+    proxy = next((p for p in state.proxies if p.proto == "udp" and p.host_port == b.host_port), None)
+    if proxy is None or not any(n.driver == "bridge" for n in state.networks):
+        return []
+    return [Finding("udp-proxy-answer-source", WARN, {"binding": b, "proxy": proxy,
+                                                       "docker_version": state.facts.docker_version})]
+
+
 def _drop_findings(state: HostState, b: PortBinding, trace: Tracer) -> list[Finding]:
     if b.loopback_only:
         return []
@@ -211,7 +221,7 @@ def _input_bypass(rs: RuleSet, b: PortBinding) -> list[Finding]:
 
 def _direct_routing(state: HostState, c: Container, b: PortBinding, ip: str, trace: Tracer) -> list[Finding]:
     """Docker <= 27 left FORWARD open to container addresses: the LAN can route to them directly."""
-    major = _docker_major(state)
+    major = state.facts.docker_major
     rs = state.rulesets.get(4)
     forward = rs.chain("filter", "FORWARD") if rs is not None else None
     if forward is None or forward.policy != "ACCEPT" or (major is not None and major >= 28):

@@ -98,8 +98,9 @@ class DoubtCode(StrEnum):
     SOCKETS_NOT_READ = "sockets-not-read"
     PROCESSES_NOT_CAPTURED = "processes-not-captured"
     SYSCTL_NOT_READ = "sysctl-not-read"
-    INPUT_NOT_READ = "input-not-read"
-    UNKNOWN_POLICY = "unknown-policy"  # a field of the capture that could not be read
+    INPUT_NOT_READ = "input-not-read"  # a field of the capture that could not be read
+    UNKNOWN_POLICY = "unknown-policy"
+    UDP_ANSWER_SOURCE = "udp-answer-source"  # docker-proxy answers UDP from another address
     BEYOND_HOST = "beyond-host"  # the packet leaves this host: what happens next is not ours to see
 
 

@@ -103,6 +103,7 @@ class ContainersPane(DataTable[Text]):
         self.add_columns("!", "container", "address", "port", "kind")
         self.border_title = self.BORDER_TITLE
         self.choices: dict[str, PortChoice] = {}
+        self.marks = FindingMarks()
         self.redraw_legend()
 
     def redraw_legend(self) -> None:
@@ -135,7 +136,7 @@ class ContainersPane(DataTable[Text]):
                         if b.published else literal(f"{b.container_port}/{b.proto}"))
                 if selected == choice.key:
                     port.stylize(HIGHLIGHT)
-                rows.append((choice.key, [_finding_mark(state, c, b, pal), literal(c.name, _state_style(c)),
+                rows.append((choice.key, [self.marks.mark(state, c, b, pal), literal(c.name, _state_style(c)),
                                           literal(ip), port, literal(kind, pal(PORT_KIND_STYLE[kind]))]))
         if not rows:
             reason = "no containers" if "docker" not in state.missing else "Docker not reachable (see status)"
@@ -150,6 +151,31 @@ class ContainersPane(DataTable[Text]):
 
 
 FINDING_MARK = {"problem": ("✖", "bold $error"), "warn": ("▲", "$warning"), "info": ("", "")}
+
+
+class FindingMarks:
+    """The findings mark of each row, worked out again only for a container that changed.
+
+    The quick findings of a port rest on its container and on the host's rules, proxies, networks
+    and facts; while those are the same objects, a container that is the same object keeps its mark.
+    """
+
+    def __init__(self) -> None:
+        self._context: tuple[object, ...] = ()
+        self._marks: dict[tuple[int, str], tuple[Container, Text]] = {}
+
+    def mark(self, state: HostState, c: Container, b: PortBinding, pal: Palette) -> Text:
+        context = (state.rulesets.get(4), state.rulesets.get(6), state.proxies, state.networks, state.facts,
+                   state.missing, state.problems, pal)
+        if len(context) != len(self._context) or any(a is not b for a, b in zip(context, self._context,
+                                                                                    strict=False)):
+            self._context, self._marks = context, {}
+        hit = self._marks.get((id(c), b.key))
+        if hit is not None and hit[0] is c:
+            return hit[1]
+        text = _finding_mark(state, c, b, pal)
+        self._marks[(id(c), b.key)] = (c, text)
+        return text
 
 
 def _finding_mark(state: HostState, c: Container, b: PortBinding, pal: Palette) -> Text:
@@ -272,6 +298,8 @@ class RulesPane(DataTable[Text]):
         if view is not None:
             self.show(view.state, view.path, view.filter_text)
 
+    _drawn_from: tuple[tuple[object, ...], tuple[object, ...]] | None = None
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.add_columns("step", "table/chain", "#", "pkts", "rule")
@@ -285,8 +313,17 @@ class RulesPane(DataTable[Text]):
         decided_by = path.deciding_hop() if path else None
         deciding = decided_by.rule_ref if decided_by is not None and decided_by.kind == "rule" else None
         pal = palette(self)
-        rows = []
         rs = state.rulesets.get(4)
+        # A container that starts or goes changes neither the rules nor, mostly, the path's rules:
+        # the rows would come out the same, so they are not built again (they are thousands at scale).
+        same_objects = (rs, state.other_rulesets.get(4), pal)  # compared by identity: rule sets are large
+        same_values = (state.missing, tuple((k, tuple(v)) for k, v in steps.items()), deciding, filt)
+        last = self._drawn_from
+        if last is not None and all(a is b for a, b in zip(same_objects, last[0], strict=True)) \
+                and same_values == last[1]:
+            return
+        self._drawn_from = (same_objects, same_values)
+        rows = []
         if rs is None:
             why = "rules not captured" if "rules" in state.missing else "no IPv4 rules read"
             rows.append(("-none-", [literal(""), literal(why, "italic"), literal(""), literal(""), literal("")]))
