@@ -388,9 +388,15 @@ class DockportApp(App[None]):
         self._show_status()
 
     def _on_theme_changed(self, _theme: object) -> None:
-        """Colours are resolved from the theme when drawn: draw everything again."""
-        self.query_one(ContainersPane).redraw_legend()
-        self._guarded("redrawing in the new theme", self._render_all)
+        """Colours are resolved from the theme when drawn: draw everything again. (A signal callback:
+        guarded like every other step of drawing, and a no-op while the panes are gone.)"""
+        def redraw() -> None:
+            for pane in self.query(ContainersPane):
+                pane.redraw_legend()
+            self._render_all()
+            self._show_status()
+
+        self._guarded("redrawing in the new theme", redraw)
 
     def _show_status(self) -> None:
         if not self.query("#status"):
