@@ -69,9 +69,11 @@ class EventClock:
 
 @dataclass
 class RowWatch:
-    """When each container's published row was first on screen, and when its last row went."""
+    """When each container's published row was first on screen, when no published row of it was
+    left (it stopped), and when its last row of any kind went (it was removed)."""
 
     first_seen: dict[str, float] = field(default_factory=dict)
+    unpublished_at: dict[str, float] = field(default_factory=dict)
     gone_at: dict[str, float] = field(default_factory=dict)
     samples: int = 0
 
@@ -83,7 +85,10 @@ class RowWatch:
         for cid in published:
             self.first_seen.setdefault(cid, now)
             self.gone_at.pop(cid, None)
+            self.unpublished_at.pop(cid, None)
         for cid in list(self.first_seen):
+            if cid not in published:
+                self.unpublished_at.setdefault(cid, now)
             if cid not in shown:
                 self.gone_at.setdefault(cid, now)
 
@@ -125,8 +130,8 @@ def percentile(xs: list[float], p: float) -> float:
 class StormFigures:
     appear: list[float]  # per container: row first seen - its start event
     all_shown_after_last_start: float
-    all_gone_after_last_die: float
-    all_gone_after_last_destroy: float  # the app's own part: Docker takes ~1.4 s from the last die to it
+    all_unpublished_after_last_die: float  # no published row left: the containers are stopped
+    all_gone_after_last_destroy: float  # no row at all: Docker takes ~1.4 s from the last die to it
     missing: list[str]  # ids whose row never appeared or never left
 
     @property
@@ -151,12 +156,13 @@ def storm_figures(ids: list[str], clock: EventClock, watch: RowWatch) -> StormFi
     destroys = [t for cid in ids if (t := clock.first(cid, "destroy")) is not None]
     seen = [watch.first_seen[c] for c in ids if c in watch.first_seen]
     gone = [watch.gone_at.get(c) for c in ids]
+    unpublished = [watch.unpublished_at.get(c) for c in ids]
     missing += [c for c, g in zip(ids, gone, strict=True) if g is None and c not in missing]
     return StormFigures(
         appear=appear,
         all_shown_after_last_start=(max(seen) - max(starts)) if seen and starts else float("nan"),
-        all_gone_after_last_die=(max(g for g in gone if g is not None) - max(dies))
-        if dies and any(g is not None for g in gone) else float("nan"),
+        all_unpublished_after_last_die=(max(u for u in unpublished if u is not None) - max(dies))
+        if dies and any(u is not None for u in unpublished) else float("nan"),
         all_gone_after_last_destroy=(max(g for g in gone if g is not None) - max(destroys))
         if destroys and any(g is not None for g in gone) else float("nan"),
         missing=missing,

@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 
 from tui.cli import demo_bundle_path, run_app
 from tui.collect.bundle import load_bundle
-from tui.model import Container, PortBinding
+from tui.model import Container, PortBinding, Stopped
 from tui.session import Session
 from tui.ui.app import DockportApp, StateLoaded
 from tui.ui.widgets.panes import ContainersPane, RulesPane
@@ -153,3 +153,72 @@ def test_quitting_gives_status_zero():
         await pilot.press("q")
 
     assert run_app(app, headless=True, size=(100, 30), auto_pilot=quit_soon) == 0
+
+
+def test_a_die_is_shown_at_once_while_its_inspect_hangs():
+    """Under `rm -f` an inspect answers only when the removal is done: the feed must not hold the
+    `die` back for it, and the session must show the container stopped, not gone and not running."""
+    import threading
+
+    from tui.collect.events import EventFeed
+
+
+    release = threading.Event()
+    cid = "c" * 64
+
+    class Api:
+        def inspect_container(self, _cid):
+            release.wait(5)
+            raise RuntimeError("removed meanwhile")
+
+    class Client:
+        api = Api()
+
+        def events(self, **_kw):
+            yield {"Type": "container", "Action": "kill", "id": cid}
+            yield {"Type": "container", "Action": "die", "id": cid}
+            threading.Event().wait(5)  # the stream stays open
+
+    batches: list[dict] = []
+    got = threading.Event()
+    feed = EventFeed(on_batch=lambda changes, _events: (batches.append(changes), got.set()),
+                     on_status=lambda _t: None, client_factory=Client)
+    threads = [threading.Thread(target=f, daemon=True) for f in (feed.read_forever, feed.apply_forever)]
+    for t in threads:
+        t.start()
+    try:
+        assert got.wait(2), "the die waited for its inspect"
+        assert batches[0] == {cid: Stopped()}
+    finally:
+        release.set()
+        feed.stop()
+
+    base = load_bundle(demo_bundle_path(), source="demo")
+    web = _container(cid, "web", (PortBinding(80, "tcp", "0.0.0.0", 49153, ephemeral=True),
+                                  PortBinding(80, "tcp", "::", 49153, ephemeral=True),
+                                  PortBinding(81, "tcp", "127.0.0.1", 8081)))
+    session = Session(dataclasses.replace(base, containers=(web,)), "live")
+    session.apply_containers(batches[0])
+    shown = session.state.container(cid)
+    assert shown.state == "exited" and shown.listeners == () and shown.interfaces == ()
+    assert shown.ports == (PortBinding(80, "tcp", "0.0.0.0", None, ephemeral=True),
+                           PortBinding(81, "tcp", "127.0.0.1", 8081))
+    session.apply_containers({"d" * 64: Stopped()})  # a container it never saw: nothing to show
+    assert session.state.container("d" * 64) is None
+
+
+def test_a_die_outlives_a_collection_that_still_says_running():
+    base = load_bundle(demo_bundle_path(), source="demo")
+    web = _container("e" * 64, "web", (PortBinding(80, "tcp", "0.0.0.0", 8080),))
+    session = Session(dataclasses.replace(base, containers=(web,)), "live")
+    session.apply_containers({web.id: Stopped()})
+    # A collection that started after the die but read a stale list entry or a cached inspect.
+    session.apply_full(dataclasses.replace(base, containers=(web,)), "live", session.sequence)
+    assert session.state.container(web.id).state == "exited"
+    session.apply_containers({web.id: web})  # its `start`: running again
+    assert session.state.container(web.id).state == "running"
+    session.apply_containers({web.id: Stopped()})
+    session.apply_full(dataclasses.replace(base, containers=(dataclasses.replace(web, state="exited"),)), "live",
+                       session.sequence)
+    session.apply_full(dataclasses.replace(base, containers=(web,)), "live", session.sequence)
+    assert session.state.container(web.id).state == "running"  # confirmed stopped once, then a newer word

@@ -98,3 +98,30 @@ def test_a_collection_never_forks_even_when_sysfs_cannot_be_read(engine, monkeyp
         assert not [w for w in state.warnings if "netns" in w.message], state.warnings
     finally:
         rig.sh("docker", "rm", "-f", plain, hidden, check=False)
+
+
+def test_a_died_container_is_shown_as_docker_shows_it_stopped(engine):
+    """`die` is answered without an inspect (under `rm -f` the inspect waits for the removal); the
+    view it gives must be what an inspect of the stopped container gives."""
+    import docker
+
+    from tui.collect.docker_json import container_from_inspect
+    from tui.model import stopped_view
+
+    port = 20000 + os.getpid() % 20000
+    made = [rig.run_container(rig.name("stopfix"), "-p", "80", "-p", f"127.0.0.1:{port}:81", "-p", f"{port + 1}:82",
+                              "--expose", "83", "-p", "84/udp"),
+            rig.run_container(rig.name("stopall"), "-P", "--expose", "85", "--expose", "86/udp")]
+    api = docker.from_env().api
+    try:
+        for cid in made:
+            running = container_from_inspect(api.inspect_container(cid))
+            assert any(b.published for b in running.ports)
+            rig.sh("docker", "stop", "-t", "0", cid)
+            stopped = container_from_inspect(api.inspect_container(cid))
+            derived = stopped_view(running)
+            assert sorted(derived.ports, key=repr) == sorted(stopped.ports, key=repr)
+            assert (derived.state, derived.pid) == (stopped.state, stopped.pid)
+            assert [e.ip for e in derived.endpoints] == [e.ip for e in stopped.endpoints] == [""]
+    finally:
+        rig.sh("docker", "rm", "-f", *made, check=False)

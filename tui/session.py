@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tui.model import Container, HostState, PortBinding
+from tui.model import Container, HostState, PortBinding, Stopped, stopped_view
 from tui.paths.types import ORIGINS, Path, Query
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class Session:
         self.notices: list[str] = []  # for the user, once (the app shows and clears them)
         # Quick container updates not yet confirmed by a full collection: id -> (sequence, container
         # or None when gone). A full collection that started at sequence s supersedes those <= s.
-        self._quick: dict[str, tuple[int, Container | None]] = {}
+        self._quick: dict[str, tuple[int, Container | Stopped | None]] = {}
         self._sequence = 0
         if state is not None:
             self.load(state, status)
@@ -73,13 +73,18 @@ class Session:
 
     def apply_full(self, state: HostState, status: str, started_at: int) -> None:
         """A full collection that started when `sequence` was `started_at`."""
-        self._quick = {cid: q for cid, q in self._quick.items() if q[0] > started_at}
+        running = {c.id for c in state.containers if c.state == "running"}
+        # A `die` stays in force against a collection that still says "running": the collection
+        # read a stale list or cached inspect, since only a later `start` (a newer update) revives it.
+        self._quick = {cid: q for cid, q in self._quick.items()
+                       if q[0] > started_at or (isinstance(q[1], Stopped) and cid in running)}
         if self._quick:
             state = dataclasses.replace(state, containers=self._overlay(state.containers, self._quick))
         self.load(state, status)
 
-    def apply_containers(self, changes: Mapping[str, Container | None]) -> None:
-        """Containers as Docker reported them right after their events (None: removed)."""
+    def apply_containers(self, changes: Mapping[str, Container | Stopped | None]) -> None:
+        """Containers as Docker reported them right after their events (None: removed; Stopped: it
+        died, and its inspect has not answered yet)."""
         if self.state is None or not changes:
             return
         self._sequence += 1
@@ -90,14 +95,20 @@ class Session:
 
     @staticmethod
     def _overlay(containers: tuple[Container, ...],
-                 changes: Mapping[str, tuple[int, Container | None]]) -> tuple[Container, ...]:
+                 changes: Mapping[str, tuple[int, Container | Stopped | None]]) -> tuple[Container, ...]:
         by_id = {c.id: c for c in containers}
-        for cid, (_seq, new) in changes.items():
+        for cid, (_seq, change) in changes.items():
             old = by_id.pop(cid, None)
-            if new is None:
+            if isinstance(change, Stopped):
+                if old is not None:
+                    by_id[cid] = stopped_view(old)
                 continue
-            if old is not None and not new.interfaces and new.listeners is None:
-                # Namespace details (veth ends, sockets) come with the full collection: keep the last ones.
+            if change is None:
+                continue
+            new = change
+            if old is not None and not new.interfaces and new.listeners is None and new.pid and new.pid == old.pid:
+                # Namespace details (veth ends, sockets) come with the full collection: keep the last
+                # ones while it is the same process (a restart has a new namespace).
                 new = dataclasses.replace(new, interfaces=old.interfaces, listeners=old.listeners)
             by_id[cid] = new
         return tuple(sorted(by_id.values(), key=lambda c: (c.name, c.id)))

@@ -16,10 +16,13 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from tui.collect.docker_json import container_from_inspect
-from tui.model import Container
+from tui.model import Container, Stopped
 
 # Actions after which the container no longer exists: no inspect needed to know it is gone.
 GONE = frozenset({"destroy"})
+# Actions after which it is known to be stopped. Its inspect is still asked for, but under `rm -f`
+# that answers only once the removal is done, a second or more later.
+STOPPED = frozenset({"die", "stop"})
 # Actions that change nothing a pane shows: no inspect, no collection. `kill` precedes `die`; the
 # rest are exec sessions, health checks and copies, which come every few seconds on busy hosts.
 QUIET_PREFIXES = ("kill", "exec_", "attach", "detach", "resize", "top", "export", "commit", "copy",
@@ -67,7 +70,7 @@ class EventFeed:
     """Reads Docker events until stopped; calls `on_batch(changes, raw_events)` per burst and
     `on_status(text)` when the stream breaks. Both callbacks run on the feed's own threads."""
 
-    def __init__(self, on_batch: Callable[[dict[str, Container | None], list[Any]], object],
+    def __init__(self, on_batch: Callable[[dict[str, Container | Stopped | None], list[Any]], object],
                  on_status: Callable[[str], object], client_factory: Callable[[], Any] | None = None,
                  source: Iterable[Any] | None = None) -> None:
         self._on_batch = on_batch
@@ -130,14 +133,17 @@ class EventFeed:
                 burst = self._take_burst(block=not pending)
                 if burst is None:
                     return
-                changes: dict[str, Container | None] = {}
+                changes: dict[str, Container | Stopped | None] = {}
                 client = self._client  # the reader may drop it meanwhile (daemon gone)
                 for cid, action in container_actions(burst).items():
                     counter += 1
                     latest[cid] = counter
                     if action in GONE:
                         changes[cid] = None
-                    elif client is not None and self._source is None:
+                        continue
+                    if action in STOPPED:
+                        changes[cid] = Stopped()
+                    if client is not None and self._source is None:
                         pending[pool.submit(inspect_one, client.api, cid)] = (cid, counter)
                 if pending:
                     # What is known already (a removal) is not held back for the slow inspects.

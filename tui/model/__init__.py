@@ -17,11 +17,13 @@ from tui.model.state import (
     Route,
     Rule,
     RuleSet,
+    Stopped,
     Warning_,
+    stopped_view,
 )
 
 __all__ = [
     "Address", "Chain", "Container", "Endpoint", "HostFacts", "HostState", "IpSet", "Link", "Listener",
-    "Network", "PortBinding", "Proxy", "Route", "Rule", "RuleSet", "Warning_",
-    "veth_owner",
+    "Network", "PortBinding", "Proxy", "Route", "Rule", "RuleSet", "Stopped", "Warning_",
+    "stopped_view", "veth_owner",
 ]

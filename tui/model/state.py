@@ -94,6 +94,29 @@ class Container:
 
 
 @dataclass(frozen=True)
+class Stopped:
+    """Docker said a container stopped (`die`); its inspect may not answer until a removal is done."""
+
+
+def stopped_view(c: Container) -> Container:
+    """The container as a stopped one looks, from what it was: nothing published but fixed host
+    ports it asked for (as `docker inspect` of a stopped container shows them), no addresses, no
+    namespace and nothing listening. The next inspect or collection replaces it."""
+    ports: dict[tuple[int, str, str | None, int | None], PortBinding] = {}
+    for b in c.ports:
+        if b.publish_all or not b.published:
+            kept = PortBinding(b.container_port, b.proto)
+        else:
+            # Docker 20.10+ binds 0.0.0.0 and :: for one -p; the stopped container shows the request once.
+            kept = replace(b, host_ip="0.0.0.0" if b.host_ip == "::" else b.host_ip,
+                           host_port=None if b.ephemeral else b.host_port)
+        ports.setdefault((kept.container_port, kept.proto, kept.host_ip, kept.host_port), kept)
+    return replace(c, state="exited", pid=0, ports=tuple(ports.values()),
+                   endpoints=tuple(replace(e, ip="", prefix=0, gateway="", mac="", ipv6="") for e in c.endpoints),
+                   listeners=(), interfaces=())
+
+
+@dataclass(frozen=True)
 class Network:
     id: str
     name: str

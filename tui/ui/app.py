@@ -23,7 +23,7 @@ from tui.collect.events import EventFeed
 if TYPE_CHECKING:  # the live collector pulls in the Docker SDK: imported when first used
     from tui.collect.live import LiveCollector
     from tui.collect.watch import RuleChangeMonitor
-from tui.model import Container, HostState
+from tui.model import Container, HostState, Stopped
 from tui.session import PortChoice, Session
 from tui.ui.messages import ContainersChanged, RefreshRequested, SourceStatus, StateLoaded, Step, View
 from tui.ui.render import literal, palette
@@ -303,7 +303,7 @@ class DockportApp(App[None]):
             self._guarded("updating containers", self._apply_containers, message.changes)
         self.request_refresh()  # rules, links and proxies follow with the full collection
 
-    def _apply_containers(self, changes: dict[str, Container | None]) -> None:
+    def _apply_containers(self, changes: dict[str, Container | Stopped | None]) -> None:
         if self.session.state is None:
             return
         self.session.apply_containers(changes)

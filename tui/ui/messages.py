@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from tui.model import Container, HostState
+from tui.model import Container, HostState, Stopped
 
 if TYPE_CHECKING:  # the engine is imported after the first frame
     from tui.paths.findings import Finding
@@ -31,9 +31,9 @@ class SourceStatus(Message):
 
 
 class ContainersChanged(Message):
-    """Containers as Docker reports them right after a burst of events (None when gone)."""
+    """Containers as Docker reports them right after a burst of events (None when gone, Stopped when it died)."""
 
-    def __init__(self, changes: dict[str, Container | None], events: list[object]) -> None:
+    def __init__(self, changes: dict[str, Container | Stopped | None], events: list[object]) -> None:
         super().__init__()
         self.changes = changes
         self.events = events
