@@ -37,13 +37,8 @@ async def _with_app(body):
         if not await until(pilot, lambda: app.state is not None, 30):
             raise RuntimeError("the live app never showed a state")
         pane = app.query_one(ContainersPane)
-        done = asyncio.Event()
-        sampler = asyncio.create_task(load.watch_rows(pilot, pane, watch, done, step=0.005))
-        try:
-            return await body(app, pilot, watch)
-        finally:
-            done.set()
-            await sampler
+        load.watch_frames(app, pane, watch)
+        return await body(app, pilot, watch)
 
 
 async def _storms(count: int, size: int) -> list[tuple[load.StormFigures, bool]]:

@@ -11,7 +11,6 @@ went. Both clocks are `time.time()` of one host.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import subprocess
 import threading
@@ -93,11 +92,18 @@ class RowWatch:
                 self.gone_at.setdefault(cid, now)
 
 
-async def watch_rows(pilot, pane, watch: RowWatch, done: asyncio.Event, step: float = 0.01) -> None:
-    while not done.is_set():
-        watch.sample(pane)
-        await pilot.pause(step)
-    watch.sample(pane)
+def watch_frames(app, pane, watch: RowWatch) -> None:
+    """Stamp the rows at each frame the app composes: a row is on screen from the first frame that
+    shows it. (A sampler on the event loop would stamp late under load: Pilot's pause waits for
+    every widget's queue to drain first.)"""
+    compose = app._display
+
+    def display(screen, renderable):
+        compose(screen, renderable)
+        if renderable is not None:
+            watch.sample(pane)
+
+    app._display = display
 
 
 def run_labelled(name: str, label: str, *args: str) -> str:
