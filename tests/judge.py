@@ -88,3 +88,47 @@ def judge_by_counters(state, query: Query, proto: str, connect) -> None:
     assert (path.verdict == "delivered") == connected, (
         f"{query.origin} {query.port}/{proto}: engine says {path.verdict}, connection "
         f"{'succeeded' if connected else 'failed'}\n" + "\n".join(h.explanation for h in path.hops))
+
+
+def judge_native(state, query: Query, proto: str, connect, netns: str | None = None) -> None:
+    """For hosts whose rules are native nftables tables: `nft monitor trace` judges. The rule hops of
+    the native tables, in order, and their policies equal the kernel's; `delivered` agrees with the
+    connection."""
+    JUDGED[0] += 1
+    path = trace(state, query)
+    proxy_hop = next((h for h in path.hops if h.kind == "proxy"), None)
+    proxy = next((x for x in state.proxies if str(x.pid) == proxy_hop.name), None) if proxy_hop else None
+    ports = [query.port] + ([proxy.container_port] if proxy and proxy.container_port != query.port else [])
+    for _attempt in range(3):
+        with rig.nft_trace(proto, ports, netns) as read:
+            connected = connect()
+            text = read()
+        events = rig.parse_nft_trace(text, proto, query.port, query.src)
+        if events or not connected:
+            break
+    if any(h.kind == "route" and h.name == "unreachable" for h in path.hops):
+        assert not events and not connected, f"{query}: a packet left although the engine says unreachable"
+        return
+
+    def ours(leg: int) -> tuple[list, list]:
+        hops = [h for h in path.hops if h.leg == leg and h.family]
+        return ([(h.table, h.chain, h.rule) for h in hops if h.kind == "rule" and not h.facts.get("maybe")],
+                [(h.table, h.chain, h.policy.lower()) for h in hops if h.kind == "policy"])
+
+    def kernel(evs) -> tuple[list, list]:
+        return ([(e.table, e.chain, e.rule) for e in evs if e.kind == "rule"],
+                [(e.table, e.chain, e.verdict) for e in evs if e.kind == "policy"])
+
+    assert events, f"the kernel traced no packet for {query}"
+    assert ours(1) == kernel(events), f"{query.origin}: engine {ours(1)}\n kernel {kernel(events)}"
+    if proxy is not None:
+        gateway = HostView.of(state).route(proxy.container_ip)[2]
+        leg2 = rig.parse_nft_trace(text, proto, proxy.container_port, gateway)
+        assert leg2, f"the kernel traced no docker-proxy connection to {proxy.container_ip}"
+        assert ours(2) == kernel(leg2), f"leg 2 of {query}: engine {ours(2)}\n kernel {kernel(leg2)}"
+    if path.verdict == "uncertain":
+        assert path.doubts, f"{query}: uncertain without a reason"
+        return
+    assert (path.verdict == "delivered") == connected, (
+        f"{query.origin} {query.port}/{proto}: engine says {path.verdict}, connection "
+        f"{'succeeded' if connected else 'failed'}\n" + "\n".join(h.explanation for h in path.hops))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -60,6 +61,7 @@ class Scenario:
     internal: bool
     has_bridge1: bool
     user_bridge: str = "bridge1"  # the user network's bridge (and network) name
+    nft: bool = False  # Docker's nftables backend: `rules` is an nft ruleset
 
     @classmethod
     def from_file(cls, path: Path) -> Scenario:
@@ -72,7 +74,10 @@ class Scenario:
             opts["com.docker.network.bridge.gateway_mode_ipv4"] = "routed"
         if name.endswith("-natunprot"):
             opts["com.docker.network.bridge.gateway_mode_ipv4"] = "nat-unprotected"
-        return cls(path.parent.name, name, path.read_text(), proxy=not name.endswith("-noproxy"),
+        nft = path.suffix == ".nft"
+        # Docker 29 starts no docker-proxy for a routed network's ports (moby's nftables document).
+        proxy = not name.endswith("-noproxy") and not (nft and name.endswith("-routed"))
+        return cls(path.parent.name, name, path.read_text(), proxy=proxy, nft=nft,
                    bind_ip="127.0.0.1" if name.endswith("-lo") else "0.0.0.0", bridge1_options=opts,
                    internal=name == "usernet-internal", has_bridge1=name.startswith("usernet"),
                    user_bridge=user_bridge)
@@ -82,8 +87,14 @@ class Scenario:
         return self.has_bridge1 and not self.internal
 
 
-def scenarios() -> list[Path]:
-    return sorted(FIXTURES.glob("v*/*.rules"))
+def scenarios(kind: str = "rules") -> list[Path]:
+    """Fixture rule sets: "rules" (iptables-save text) or "nft" (Docker's nftables backend)."""
+    return sorted(FIXTURES.glob(f"v*/*.{kind}"))
+
+
+def nft_loadable(rules: str) -> str:
+    """Debian's nft 1.0.6 takes `priority dstnat` only at prerouting: the number elsewhere."""
+    return re.sub(r"(type nat hook output priority) dstnat", r"\1 -100", rules)
 
 
 @dataclass
@@ -173,7 +184,10 @@ def _wire(host: FixtureHost) -> None:
         host.run(h, "ipset", "create", "docker-ext-bridges-v4", "hash:net")
         for subnet in ("172.17.0.0/16", *([] if sc.internal or not sc.has_bridge1 else ["192.0.2.0/24"])):
             host.run(h, "ipset", "add", "docker-ext-bridges-v4", subnet)
-    host.run(h, "iptables-restore", input=sc.rules)
+    if sc.nft:
+        host.run(h, "nft", "-f", "-", input=nft_loadable(sc.rules))
+    else:
+        host.run(h, "iptables-restore", input=sc.rules)
     if "c1" in host.boxes:
         www = host.bundle.parent / "www"
         www.mkdir(parents=True)
@@ -233,8 +247,11 @@ def _write_bundle(host: FixtureHost) -> None:
     (root / "netns").mkdir(parents=True)
     (root / "meta.json").write_text(json.dumps({"format": "dockport-bundle/1", "hostname": h,
                                                 "captured_at": "2026-01-01T00:00:00+00:00"}))
-    (root / "docker-version.json").write_text(json.dumps({"Server": {"Version": sc.version.lstrip("v")}}))
-    (root / "docker-info.json").write_text(json.dumps({"Name": h}))
+    (root / "docker-version.json").write_text(json.dumps({"Server": {"Version": sc.version.lstrip("v").split("-")[0]}}))
+    info: dict = {"Name": h}
+    if sc.nft:
+        info["FirewallBackend"] = {"Driver": "nftables"}
+    (root / "docker-info.json").write_text(json.dumps(info))
     (root / "docker-inspect.json").write_text(json.dumps([_inspect(host, b) for b in host.boxes.values()]))
     (root / "docker-network-inspect.json").write_text(json.dumps(_networks(host)))
     for name, argv in (("iptables-save.txt", ["iptables-save", "-c"]),
@@ -242,7 +259,8 @@ def _write_bundle(host: FixtureHost) -> None:
                        ("ip-addr.json", ["ip", "-j", "addr", "show"]),
                        ("ip-route.json", ["ip", "-j", "route", "show"]),
                        ("sysctl.txt", ["sysctl", "-a", "--pattern", SYSCTL_PATTERN]),
-                       ("ipset-save.txt", ["ipset", "save"])):
+                       ("ipset-save.txt", ["ipset", "save"]),
+                       ("nft-ruleset.json", ["nft", "-j", "list", "ruleset"])):
         (root / name).write_text(host.run(h, *argv).stdout)
     pids = [str(p.pid) for p in host.processes]
     ps = rig.sh("ps", "-ww", "-eo", "pid,args").stdout.splitlines()

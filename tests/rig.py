@@ -263,6 +263,99 @@ def kernel_trace(proto: str, ports: list[int], netns: str | None = None):
         os.unlink(out.name)
 
 
+# -- the kernel as oracle, nftables ----------------------------------------------------------------
+
+TRACE_TABLE = "dpt-trace"
+_NFT_LINE = re.compile(r"^trace id ([0-9a-f]+) (\w+) (\S+) (\S+) (packet: |rule |policy |verdict |unknown rule )(.*)$")
+
+
+@dataclass
+class NftEvent:
+    family: str
+    table: str
+    chain: str
+    kind: str  # rule / policy
+    rule: str  # as `nft list ruleset` prints it, counter values left out
+    verdict: str
+
+
+def parse_nft_trace(text: str, proto: str, dport: int, src: str | None) -> list[NftEvent]:
+    """Events of the flow's first packet in `nft monitor trace` output (our own table left out).
+    The first packet is found by its IP ID and source port; the kernel gives a packet a new trace
+    id when it loops back through lo or goes up from a bridge."""
+    first_key = None
+    keys: dict[str, tuple[str, str]] = {}
+    events: list[NftEvent] = []
+    for line in text.splitlines():
+        m = _NFT_LINE.match(line.strip())
+        if not m:
+            continue
+        tid, family, table, chain, kind, rest = m.groups()
+        kind = kind.rstrip(": ").split()[-1]
+        if kind == "packet":
+            fields = rest.split()
+            f = {f"{a} {b}": c for a, b, c in zip(fields, fields[1:], fields[2:], strict=False)}
+            key = (f.get("ip id", ""), f.get(f"{proto} sport", ""))
+            keys[tid] = key
+            ours = f.get(f"{proto} dport") == str(dport) and (src is None or f.get("ip saddr") == src)
+            if first_key is None and ours:
+                syn = "syn" in rest and "ack" not in rest.split("tcp flags", 1)[-1].split("tcp window")[0]
+                if proto != "tcp" or syn:
+                    first_key = key
+            continue
+        if first_key is None or keys.get(tid) != first_key or table == TRACE_TABLE or kind == "verdict":
+            continue
+        verdict = ""
+        vm = re.search(r" \(verdict ([^)]*)\)$", rest)
+        if vm:
+            verdict, rest = vm.group(1), rest[:vm.start()]
+        if kind == "policy":
+            verdict, rest = rest.strip(), ""
+        events.append(NftEvent(family, table, chain, kind, re.sub(r"counter packets \d+ bytes \d+", "counter",
+                                                                    rest.strip()), verdict))
+    return events
+
+
+@contextlib.contextmanager
+def nft_trace(proto: str, ports: list[int], netns: str | None = None):
+    """`meta nftrace set 1` for the ports, in a table of our own before raw at prerouting and output,
+    and `nft monitor trace`; yields a callable returning the monitor's text. Removed on exit."""
+    within = ["ip", "netns", "exec", netns] if netns else []
+    plist = ", ".join(str(p) for p in ports)
+    rules = (f"table inet {TRACE_TABLE} {{\n"
+             f" chain pre {{ type filter hook prerouting priority -350; "
+             f"meta l4proto {proto} th dport {{ {plist} }} meta nftrace set 1; }}\n"
+             f" chain out {{ type filter hook output priority -350; "
+             f"meta l4proto {proto} th dport {{ {plist} }} meta nftrace set 1; }}\n}}\n")
+    out = tempfile.NamedTemporaryFile("w+", delete=False, suffix=".nfttrace")
+    mon = subprocess.Popen([*within, "nft", "monitor", "trace"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        sh(*within, "nft", "-f", "-", input=rules)
+        time.sleep(0.3)
+
+        def read() -> str:
+            last, stable = -1, 0
+            for _ in range(50):
+                size = os.path.getsize(out.name)
+                stable = stable + 1 if size == last else 0
+                if stable >= 3:
+                    break
+                last = size
+                time.sleep(0.1)
+            return Path(out.name).read_text(errors="replace")
+
+        yield read
+    finally:
+        sh(*within, "nft", "delete", "table", "inet", TRACE_TABLE, check=False)
+        mon.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            mon.wait(5)
+        if mon.poll() is None:
+            mon.kill()
+        out.close()
+        os.unlink(out.name)
+
+
 # -- iptables backends ----------------------------------------------------------------------------
 
 def current_backend() -> str:

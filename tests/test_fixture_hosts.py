@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 
 from tests import nsrig
-from tests.judge import judge
+from tests.judge import judge, judge_native
 from tui.collect.bundle import load_bundle
 from tui.paths.engine import Query
 
 pytestmark = pytest.mark.engine
 
-RUNNABLE = [p for p in nsrig.scenarios() if not p.stem.startswith("swarm")]
+RUNNABLE = [p for p in nsrig.scenarios() + nsrig.scenarios("nft") if not p.stem.startswith("swarm")]
 
 
 ORIGINS = ["external", "host", "localhost", "same-network", "other-network", "direct", "icc"]
@@ -61,12 +61,26 @@ def _origin(host, state, origin: str):
 def test_fixture_host_path_agrees_with_the_kernel(fixture_host, origin):
     host, state = fixture_host
     query, ns, ip, port = _origin(host, state, origin)
-    judge(state, query, "tcp", lambda: host.connect(ns, ip, port), netns=host.host_ns)
+    by = judge_native if host.scenario.nft else judge
+    by(state, query, "tcp", lambda: host.connect(ns, ip, port), netns=host.host_ns)
 
 
 def test_fixture_bundle_reads_cleanly(fixture_host):
     host, state = fixture_host
     assert not [w for w in state.warnings if w.source in ("bundle", "rules")], state.warnings
-    assert state.rulesets[4].rule_count == sum(1 for line in host.scenario.rules.splitlines() if line.startswith("-A"))
+    if host.scenario.nft:
+        native = [r.text for t in state.nft_tables for c in t.chains.values() for r in c.rules]
+        assert [(t.family, t.name) for t in state.nft_tables] == [("ip", "docker-bridges")]
+        assert len(native) == sum(1 for line in host.scenario.rules.splitlines() if _is_nft_rule(line))
+    else:
+        assert state.rulesets[4].rule_count == sum(1 for line in host.scenario.rules.splitlines()
+                                                   if line.startswith("-A"))
     if host.scenario.proxy and host.scenario.publishes:
         assert [(p.host_port, p.container_ip) for p in state.proxies] == [(nsrig.HOST_PORT, "192.0.2.2")]
+
+
+def _is_nft_rule(line: str) -> bool:
+    """A rule line of an nft ruleset file (not a table, chain, map, its type/policy line or a brace)."""
+    text = line.strip()
+    return bool(text) and not text.startswith(("#", "table ", "chain ", "map ", "set ", "type ", "elements", "}",
+                                               '"', "flags ")) and not text.endswith("{")

@@ -21,6 +21,7 @@ from tui.model import (
     IpSet,
     Link,
     Listener,
+    NftTable,
     Proxy,
     Route,
     RuleSet,
@@ -44,6 +45,8 @@ class Pieces:
     backend: str = "unknown"
     rulesets: dict[int, RuleSet] = field(default_factory=dict)
     other_rulesets: dict[int, RuleSet] = field(default_factory=dict)
+    nft_json: str | None = None  # `nft -j list ruleset`; None when not read
+    nft_unread: str = ""  # why it was not read (no nft binary, not captured)
     proxies: tuple[Proxy, ...] | None = None
     ipsets: dict[str, IpSet] = field(default_factory=dict)
     sysctls: dict[str, str] | None = None
@@ -96,6 +99,10 @@ def assemble(p: Pieces) -> HostState:
         missing.add("proxies")
     if p.sysctls is None:
         missing.add("sysctls")
+    nft_tables, w = _native_tables(p, facts.docker_firewall, problems)
+    warnings += w
+    if p.nft_json is None and facts.docker_firewall == "nftables":
+        missing.add("nft")
 
     userland_proxy = None
     inferred = True
@@ -123,6 +130,7 @@ def assemble(p: Pieces) -> HostState:
         routes=p.routes or (),
         rulesets=dict(p.rulesets),
         other_rulesets=dict(p.other_rulesets),
+        nft_tables=nft_tables,
         proxies=p.proxies or (),
         ipsets=dict(p.ipsets),
         sysctls=dict(p.sysctls or {}),
@@ -130,6 +138,23 @@ def assemble(p: Pieces) -> HostState:
         missing=frozenset(missing),
         problems=tuple(problems),
     )
+
+
+def _native_tables(p: Pieces, docker_firewall: str,
+                   problems: list[str]) -> tuple[tuple[NftTable, ...], list[Warning_]]:
+    from tui.collect.nft_json import NftParseError, tables_from_json
+
+    if p.nft_json is None:
+        if docker_firewall == "nftables":
+            return (), [Warning_("rules", f"Docker writes its rules with nftables, and they were not read "
+                                 f"({p.nft_unread or 'nft-ruleset.json not captured'}): every path is uncertain",
+                                 "install nftables (apt-get install nftables) and run as root")]
+        return (), []
+    try:
+        return tables_from_json(p.nft_json, [*p.rulesets.values(), *p.other_rulesets.values()]), []
+    except NftParseError as exc:
+        problems.append(f"nft ruleset: {exc}")
+        return (), [Warning_("rules", f"nft ruleset not read: {exc}")]
 
 
 def _problem_warnings(problems: list[str], containers: tuple[Container, ...]) -> list[Warning_]:

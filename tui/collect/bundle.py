@@ -139,6 +139,9 @@ def load_bundle(directory: str | os.PathLike[str], source: str = "") -> HostStat
         if not rs.passes_everything:
             p.other_rulesets[4] = rs
             w.append(beside_warning(4, other, main_kind, rs, other_name))
+    p.nft_json = _read_text(root / "nft-ruleset.json", w)
+    if p.nft_json is None:
+        p.nft_unread = "nft-ruleset.json not captured"
     ipsets = _read_text(root / "ipset-save.txt", w)
     if ipsets is not None:
         p.ipsets = ipsets_from_save(ipsets)

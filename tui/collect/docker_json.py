@@ -182,12 +182,9 @@ def facts_from_docker(version: Json | None, info: Json | None,
     i = Doc(info if isinstance(info, dict) else {}, "docker info", found)
     server = v.obj("Server") if isinstance(v.value.get("Server"), dict) else v
     rootless = any("name=rootless" in str(s) for s in i.items("SecurityOptions"))
-    backend = {"iptables": "", "nftables": "nftables"}.get(i.obj("FirewallBackend").text("Driver"), "")
-    if backend == "nftables":
-        warnings.append(Warning_("docker", "Docker uses its native nftables backend; "
-                                 "its rules are read from `nft list ruleset` only in part",
-                                 "trace results on this host are uncertain"))
+    driver = i.obj("FirewallBackend").text("Driver")  # Docker 28.2+: "iptables" or "nftables"
     facts = HostFacts(
+        docker_firewall=driver if driver in ("iptables", "nftables") else "",
         hostname=i.text("Name"),
         docker_version=server.text("Version") or i.text("ServerVersion"),
         api_version=server.text("ApiVersion"),

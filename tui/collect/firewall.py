@@ -30,6 +30,8 @@ class FirewallResult:
     rulesets: dict[int, RuleSet] = field(default_factory=dict)
     other_rulesets: dict[int, RuleSet] = field(default_factory=dict)
     raw_text: dict[str, str] = field(default_factory=dict)  # file name in a bundle -> text
+    nft_json: str | None = None  # `nft -j list ruleset`, None when not read
+    nft_unread: str = ""  # why not
     warnings: list[Warning_] = field(default_factory=list)
 
 
@@ -79,7 +81,19 @@ def collect_firewall() -> FirewallResult:
                     result.other_rulesets[family] = legacy
                     result.warnings.append(beside_warning(family, "legacy", "nft", legacy,
                                                           f"{_SAVE[family]}-legacy-save"))
+    result.nft_json, result.nft_unread = read_nft_ruleset()
     return result
+
+
+def read_nft_ruleset() -> tuple[str | None, str]:
+    """`nft -j list ruleset`: every nftables table of this network namespace (native ones, and
+    the ones iptables-nft keeps). (None, why) when it cannot be read."""
+    if not shutil.which("nft"):
+        return None, "no nft command"
+    try:
+        return run(["nft", "-j", "list", "ruleset"]).stdout, ""
+    except CommandFailed as exc:
+        return None, str(exc)
 
 
 def _read_nft_beside_legacy(family: int, result: FirewallResult) -> RuleSet | None:

@@ -258,7 +258,8 @@ def collect_live(client: Any = None, caches: LiveCollector | None = None) -> Hos
         results: list[Any] = [f.result() for f in parts]
         (docker_warnings, ), (links, routes, link_warnings), fw_part, proc_part = results
     pieces.links, pieces.routes = links, routes
-    pieces.backend, pieces.rulesets, pieces.other_rulesets, pieces.ipsets, fw_warnings = fw_part
+    pieces.backend, pieces.rulesets, pieces.other_rulesets, pieces.ipsets, fw_warnings, nft = fw_part
+    pieces.nft_json, pieces.nft_unread = nft
     pieces.proxies, pieces.sysctls, proc_warnings = proc_part
     pieces.warnings += docker_warnings + link_warnings + fw_warnings + proc_warnings
     return assemble(pieces)
@@ -289,7 +290,7 @@ def _firewall_part():
     fw = collect_firewall()
     warnings = list(fw.warnings)
     ipsets = read_ipsets(fw.rulesets, warnings)
-    return fw.backend, fw.rulesets, fw.other_rulesets, ipsets, warnings
+    return fw.backend, fw.rulesets, fw.other_rulesets, ipsets, warnings, (fw.nft_json, fw.nft_unread)
 
 
 def _proc_part():

@@ -12,6 +12,10 @@ from tui.model.state import (
     Link,
     Listener,
     Network,
+    NftChain,
+    NftRule,
+    NftSet,
+    NftTable,
     PortBinding,
     Proxy,
     Route,
@@ -24,6 +28,7 @@ from tui.model.state import (
 
 __all__ = [
     "Address", "Chain", "Container", "Endpoint", "HostFacts", "HostState", "IpSet", "Link", "Listener",
-    "Network", "PortBinding", "Proxy", "Route", "Rule", "RuleSet", "Stopped", "Warning_",
+    "Network", "NftChain", "NftRule", "NftSet", "NftTable", "PortBinding", "Proxy", "Route", "Rule", "RuleSet",
+    "Stopped", "Warning_",
     "stopped_view", "veth_owner",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,65 @@ class RuleSet:
         return f"{self.rule_count} rules" + (f" and {', '.join(dropping)}" if dropping else "")
 
 
+@dataclass(frozen=True, eq=False)
+class NftRule:
+    """One rule of a native nftables chain. `expr` is the rule's expression list as `nft -j` gives it."""
+
+    family: str
+    table: str
+    chain: str
+    handle: int
+    text: str  # as `nft -a list ruleset` prints it, without counter values and without `# handle N`
+    expr: tuple[Any, ...] = ()
+    comment: str = ""
+    packets: int | None = None
+    bytes: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.family} {self.table}/{self.chain}#{self.handle}"
+
+
+@dataclass(frozen=True, eq=False)
+class NftChain:
+    name: str
+    hook: str = ""  # "" for a regular chain
+    type: str = ""  # filter / nat / route, for a base chain
+    priority: int = 0
+    policy: str = ""  # "accept" / "drop" for a base chain
+    rules: tuple[NftRule, ...] = ()
+
+    @property
+    def is_base(self) -> bool:
+        return bool(self.hook)
+
+
+@dataclass(frozen=True, eq=False)
+class NftSet:
+    """A named set or map. Elements are kept as `nft -j` gives them (a map's as [key, value])."""
+
+    name: str
+    type: str
+    is_map: bool = False
+    map_type: str = ""
+    flags: tuple[str, ...] = ()
+    elements: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class NftTable:
+    """A native nftables table: not one of the tables iptables-nft keeps for `iptables`."""
+
+    family: str  # ip, ip6, inet, bridge, netdev, arp
+    name: str
+    chains: Mapping[str, NftChain] = field(default_factory=dict)
+    sets: Mapping[str, NftSet] = field(default_factory=dict)
+
+    @property
+    def rule_count(self) -> int:
+        return sum(len(c.rules) for c in self.chains.values())
+
+
 @dataclass(frozen=True)
 class IpSet:
     """One ipset as `ipset save` lists it (Docker 28.0.0 keeps its bridges' subnets in one)."""
@@ -241,7 +301,8 @@ class HostFacts:
     hostname: str = ""
     docker_version: str = ""
     api_version: str = ""
-    firewall_backend: str = "unknown"  # "nft", "legacy" or "unknown"
+    firewall_backend: str = "unknown"  # "nft", "legacy" or "unknown": what the `iptables` command uses
+    docker_firewall: str = ""  # what Docker writes its rules with: "iptables", "nftables", "" (not said)
     userland_proxy: bool | None = None
     userland_proxy_inferred: bool = True  # True when we deduced it (the API of <29.5 does not say)
     rootless: bool = False
@@ -267,6 +328,9 @@ class HostState:
     # Rules of the backend Docker does not use (legacy beside nft, nft beside legacy): the kernel
     # runs them too, so the path engine evaluates them after the main set.
     other_rulesets: Mapping[int, RuleSet] = field(default_factory=dict)
+    # Native nftables tables (Docker 29's nftables backend, firewalld, hand-written ones); the tables
+    # iptables-nft keeps for `iptables` are in `rulesets`, not here.
+    nft_tables: tuple[NftTable, ...] = ()
     proxies: tuple[Proxy, ...] = ()
     ipsets: Mapping[str, IpSet] = field(default_factory=dict)  # by name; empty when none (or not read)
     sysctls: Mapping[str, str] = field(default_factory=dict)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from tui.model import Container, HostState, Link, Proxy, RuleSet
+from tui.model import Container, HostState, Link, NftChain, NftTable, Proxy, RuleSet
 from tui.paths import explain
 from tui.paths.netfilter import HookResult, Step, run_hook
+from tui.paths.nft_walk import run_chain
 from tui.paths.packet import HostView, Packet
 from tui.paths.types import (
     ORIGINS,
@@ -77,17 +78,27 @@ class _Walk:
         result: HookResult | None = run_hook(ruleset, table, chain, p, self.view)
         if result is None:
             return "ACCEPT"
+        return self._record(result, table, backend)
+
+    def _run_native(self, table: NftTable, base: NftChain, p: Packet) -> str:
+        return self._record(run_chain(table, base, p, self.view), table.name, "", table.family)
+
+    def _record(self, result: HookResult, table: str, backend: str, family: str = "") -> str:
+        """The steps of one base chain as hops; returns its verdict."""
         prefix = f"{backend}:" if backend else ""
         for step in result.steps:
             if step.rule is None:
                 self.add(Hop(HopKind.POLICY, Reason.POLICY, table=table, chain=step.chain,
-                             policy=step.policy, backend=backend, doubts=[step.doubt] if step.doubt else []))
+                             policy=step.policy, backend=backend, family=family,
+                             doubts=[step.doubt] if step.doubt else []))
             else:
-                self.add(Hop(HopKind.RULE, Reason.RULE, _rule_facts(step) | ({"maybe": True} if step.maybe else {}),
+                facts = _rule_facts(step) | step.facts | ({"maybe": True} if step.maybe else {})
+                self.add(Hop(HopKind.RULE, Reason.RULE, facts,
                              table=table, chain=step.chain,
                              rule=step.rule.text, rule_ref=prefix + step.rule.ref, target=step.target,
                              goto=bool(step.parsed and step.parsed.goto),
-                             doubts=[step.doubt] if step.doubt else [], backend=backend,
+                             doubts=[step.doubt] if step.doubt else [], backend=backend, family=family,
+                             handle=getattr(step.rule, "handle", None),
                              before=_facts(step.before), after=_facts(step.after)))
         self.doubts.extend(result.doubts)
         # A doubt that belongs to no rule (a loop, a missing chain) goes with the last hop.
@@ -116,11 +127,60 @@ class _Walk:
         return None
 
     def hooks(self, chain: str, tables: tuple[str, ...], p: Packet) -> str:
-        for table in tables:
-            verdict = self.hook(table, chain, p)
+        """Every base chain at one hook, in priority order: the iptables tables named (at their
+        fixed priorities) and the native nftables chains of the packet's families. `accept` ends
+        only its own base chain; NAT binds once, in the first nat chain that rewrites."""
+        plan: list[tuple[int, int, str, NftTable | None, NftChain | None]] = [
+            (_iptables_priority(t, chain), 0, t, None, None) for t in tables]
+        for table, base in native_chains(self.state.nft_tables, HOOK_NAME[chain], p.family):
+            if base.type == "nat" and "nat" not in tables:
+                continue  # NAT was settled when the connection's first packet passed (looped back)
+            plan.append((base.priority, 1, table.name, table, base))
+        plan.sort(key=lambda step: (step[0], step[1]))
+        if chain == "POSTROUTING" and (p.bridged or p.bridged_dnat):
+            # br_netfilter passes no input device to POSTROUTING (a routed packet keeps its own).
+            iif, p.iif = p.iif, ""
+            try:
+                return self._run_plan(chain, plan, p)
+            finally:
+                p.iif = iif
+        return self._run_plan(chain, plan, p)
+
+    def _run_plan(self, chain: str, plan: list[tuple[int, int, str, NftTable | None, NftChain | None]],
+                  p: Packet) -> str:
+        for _prio, _order, name, native, base_chain in plan:
+            is_nat = name == "nat" if base_chain is None else base_chain.type == "nat"
+            if is_nat and _nat_bound(chain, p):
+                continue
+            verdict = self.hook(name, chain, p) if native is None or base_chain is None else \
+                self._run_native(native, base_chain, p)
             if verdict != "ACCEPT":
                 return verdict
         return "ACCEPT"
+
+
+HOOK_NAME = {"PREROUTING": "prerouting", "INPUT": "input", "FORWARD": "forward", "OUTPUT": "output",
+             "POSTROUTING": "postrouting"}
+# Where iptables' tables hook (include/uapi/linux/netfilter_ipv4.h): the same numbers for nft's and
+# legacy's, and the numbers nft's named priorities stand for.
+_IPTABLES_PRIORITY = {"raw": -300, "mangle": -150, "filter": 0, "security": 50}
+
+
+def _iptables_priority(table: str, chain: str) -> int:
+    if table == "nat":
+        return -100 if chain in ("PREROUTING", "OUTPUT") else 100
+    return _IPTABLES_PRIORITY.get(table, 0)
+
+
+def _nat_bound(chain: str, p: Packet) -> bool:
+    """Has this connection's NAT of the kind this hook does already been bound?"""
+    return p.dnat_done if chain in ("PREROUTING", "OUTPUT") else p.snat_done
+
+
+def native_chains(tables: tuple[NftTable, ...], hook: str, family: int) -> list[tuple[NftTable, NftChain]]:
+    """The native base chains the kernel runs at `hook` for a packet of `family`."""
+    families = ("ip", "inet") if family == 4 else ("ip6", "inet")
+    return [(t, c) for t in tables if t.family in families for c in t.chains.values() if c.hook == hook]
 
 
 def _facts(p: Packet | None) -> PacketFacts | None:
@@ -276,9 +336,10 @@ def trace(state: HostState, query: Query, view: HostView | None = None) -> Path:
     family = p.family
     ruleset = state.rulesets.get(family)
     walk = _Walk(state, view, ruleset, state.other_rulesets.get(family))
-    if ruleset is None:
+    if ruleset is None and not state.nft_tables:
         walk.doubts.append(Doubt.of(DoubtCode.RULES_NOT_READ, captured="rules" not in state.missing,
                                     family=family))
+    walk.doubts += _native_doubts(state)
     to_container = query.to is not None and _container_by_ip(state, query.to) is not None
     mapping = find_mapping(state, query.port, query.proto, query.dst, to_container)
 
@@ -290,6 +351,17 @@ def trace(state: HostState, query: Query, view: HostView | None = None) -> Path:
     path = Path(query, mapping, verdict, via, walk.hops, walk.doubts)
     explain.put_into_words(path)
     return path
+
+
+def _native_doubts(state: HostState) -> list[Doubt]:
+    """Native nftables rules the walk cannot account for: not read, or in families it does not walk."""
+    out = []
+    if "nft" in state.missing:
+        out.append(Doubt.of(DoubtCode.NFT_NOT_READ, why="Docker uses nftables, and `nft -j list ruleset` was not read"))
+    for t in state.nft_tables:
+        if t.family in ("bridge", "netdev") and t.rule_count:
+            out.append(Doubt.of(DoubtCode.NFT_FAMILY_NOT_WALKED, family=t.family, table=t.name))
+    return out
 
 
 def _input_doubts(state: HostState, mapping: Mapping | None, source: Container | None,
@@ -405,6 +477,11 @@ def _forward(walk: _Walk, p: Packet, via: Via) -> Outcome:
     p.oif = dev
     p.bridged = False
     p.physdev_out = ""
+    if dev == p.iif and p.dnat_done and any(n.bridge == dev for n in walk.state.networks) and \
+            walk.sysctl("net.bridge.bridge-nf-call-iptables", "1") == "1":
+        # A DNAT back to the bridge it came in from: br_netfilter hands it to the bridge to forward,
+        # and the bridge's POSTROUTING passes no input device (br_nf_pre_routing_finish).
+        p.bridged_dnat = True
     stopped = walk.through(p, ("FORWARD", ("mangle", "filter")), ("POSTROUTING", ("mangle", "nat")))
     if stopped:
         return stopped, None

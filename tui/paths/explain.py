@@ -56,10 +56,19 @@ def _iface_reason(hop: Hop) -> str:
     return f" because the packet came in on {iif}"
 
 
+def _where(hop: Hop) -> str:
+    return f"{hop.family} {hop.table}/{hop.chain}" if hop.family else f"{hop.table}/{hop.chain}"
+
+
 def rule(hop: Hop) -> str:
-    where = f"{hop.table}/{hop.chain}"
+    where = _where(hop)
     b, a = hop.before, hop.after
     t = hop.target
+    if hop.facts.get("vmap") and not hop.doubts:
+        key, value = hop.facts.get("vmap_key", "the key"), hop.facts.get("vmap_value", "")
+        does = _target_does(hop) if t in ("ACCEPT", "DROP", "REJECT", "RETURN") else \
+            f"sends it to chain {t}" + (" (goto)" if hop.goto else "")
+        return f"{where}: the verdict map {hop.facts['vmap']} looks up {key} {value!r} and {does}."
     if hop.facts.get("maybe") and hop.doubts:
         return (f"{where}: whether this rule matches is not known ({doubt_detail(hop.doubts[0])}); if it does, "
                 f"{_target_does(hop)}. The walk goes on as if it did not match.")
@@ -73,6 +82,9 @@ def rule(hop: Hop) -> str:
                 f"{b.oif or 'the outgoing interface'}, so replies come back through this host.")
     if t == "SNAT" and b and a:
         return f"{where}: SNAT rewrites the source {b.src} to {a.src}."
+    if t == "ACCEPT" and hop.family:
+        return (f"{where}: the rule accepts the packet; the rest of this base chain is skipped, but other base "
+                "chains at this hook (other tables) still run.")
     if t == "ACCEPT":
         return f"{where}: the rule accepts the packet; no further {hop.table} rules run for this hook."
     if t == "DROP":
@@ -102,6 +114,8 @@ def _target_does(hop: Hop) -> str:
 def policy(hop: Hop) -> str:
     role = _CHAIN_ROLE.get(hop.chain, "")
     verdict = {"ACCEPT": "lets the packet through", "DROP": "drops the packet"}.get(hop.policy, hop.policy)
+    if hop.family:
+        return f"{_where(hop)}: no rule decided; the base chain's policy {hop.policy.lower()} {verdict}."
     return (f"{hop.table}/{hop.chain}: no rule decided {role}; the chain's policy {hop.policy} "
             f"{verdict}.")
 
@@ -296,6 +310,13 @@ def doubt_detail(d: Doubt) -> str:
     if c == DoubtCode.INPUT_NOT_READ:
         more = d.param("more")
         return f"not read: {d.param('field')}" + (f" (and {more} more)" if more else "")
+    if c == DoubtCode.NFT_EXPR_NOT_EVALUATED:
+        return f"the nftables expression `{d.param('expr')}` is not evaluated"
+    if c == DoubtCode.NFT_NOT_READ:
+        return (f"native nftables rules were not read ({d.param('why')}): they may drop, accept or rewrite "
+                "this packet")
+    if c == DoubtCode.NFT_FAMILY_NOT_WALKED:
+        return f"{d.param('family')} table {d.param('table')} has rules, and {d.param('family')} tables are not walked"
     if c == DoubtCode.BEYOND_HOST:
         return (f"the packet leaves this host through {d.param('dev')} towards {d.param('dst')}: what happens "
                 "there is not known here")
@@ -308,7 +329,8 @@ def doubt_sentence(d: Doubt) -> str:
         return f"sockets inside {d.param('container')} were not read"
     if d.code == DoubtCode.PROCESSES_NOT_CAPTURED:
         return "host processes were not captured"
-    if d.code in (DoubtCode.MATCH_NOT_EVALUATED, DoubtCode.IPSET_NOT_CAPTURED, DoubtCode.IPSET_NOT_EVALUATED):
+    if d.code in (DoubtCode.MATCH_NOT_EVALUATED, DoubtCode.IPSET_NOT_CAPTURED, DoubtCode.IPSET_NOT_EVALUATED,
+                  DoubtCode.NFT_EXPR_NOT_EVALUATED):
         return f"{d.rule_ref} `{d.rule_text}`: {doubt_detail(d)}"
     if d.rule_ref:
         return f"{d.rule_ref}: {doubt_detail(d)}"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
-from tui.model import Rule, RuleSet
+from tui.model import NftRule, Rule, RuleSet
 from tui.paths.chain_index import index_of
 from tui.paths.matches import evaluate
 from tui.paths.packet import HostView, Packet
@@ -29,7 +30,7 @@ class Step:
 
     table: str
     chain: str
-    rule: Rule | None  # None for a policy
+    rule: Rule | NftRule | None  # None for a policy
     target: str
     policy: str = ""
     doubt: Doubt | None = None  # why this step is uncertain
@@ -37,6 +38,7 @@ class Step:
     after: Packet | None = None
     parsed: ParsedRule | None = None
     maybe: bool = False  # whether the rule matches is unknown (see `doubt`)
+    facts: dict[str, Any] = field(default_factory=dict)  # what its sentence needs (a verdict map's choice)
 
 
 @dataclass

@@ -24,6 +24,7 @@ class Packet:
     physdev_in: str = ""  # bridge port it came in on, when br_netfilter sees a bridged frame
     physdev_out: str = ""
     bridged: bool = False
+    bridged_dnat: bool = False  # DNAT'ed back to the bridge it came from: the bridge forwards it
     mark: int = 0
     ct_mark: int = 0
     ct_untracked: bool = False

@@ -102,6 +102,9 @@ class DoubtCode(StrEnum):
     UNKNOWN_POLICY = "unknown-policy"
     UDP_ANSWER_SOURCE = "udp-answer-source"  # docker-proxy answers UDP from another address
     BEYOND_HOST = "beyond-host"  # the packet leaves this host: what happens next is not ours to see
+    NFT_EXPR_NOT_EVALUATED = "nft-expr-not-evaluated"  # an nftables expression the walker does not know
+    NFT_NOT_READ = "nft-not-read"  # the host has native nftables rules (or may have), and they were not read
+    NFT_FAMILY_NOT_WALKED = "nft-family-not-walked"  # bridge/netdev tables with rules: not walked
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,8 @@ class Hop:
     doubts: list[Doubt] = field(default_factory=list)  # about this hop itself
     pinned: list[Doubt] = field(default_factory=list)  # about rules passed over just before it
     backend: str = ""  # set for rules of the other backend ("legacy" beside nft, "nft" beside legacy)
+    family: str = ""  # a native nftables rule's family (ip, ip6, inet); "" for an iptables rule
+    handle: int | None = None  # a native nftables rule's handle
     before: PacketFacts | None = None
     after: PacketFacts | None = None
     # Words, filled by tui.paths.explain at the end of a trace.
@@ -169,10 +174,12 @@ class Hop:
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
-        for key in ("name", "table", "chain", "rule", "target", "policy", "backend"):
+        for key in ("name", "family", "table", "chain", "rule", "target", "policy", "backend"):
             value = getattr(self, key)
             if value:
-                out[key] = value
+                out[key] = value.lower() if key == "policy" and self.family else value  # nft's own word
+        if self.handle is not None:
+            out["handle"] = self.handle
         if self.leg != 1:
             out["leg"] = self.leg
         if self.uncertain:
