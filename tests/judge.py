@@ -32,7 +32,8 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
     kernel_rules = [e.rule for e in events if e.kind == "rule"]
     # A rule the engine could not evaluate is a hop of its own that may or may not have matched:
     # it is compared only where the kernel shows it.
-    ours = [h.rule for h in path.hops if h.kind == "rule" and h.leg == 1
+    # Native nftables rules are not iptables' to show: `judge_native` compares them.
+    ours = [h.rule for h in path.hops if h.kind == "rule" and h.leg == 1 and not h.family
             and (not h.facts.get("maybe") or h.rule in kernel_rules)]
     assert events, f"the kernel traced no packet for {query}"
     assert ours == kernel_rules, f"{query.origin}: engine {ours}\n kernel {kernel_rules}"
@@ -42,7 +43,7 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
     # trace's own TRACE rule lives there.)
     kernel_policies = [(e.table, e.chain, e.verdict) for e in events if e.kind == "policy" and e.table != "raw"]
     our_policies = [(h.table, h.chain, h.policy) for h in path.hops
-                    if h.kind == "policy" and h.leg == 1 and h.table != "raw" and not h.backend]
+                    if h.kind == "policy" and h.leg == 1 and h.table != "raw" and not h.backend and not h.family]
     rest = iter(kernel_policies)
     assert all(p in rest for p in our_policies), f"{query.origin}: engine {our_policies}\n kernel {kernel_policies}"
     assert [p for p in our_policies if p[2] != "ACCEPT"] == [p for p in kernel_policies if p[2] != "ACCEPT"], (
@@ -51,7 +52,7 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
         gateway = HostView.of(state).route(proxy.container_ip)[2]
         leg2 = rig.parse_trace(text, proto, proxy.container_port, gateway)
         assert leg2, f"the kernel traced no docker-proxy connection to {proxy.container_ip}"
-        ours2 = [h.rule for h in path.hops if h.kind == "rule" and h.leg == 2]
+        ours2 = [h.rule for h in path.hops if h.kind == "rule" and h.leg == 2 and not h.family]
         assert ours2 == [e.rule for e in leg2 if e.kind == "rule"], f"leg 2 of {query}"
     if path.verdict == "uncertain":
         assert path.doubts, f"{query}: uncertain without a reason"
@@ -115,7 +116,11 @@ def judge_native(state, query: Query, proto: str, connect, netns: str | None = N
         return ([(h.table, h.chain, h.rule) for h in hops if h.kind == "rule" and not h.facts.get("maybe")],
                 [(h.table, h.chain, h.policy.lower()) for h in hops if h.kind == "policy"])
 
+    native = {(t.family, t.name) for t in state.nft_tables}
+
     def kernel(evs) -> tuple[list, list]:
+        # Only the native tables: iptables-nft's own tables are judged by `judge`, in iptables' words.
+        evs = [e for e in evs if (e.family, e.table) in native]
         return ([(e.table, e.chain, e.rule) for e in evs if e.kind == "rule"],
                 [(e.table, e.chain, e.verdict) for e in evs if e.kind == "policy"])
 

@@ -62,6 +62,7 @@ class Scenario:
     has_bridge1: bool
     user_bridge: str = "bridge1"  # the user network's bridge (and network) name
     nft: bool = False  # Docker's nftables backend: `rules` is an nft ruleset
+    beside: str = ""  # an nft ruleset of another owner (firewalld, an admin), loaded after Docker's
 
     @classmethod
     def from_file(cls, path: Path) -> Scenario:
@@ -123,8 +124,9 @@ class FixtureHost:
         shutil.rmtree(self.bundle.parent, ignore_errors=True)
 
 
-def build(path: Path) -> FixtureHost:
+def build(path: Path, beside: str = "") -> FixtureHost:
     sc = Scenario.from_file(path)
+    sc.beside = beside
     tag = f"{sc.version.replace('.', '')}-{sc.name[8:16] or 'base'}-{rig.RUN_ID}"[:30]
     host_ns, client_ns = f"dpt-fx-h-{tag}", f"dpt-fx-cl-{tag}"
     boxes = {"c0": Box("c0", f"dpt-fx-c0-{tag}", "172.17.0.2", 16, "docker0", "bridge", "172.17.0.1")}
@@ -188,6 +190,8 @@ def _wire(host: FixtureHost) -> None:
         host.run(h, "nft", "-f", "-", input=nft_loadable(sc.rules))
     else:
         host.run(h, "iptables-restore", input=sc.rules)
+    if sc.beside:
+        host.run(h, "nft", "-f", "-", input=sc.beside)
     if "c1" in host.boxes:
         www = host.bundle.parent / "www"
         www.mkdir(parents=True)
