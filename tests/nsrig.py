@@ -63,6 +63,7 @@ class Scenario:
     user_bridge: str = "bridge1"  # the user network's bridge (and network) name
     nft: bool = False  # Docker's nftables backend: `rules` is an nft ruleset
     beside: str = ""  # an nft ruleset of another owner (firewalld, an admin), loaded after Docker's
+    forwarding: bool = True  # net.ipv4.ip_forward (Docker's nftables backend leaves it as it finds it)
 
     @classmethod
     def from_file(cls, path: Path) -> Scenario:
@@ -124,9 +125,9 @@ class FixtureHost:
         shutil.rmtree(self.bundle.parent, ignore_errors=True)
 
 
-def build(path: Path, beside: str = "") -> FixtureHost:
+def build(path: Path, beside: str = "", forwarding: bool = True) -> FixtureHost:
     sc = Scenario.from_file(path)
-    sc.beside = beside
+    sc.beside, sc.forwarding = beside, forwarding
     tag = f"{sc.version.replace('.', '')}-{sc.name[8:16] or 'base'}-{rig.RUN_ID}"[:30]
     host_ns, client_ns = f"dpt-fx-h-{tag}", f"dpt-fx-cl-{tag}"
     boxes = {"c0": Box("c0", f"dpt-fx-c0-{tag}", "172.17.0.2", 16, "docker0", "bridge", "172.17.0.1")}
@@ -175,7 +176,7 @@ def _wire(host: FixtureHost) -> None:
         rig.sh("ip", "-n", b.ns, "link", "set", "eth0", "up")
         if not (sc.internal and b.bridge == sc.user_bridge):  # internal networks get no default route
             rig.sh("ip", "-n", b.ns, "route", "add", "default", "via", b.gateway)
-    host.run(h, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    host.run(h, "sysctl", "-qw", f"net.ipv4.ip_forward={int(sc.forwarding)}")
     host.run(h, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1", check=False)
     if not sc.proxy:
         # Docker sets route_localnet on its bridges when the proxy is off, for 127.0.0.1 DNAT.

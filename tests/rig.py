@@ -318,14 +318,15 @@ def parse_nft_trace(text: str, proto: str, dport: int, src: str | None) -> list[
 
 @contextlib.contextmanager
 def nft_trace(proto: str, ports: list[int], netns: str | None = None):
-    """`meta nftrace set 1` for the ports, in a table of our own before raw at prerouting and output,
+    """`meta nftrace set 1` for the ports, in a table of our own at priority -500 (before raw, and before
+    defrag, so that a table of the host at -400 is traced too) at prerouting and output,
     and `nft monitor trace`; yields a callable returning the monitor's text. Removed on exit."""
     within = ["ip", "netns", "exec", netns] if netns else []
     plist = ", ".join(str(p) for p in ports)
     rules = (f"table inet {TRACE_TABLE} {{\n"
-             f" chain pre {{ type filter hook prerouting priority -350; "
+             f" chain pre {{ type filter hook prerouting priority -500; "
              f"meta l4proto {proto} th dport {{ {plist} }} meta nftrace set 1; }}\n"
-             f" chain out {{ type filter hook output priority -350; "
+             f" chain out {{ type filter hook output priority -500; "
              f"meta l4proto {proto} th dport {{ {plist} }} meta nftrace set 1; }}\n}}\n")
     out = tempfile.NamedTemporaryFile("w+", delete=False, suffix=".nfttrace")
     mon = subprocess.Popen([*within, "nft", "monitor", "trace"], stdout=out, stderr=subprocess.STDOUT)

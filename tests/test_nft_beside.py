@@ -43,20 +43,47 @@ ZONE_OPENS = """table inet dpt-zone {
 }
 """
 
-HOSTS = {
-    "nft-zone-rejects": (FIXTURES / "v29.7.2-nft" / "usernet-portmap.nft", ZONE_REJECTS),
-    "nft-zone-opens": (FIXTURES / "v29.7.2-nft" / "usernet-portmap.nft", ZONE_OPENS),
-    "iptables-nft-zone-rejects": (FIXTURES / "v28.5.2" / "usernet-portmap.rules", ZONE_REJECTS),
+# A zone that closes the host port at input only: the published port is forwarded, never input.
+ZONE_INPUT_ONLY = """table inet dpt-zone {
+    chain filter_INPUT {
+        type filter hook input priority 10; policy accept;
+        iifname "eth0" tcp dport 8080 drop
+    }
 }
-ORIGINS = ["external", "host", "localhost", "same-network", "other-network"]
-EXPECTED_EXTERNAL = {"nft-zone-rejects": "rejected", "nft-zone-opens": "delivered",
+"""
+# An admin "opens" the container to the LAN in a table of their own, before Docker's raw drop.
+USER_OPENS_DIRECT = """table inet dpt-user {
+    chain pre {
+        type filter hook prerouting priority -400; policy accept;
+        ip daddr 192.0.2.2 tcp dport 80 accept comment "open c1 to the LAN"
+    }
+}
+"""
+PORTMAP_NFT = FIXTURES / "v29.7.2-nft" / "usernet-portmap.nft"
+# name: (Docker's rules, the other table, ip_forward)
+HOSTS = {
+    "nft-zone-rejects": (PORTMAP_NFT, ZONE_REJECTS, True),
+    "nft-zone-opens": (PORTMAP_NFT, ZONE_OPENS, True),
+    "nft-zone-input-only": (PORTMAP_NFT, ZONE_INPUT_ONLY, True),
+    "nft-user-opens-direct": (PORTMAP_NFT, USER_OPENS_DIRECT, True),
+    "nft-forwarding-off": (PORTMAP_NFT, "", False),
+    "iptables-nft-zone-rejects": (FIXTURES / "v28.5.2" / "usernet-portmap.rules", ZONE_REJECTS, True),
+}
+ORIGINS = ["external", "host", "localhost", "same-network", "other-network", "direct"]
+EXPECTED_EXTERNAL = {"nft-zone-rejects": "rejected", "nft-zone-opens": "delivered", "nft-zone-input-only": "delivered",
+                     "nft-user-opens-direct": "delivered", "nft-forwarding-off": "dropped",
                      "iptables-nft-zone-rejects": "rejected"}
+# The findings each host causes (and no other host here has).
+CAUSED = {"nft-zone-rejects": {"docker-accept-other-drops"}, "iptables-nft-zone-rejects": {"docker-accept-other-drops"},
+          "nft-zone-input-only": {"nft-input-bypass"}, "nft-user-opens-direct": {"other-accept-docker-drops"},
+          "nft-forwarding-off": {"ip-forward-off-nft"}, "nft-zone-opens": set()}
+NFT_FINDINGS = {"docker-accept-other-drops", "other-accept-docker-drops", "nft-input-bypass", "ip-forward-off-nft"}
 
 
 @pytest.fixture(scope="module", params=sorted(HOSTS))
 def beside_host(engine, request):
-    path, beside = HOSTS[request.param]
-    host = nsrig.build(path, beside=beside)
+    path, beside, forwarding = HOSTS[request.param]
+    host = nsrig.build(path, beside=beside, forwarding=forwarding)
     try:
         yield request.param, host, load_bundle(host.bundle)
     finally:
@@ -66,7 +93,6 @@ def beside_host(engine, request):
 @pytest.mark.parametrize("origin", ORIGINS)
 def test_a_table_beside_docker_is_walked_as_the_kernel_walks_it(beside_host, origin):
     name, host, state = beside_host
-    assert [t.name for t in state.nft_tables if t.family == "inet"] == ["dpt-zone"]
     query, ns, ip, port = _origin(host, state, origin)
     connect = lambda: host.connect(ns, ip, port)  # noqa: E731
     judge_native(state, query, "tcp", connect, netns=host.host_ns)
@@ -78,5 +104,16 @@ def test_the_other_table_decides_for_outside_clients(beside_host):
     name, host, state = beside_host
     path = trace(state, Query(nsrig.HOST_PORT, "tcp", f"external:{nsrig.CLIENT_IP}"))
     assert path.verdict == EXPECTED_EXTERNAL[name], path.summary
-    deciding = path.deciding_hop()
-    assert deciding is not None and deciding.table == "dpt-zone" and deciding.family == "inet", path.summary
+    if path.verdict == "rejected":
+        deciding = path.deciding_hop()
+        assert deciding is not None and deciding.table == "dpt-zone" and deciding.family == "inet", path.summary
+
+
+def test_each_nftables_finding_comes_with_its_cause_only(beside_host):
+    from tui.paths.findings import host_findings, port_findings
+
+    name, host, state = beside_host
+    c1 = state.container("c1")
+    found = {f.code for f in host_findings(state)} | {f.code for b in c1.ports for f in port_findings(state, c1, b)}
+    assert found & NFT_FINDINGS == CAUSED[name]
+    assert ("nft-no-docker-user" in found) == host.scenario.nft

@@ -1,4 +1,6 @@
-"""Firewall change notifications: `xtables-monitor --event` on iptables-nft hosts.
+"""Firewall change notifications: `xtables-monitor --event` on iptables-nft hosts, `nft monitor`
+where only nftables is installed (a Docker 29 host on its nftables backend). Both report every
+nftables commit, of iptables-nft's tables and native ones alike.
 
 Legacy iptables has no change notification; there the app keeps its cheap periodic re-collection.
 The monitor is one child process with an argument list; `stop()` ends it, and the reader then returns.
@@ -17,13 +19,25 @@ class RuleChangeMonitor:
         self._stopped = False
 
     @staticmethod
-    def available(backend: str) -> bool:
-        return backend == "nft" and shutil.which("xtables-monitor") is not None
+    def command(backend: str) -> list[str] | None:
+        """The monitor for this host, None when it has none (legacy iptables, no tools)."""
+        if backend != "legacy" and shutil.which("xtables-monitor"):
+            return ["xtables-monitor", "--event"]
+        if shutil.which("nft"):
+            return ["nft", "monitor", "ruleset"]
+        return None
 
-    def run(self, on_change: Callable[[], object]) -> str:
+    @staticmethod
+    def available(backend: str) -> bool:
+        return RuleChangeMonitor.command(backend) is not None
+
+    def run(self, on_change: Callable[[], object], backend: str = "nft") -> str:
         """Block, calling on_change for each rule change, until stop(); returns why it ended."""
-        # xtables-monitor block-buffers into a pipe: stdbuf makes each event arrive when it happens.
-        argv = ["xtables-monitor", "--event"]
+        argv = self.command(backend)
+        if argv is None:
+            return "no xtables-monitor or nft"
+        tool = argv[0]
+        # Both block-buffer into a pipe: stdbuf makes each event arrive when it happens.
         if shutil.which("stdbuf"):
             argv = ["stdbuf", "-oL", *argv]
         try:
@@ -31,17 +45,19 @@ class RuleChangeMonitor:
                                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
                                           errors="replace")
         except OSError as exc:
-            return f"xtables-monitor: {exc.strerror}"
+            return f"{tool}: {exc.strerror}"
         if self._stopped:  # stop() came while we were starting
             self._proc.terminate()
         assert self._proc.stdout is not None
         for line in self._proc.stdout:
             if self._stopped:
                 break
-            if line.startswith("NEWGEN:"):  # one per committed ruleset change (after its EVENT lines)
+            # xtables-monitor: one NEWGEN line per committed change (after its EVENT lines); nft monitor
+            # prints the change itself, a line per object (the collection that follows coalesces them).
+            if line.startswith("NEWGEN:") if tool == "xtables-monitor" else line.strip():
                 on_change()
         code = self._proc.wait()
-        return "stopped" if self._stopped else f"xtables-monitor exited ({code})"
+        return "stopped" if self._stopped else f"{tool} exited ({code})"
 
     def stop(self) -> None:
         self._stopped = True

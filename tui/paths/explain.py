@@ -369,6 +369,28 @@ def finding_reason(code: str, f: dict[str, Any]) -> str:
     if code == "ip-forward-off":
         return ("net.ipv4.ip_forward=0: the host forwards nothing, so no published port is reachable from outside "
                 "through DNAT (only docker-proxy on the host's own sockets answers)")
+    if code == "ip-forward-off-nft":
+        return ("net.ipv4.ip_forward=0, and Docker's nftables backend does not turn it on (its iptables backend "
+                "does): nothing is forwarded, so no published port is reachable from outside through DNAT; "
+                "set it yourself (sysctl -w net.ipv4.ip_forward=1, and in /etc/sysctl.d)")
+    if code == "nft-no-docker-user":
+        where = "; ".join(f"{name} (priority {prio}) runs {when} Docker's" for name, prio, when in f["others"])
+        return (f"Docker's nftables tables have no DOCKER-USER chain: your own rules go in a table of your own, in a "
+                f"base chain at hook forward; priority below {f['priority']} runs before Docker's filter-FORWARD, "
+                "above it after. An accept in one table ends only that table's chain; a drop anywhere is final"
+                + (f". Here: {where}" if where else ""))
+    if code == "docker-accept-other-drops":
+        does = "drops" if f["verdict"] == Verdict.DROPPED else "rejects"
+        return (f"{f['accepted_by']} accepts this port, but {f['table']}/{f['chain']} {does} it afterwards: an "
+                "accept ends only its own base chain, and every later base chain (of any table) still runs")
+    if code == "other-accept-docker-drops":
+        does = "drops" if f["verdict"] == Verdict.DROPPED else "rejects"
+        return (f"{f['accepted_by']} accepts this port, yet {f['table']}/{f['chain']} {does} it: accepting it in "
+                "another table does not override Docker's drop")
+    if code == "nft-input-bypass":
+        return (f"{f['where']} closes port {b.host_port} at the input hook, but the port is DNAT'ed in prerouting "
+                "and forwarded to the container: input never sees it, so that table does not protect this port "
+                "(filter it at the forward hook)")
     if code == "two-backends":
         return (f"{f['other']} iptables tables are in use beside the {f['ours']} ones Docker writes: the kernel runs "
                 "both, `iptables` shows one")
@@ -423,8 +445,14 @@ def finding_reason(code: str, f: dict[str, Any]) -> str:
 
 def finding_evidence(code: str, f: dict[str, Any]) -> str:
     b = _binding(f)
-    if code == "ip-forward-off":
+    if code in ("ip-forward-off", "ip-forward-off-nft"):
         return "sysctl net.ipv4.ip_forward = 0"
+    if code == "nft-no-docker-user":
+        return f"Docker's filter-FORWARD: hook forward priority {f['priority']}"
+    if code in ("docker-accept-other-drops", "other-accept-docker-drops"):
+        return f"{f['accept_rule']}  →  {f['rule'] or 'policy ' + f['policy']}"
+    if code == "nft-input-bypass":
+        return f["rule"] or f"{f['where']} policy {f['policy']}"
     if code == "two-backends":
         return f"{f['source']}: {f['size']}"
     if code in ("orphan-proxy", "proxy-mismatch", "udp-proxy-answer-source"):

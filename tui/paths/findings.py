@@ -61,11 +61,21 @@ def _listening(c: Container, b: PortBinding) -> bool | None:
     return any(lsn.port == b.container_port and lsn.proto == b.proto for lsn in c.listeners)
 
 
+DOCKER_NFT_TABLES = frozenset({"docker-bridges"})  # the tables Docker 29's nftables backend writes
+
+
+def _docker_on_nft(state: HostState) -> bool:
+    return state.facts.docker_firewall == "nftables" or any(t.name in DOCKER_NFT_TABLES for t in state.nft_tables)
+
+
 def host_findings(state: HostState) -> list[Finding]:
     out = []
     fwd = state.sysctl("net.ipv4.ip_forward")
     if fwd == "0":
-        out.append(Finding("ip-forward-off", PROBLEM))
+        # Docker's nftables backend does not turn forwarding on (its iptables backend does).
+        out.append(Finding("ip-forward-off-nft" if _docker_on_nft(state) else "ip-forward-off", PROBLEM))
+    if _docker_on_nft(state):
+        out.append(_no_docker_user(state))
     if state.other_rulesets.get(4) is not None:
         rs = state.other_rulesets[4]
         out.append(Finding("two-backends", WARN, {"other": state.other_backend, "ours": state.facts.firewall_backend,
@@ -78,6 +88,38 @@ def host_findings(state: HostState) -> list[Finding]:
     if state.facts.rootless:
         out.append(Finding("rootless", INFO))
     return out
+
+
+def _no_docker_user(state: HostState) -> Finding:
+    """Docker's nftables tables have no DOCKER-USER: a user's rules live in a table of their own,
+    and its base chain's priority at the hook says whether they run before or after Docker's."""
+    docker = [c.priority for t in state.nft_tables if t.name in DOCKER_NFT_TABLES for c in t.chains.values()
+              if c.hook == "forward"]
+    anchor = min(docker) if docker else 0
+    others = tuple((f"{t.family} {t.name}/{c.name}", c.priority, "before" if c.priority < anchor else
+                    "after" if c.priority > anchor else "at the same priority as")
+                   for t in state.nft_tables if t.name not in DOCKER_NFT_TABLES and t.family in ("ip", "inet")
+                   for c in t.chains.values() if c.hook == "forward")
+    return Finding("nft-no-docker-user", INFO, {"priority": anchor, "others": others})
+
+
+def _native_dnat_ports(state: HostState) -> set[tuple[str, int]]:
+    """(proto, port) that a native nftables dnat rule matches on, as far as its expressions say."""
+    ports: set[tuple[str, int]] = set()
+    for t in state.nft_tables:
+        for chain in t.chains.values():
+            for r in chain.rules:
+                if not any(isinstance(e, dict) and "dnat" in e for e in r.expr):
+                    continue
+                for e in r.expr:
+                    m = e.get("match") if isinstance(e, dict) else None
+                    left = m.get("left") if isinstance(m, dict) else None
+                    pay = left.get("payload") if isinstance(left, dict) else None
+                    if isinstance(m, dict) and isinstance(pay, dict) and pay.get("field") == "dport" \
+                            and isinstance(m.get("right"), int):
+                        for proto in (("tcp", "udp") if pay.get("protocol") == "th" else (pay.get("protocol"),)):
+                            ports.add((str(proto), m["right"]))
+    return ports
 
 
 def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = True) -> list[Finding]:
@@ -108,16 +150,21 @@ def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = T
         out += _udp_answer_source(state, b)
         if deep:
             out += _drop_findings(state, b, trace)
-        if rs is not None and not _has_dnat(rs, b) and not state.facts.rootless and "rules" not in state.missing:
+        if rs is not None and not _has_dnat(rs, b) and not state.facts.rootless and "rules" not in state.missing \
+                and (b.proto, b.host_port) not in _native_dnat_ports(state):
             out.append(Finding("no-dnat-rule", WARN, {"binding": b, "source": rs.source}))
         if rs is not None:
             out += _input_bypass(rs, b)
+        if deep and state.nft_tables:
+            out += _native_input_bypass(state, b, trace)
         if b.host_ip == "::" or (b.host_ip or "").count(":") >= 2:
             v6 = state.rulesets.get(6)
             if v6 is None or not _has_dnat(v6, b):
                 out.append(Finding("ipv6-no-rule", WARN, {"binding": b}))
     if deep and endpoint is not None and c.state == "running":
         out += _direct_routing(state, c, b, endpoint.ip, trace)
+        if state.nft_tables:
+            out += _native_direct(state, b, endpoint.ip, trace)
     out.sort(key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
     return out
 
@@ -199,10 +246,77 @@ def _drop_findings(state: HostState, b: PortBinding, trace: Tracer) -> list[Find
     deciding = path.deciding_hop()
     if deciding is None:
         return []
+    if deciding.family:
+        return _native_drop(path, deciding)
     user = "DOCKER-USER" in deciding.chain or (deciding.chain == "FORWARD" and "DOCKER" not in deciding.rule)
     return [Finding("dropped-by-rule", PROBLEM, {"table": deciding.table, "chain": deciding.chain,
                                                  "rule": deciding.rule, "policy": deciding.policy,
                                                  "verdict": path.verdict, "beside_docker": user})]
+
+
+def _native_drop(path: Path, deciding: Any) -> list[Finding]:
+    """A native table decided. Where another table had accepted the packet at the same hook before,
+    say so: an accept ends only its own base chain, so it protects nothing from the next table."""
+    facts = {"table": f"{deciding.family} {deciding.table}", "chain": deciding.chain, "rule": deciding.rule,
+             "policy": deciding.policy.lower(), "verdict": path.verdict, "beside_docker": False}
+    stop = path.hops.index(deciding)
+    accepted = next((h for h in reversed(path.hops[:stop]) if h.kind == "rule" and h.target == "ACCEPT"
+                     and (h.family, h.table) != (deciding.family, deciding.table)), None)
+    if accepted is None:
+        return [Finding("dropped-by-rule", PROBLEM, facts | {"beside_docker": deciding.table not in DOCKER_NFT_TABLES})]
+    facts |= {"accepted_by": f"{accepted.family} {accepted.table}/{accepted.chain}".strip(),
+              "accept_rule": accepted.rule}
+    code = "docker-accept-other-drops" if accepted.table in DOCKER_NFT_TABLES or not accepted.family \
+        else "other-accept-docker-drops"
+    return [Finding(code, PROBLEM, facts)]
+
+
+def _native_direct(state: HostState, b: PortBinding, ip: str, trace: Tracer) -> list[Finding]:
+    """Straight to the container's address from outside: where another table accepted it and
+    Docker's table still dropped it, say that the accept did not override the drop."""
+    try:
+        path = trace(state, Query(b.container_port, b.proto, "external", to=ip))
+    except ValueError:
+        return []
+    deciding = path.deciding_hop() if path.verdict in (Verdict.DROPPED, Verdict.REJECTED) else None
+    if deciding is None or not deciding.family:
+        return []
+    return [f for f in _native_drop(path, deciding) if f.code == "other-accept-docker-drops"]
+
+
+def _native_input_bypass(state: HostState, b: PortBinding, trace: Tracer) -> list[Finding]:
+    """A native table (a firewalld zone, an admin's) that closes the port at the input hook looks
+    protective, but a published port is DNAT'ed in prerouting and forwarded: input never sees it."""
+    from tui.paths.nft_walk import run_chain
+    from tui.paths.packet import HostView, Packet
+
+    if b.loopback_only or not b.host_port:
+        return []
+    try:
+        path = trace(state, Query(b.host_port, b.proto, "external"))
+    except ValueError:
+        return []
+    if path.verdict != Verdict.DELIVERED or path.via != "nat":
+        return []  # stopped anyway, or it does reach the host's input (docker-proxy)
+    view = HostView.of(state)
+    dev = view.default_interface()
+    dst = view.primary_address(dev, 4) if dev else ""
+    if not dst:
+        return []
+    for t in state.nft_tables:
+        if t.name in DOCKER_NFT_TABLES or t.family not in ("ip", "inet"):
+            continue
+        for chain in t.chains.values():
+            if chain.hook != "input":
+                continue
+            p = Packet("198.51.100.10", dst, b.proto, 40000, b.host_port, iif=dev)
+            result = run_chain(t, chain, p, view)
+            if result.verdict in ("DROP", "REJECT") and not result.doubts:
+                last = result.steps[-1] if result.steps else None
+                rule = last.rule.text if last is not None and last.rule is not None else ""
+                return [Finding("nft-input-bypass", WARN, {"binding": b, "where": f"{t.family} {t.name}/{chain.name}",
+                                                          "rule": rule, "policy": chain.policy})]
+    return []
 
 
 def _input_bypass(rs: RuleSet, b: PortBinding) -> list[Finding]:

@@ -317,7 +317,8 @@ class DockportApp(App[None]):
         self._rule_monitor = monitor
         if self._stop.is_set():
             return
-        why = monitor.run(lambda: self.post_message(RefreshRequested()))
+        backend = self.session.state.facts.firewall_backend if self.session.state else "nft"
+        why = monitor.run(lambda: self.post_message(RefreshRequested()), backend)
         if why != "stopped" and not self._stop.is_set():
             self.post_message(SourceStatus(f"live (firewall changes polled: {why})"))
 

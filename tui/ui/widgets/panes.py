@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static, Tree
 from textual.widgets.data_table import RowDoesNotExist
 from textual.widgets.tree import TreeNode
 
-from tui.model import Container, HostState, PortBinding, RuleSet, veth_owner
+from tui.model import Container, HostState, NftTable, PortBinding, RuleSet, veth_owner
 from tui.session import PortChoice
 from tui.ui.messages import Step, View
 from tui.ui.render import (
@@ -316,15 +316,18 @@ class RulesPane(DataTable[Text]):
         rs = state.rulesets.get(4)
         # A container that starts or goes changes neither the rules nor, mostly, the path's rules:
         # the rows would come out the same, so they are not built again (they are thousands at scale).
-        same_objects = (rs, state.other_rulesets.get(4), pal)  # compared by identity: rule sets are large
+        same_objects = (rs, state.other_rulesets.get(4), state.nft_tables, pal)  # by identity: they are large
         same_values = (state.missing, tuple((k, tuple(v)) for k, v in steps.items()), deciding, filt)
         last = self._drawn_from
         if last is not None and all(a is b for a, b in zip(same_objects, last[0], strict=True)) \
                 and same_values == last[1]:
             return
         self._drawn_from = (same_objects, same_values)
+        self.border_title = "Rules (raw/mangle/nat/filter + native nftables)" if state.nft_tables else \
+            "Rules (raw/mangle/nat/filter)"
         rows = []
-        if rs is None:
+        native = self._native_rows(state.nft_tables, steps, deciding, filt, pal)
+        if rs is None and not native:
             why = "rules not captured" if "rules" in state.missing else "no IPv4 rules read"
             rows.append(("-none-", [literal(""), literal(why, "italic"), literal(""), literal(""), literal("")]))
         else:
@@ -332,10 +335,33 @@ class RulesPane(DataTable[Text]):
             for prefix, ruleset in (("", rs), (state.other_backend + ":", other)):
                 if ruleset is not None:
                     rows += self._rule_rows(ruleset, prefix, steps, deciding, filt, pal)
+            rows += native
             if not rows:
                 rows.append(("-none-", [literal(""), literal("no rules" + (" match the filter" if filt else ""),
                                                              "italic"), literal(""), literal(""), literal("")]))
+        if "nft" in state.missing:
+            rows.append(("-nft-", [literal(""), literal("nftables rules not read (see status)", "italic"),
+                                   literal(""), literal(""), literal("")]))
         sync_rows(self, rows)
+
+    @staticmethod
+    def _native_rows(tables: tuple[NftTable, ...], steps: dict[str, list[int]], deciding: str | None, filt: str,
+                     pal: Palette) -> list[tuple[str, list[Text]]]:
+        """Native nftables rules: family, table and chain, the handle, the counter where the rule has one."""
+        rows = []
+        for table in tables:
+            for chain in table.chains.values():
+                for r in chain.rules:
+                    if filt and filt not in r.text.lower():
+                        continue
+                    style = HIGHLIGHT if r.ref in steps else ""
+                    mark = ",".join(str(s) for s in steps.get(r.ref, [])) + (" ◆" if r.ref == deciding else "")
+                    rows.append((r.ref, [literal(mark, pal(MARK)),
+                                         literal(f"{table.family} {table.name}/{chain.name}", style),
+                                         literal(f"h{r.handle}", style),
+                                         literal("" if r.packets is None else r.packets, style),
+                                         literal(r.text, style)]))
+        return rows
 
     @staticmethod
     def _rule_rows(rs: RuleSet, prefix: str, steps: dict[str, list[int]], deciding: str | None, filt: str,

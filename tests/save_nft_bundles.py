@@ -1,0 +1,21 @@
+"""Rebuild the nftables fixture bundles under tests/fixtures/hosts and record their golden answers:
+`python -m tests.save_nft_bundles` (root; network namespaces only, no Docker)."""
+
+import shutil
+from pathlib import Path
+
+from tests import golden, nsrig
+from tests.test_nft_beside import HOSTS as BESIDE
+
+out = Path("tests/fixtures/hosts")
+todo = [(f"v29.7.2-nft-{p.stem}", p, "", True) for p in nsrig.scenarios("nft")]
+todo += [(f"beside-{name}", path, extra, fwd) for name, (path, extra, fwd) in BESIDE.items()]
+for name, path, extra, fwd in todo:
+    host = nsrig.build(path, beside=extra, forwarding=fwd)
+    try:
+        target = out / name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(host.bundle, target)
+    finally:
+        host.close()
+    print(golden.record(str(target), name))
