@@ -77,8 +77,8 @@ class Scenario:
         if name.endswith("-natunprot"):
             opts["com.docker.network.bridge.gateway_mode_ipv4"] = "nat-unprotected"
         nft = path.suffix == ".nft"
-        # Docker 29 starts no docker-proxy for a routed network's ports (moby's nftables document).
-        proxy = not name.endswith("-noproxy") and not (nft and name.endswith("-routed"))
+        # Docker 29 starts no docker-proxy for a routed network's ports (moby's documents for 29).
+        proxy = not name.endswith("-noproxy") and not (name.endswith("-routed") and path.parent.name >= "v29")
         return cls(path.parent.name, name, path.read_text(), proxy=proxy, nft=nft,
                    bind_ip="127.0.0.1" if name.endswith("-lo") else "0.0.0.0", bridge1_options=opts,
                    internal=name == "usernet-internal", has_bridge1=name.startswith("usernet"),

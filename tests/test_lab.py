@@ -94,11 +94,17 @@ def test_interrupted_lab_up_leaves_nothing(engine):
     rig.cleanup_docker()
     before = host_snapshot()
     proc = subprocess.Popen([*LAB, "up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Interrupt it in the middle: once its first container exists.
-    for _ in range(200):
-        if "dockport-lab-" in rig.sh("docker", "ps", "-a", "--format", "{{.Names}}").stdout:
+    # Interrupt it in the middle: once its first container exists. (Asked over the API: a `docker ps`
+    # process per poll is slow enough on a loaded machine that `up` could finish in between.)
+    import docker
+
+    api = docker.from_env().api
+    from tui.lab.lab import LABEL
+
+    for _ in range(2000):
+        if api.containers(all=True, filters={"label": LABEL}) or proc.poll() is not None:
             break
-        time.sleep(0.05)
+        time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

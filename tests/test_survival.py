@@ -188,7 +188,7 @@ def test_a_die_is_shown_at_once_while_its_inspect_hangs():
         t.start()
     try:
         assert got.wait(2), "the die waited for its inspect"
-        assert batches[0] == {cid: Stopped()}
+        assert batches[0] == {cid: Stopped()}  # the pid is the session's to know
     finally:
         release.set()
         feed.stop()
@@ -222,3 +222,8 @@ def test_a_die_outlives_a_collection_that_still_says_running():
                        session.sequence)
     session.apply_full(dataclasses.replace(base, containers=(web,)), "live", session.sequence)
     assert session.state.container(web.id).state == "running"  # confirmed stopped once, then a newer word
+    # Started again while no event reached us (the daemon restarted it): another pid, the collection wins.
+    session.apply_containers({web.id: Stopped()})
+    restarted = dataclasses.replace(web, pid=web.pid + 1)
+    session.apply_full(dataclasses.replace(base, containers=(restarted,)), "live", session.sequence)
+    assert session.state.container(web.id) == restarted

@@ -73,11 +73,13 @@ class Session:
 
     def apply_full(self, state: HostState, status: str, started_at: int) -> None:
         """A full collection that started when `sequence` was `started_at`."""
-        running = {c.id for c in state.containers if c.state == "running"}
-        # A `die` stays in force against a collection that still says "running": the collection
-        # read a stale list or cached inspect, since only a later `start` (a newer update) revives it.
+        running = {c.id: c.pid for c in state.containers if c.state == "running"}
+        # A `die` stays in force against a collection that says the process that died still runs:
+        # it read a stale list entry or a cached inspect. A running container with another pid was
+        # started again (perhaps while the event stream was down), and the collection wins.
         self._quick = {cid: q for cid, q in self._quick.items()
-                       if q[0] > started_at or (isinstance(q[1], Stopped) and cid in running)}
+                       if q[0] > started_at or (isinstance(q[1], Stopped) and q[1].pid
+                                                and running.get(cid) == q[1].pid)}
         if self._quick:
             state = dataclasses.replace(state, containers=self._overlay(state.containers, self._quick))
         self.load(state, status)
@@ -89,6 +91,9 @@ class Session:
             return
         self._sequence += 1
         for cid, container in changes.items():
+            if isinstance(container, Stopped):
+                old = self.state.container(cid)
+                container = Stopped(old.pid if old is not None else 0)
             self._quick[cid] = (self._sequence, container)
         containers = self._overlay(self.state.containers, {cid: (0, c) for cid, c in changes.items()})
         self.load(dataclasses.replace(self.state, containers=containers), self.status)

@@ -96,7 +96,10 @@ class Container:
 
 @dataclass(frozen=True)
 class Stopped:
-    """Docker said a container stopped (`die`); its inspect may not answer until a removal is done."""
+    """Docker said a container stopped (`die`); its inspect may not answer until a removal is done.
+    `pid`: the process that died, when known (a later "running" with that pid is stale news)."""
+
+    pid: int = 0
 
 
 def stopped_view(c: Container) -> Container:
