@@ -148,18 +148,33 @@ def remove_client_ns() -> None:
 PROBE = Path(__file__).with_name("probe.py")
 
 
-def connect_from_sandbox(sandbox_key: str, ip: str, port: int, proto: str = "tcp") -> bool:
+class Reach(str):
+    """How a real client's connection went: "connected", "refused", "unreachable", "timeout",
+    "closed" or "failed". True only when it connected and got an answer."""
+
+    def __bool__(self) -> bool:
+        return self == "connected"
+
+
+_PROBE_EXIT = {0: "connected", 2: "refused", 3: "unreachable", 4: "timeout", 5: "closed"}
+
+
+def _reach(code: int) -> Reach:
+    return Reach(_PROBE_EXIT.get(code, "failed"))
+
+
+def connect_from_sandbox(sandbox_key: str, ip: str, port: int, proto: str = "tcp") -> Reach:
     """Connect from inside a container's network namespace with the host's python (no exec, no tools
     in the image): proto "tcp", "udp", or "udp-connected" (a connected UDP socket)."""
     argv = ["nsenter", f"--net={sandbox_key}", "python3", str(PROBE), proto, ip, str(port)]
-    return sh(*argv, check=False, timeout=20).returncode == 0
+    return _reach(sh(*argv, check=False, timeout=20).returncode)
 
 
-def connect_from_ns(ns: str | None, ip: str, port: int, proto: str = "tcp") -> bool:
+def connect_from_ns(ns: str | None, ip: str, port: int, proto: str = "tcp") -> Reach:
     argv = ["python3", str(PROBE), proto, ip, str(port)]
     if ns:
         argv = ["ip", "netns", "exec", ns, *argv]
-    return sh(*argv, check=False, timeout=20).returncode == 0
+    return _reach(sh(*argv, check=False, timeout=20).returncode)
 
 
 def connect_from_container(cname: str, ip: str, port: int, proto: str = "tcp") -> bool:
