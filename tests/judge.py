@@ -48,6 +48,12 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
         # The engine says no packet leaves the origin: the kernel must trace none, and connect() fails.
         assert not events and not connected, f"{query}: a packet left although the engine says unreachable"
         return
+    unfiltered = any(h.kind == "bridge" and h.facts.get("nf_bridge") is False for h in path.hops)
+    if unfiltered and not any(h.kind == "rule" for h in path.hops):
+        # bridge-nf-call-iptables=0: the bridge forwards the frame without iptables; nothing to trace.
+        assert not [e for e in events if e.kind == "rule"], f"{query}: the kernel ran rules on a bridged frame"
+        check_outcome(path, query, proto, connected)
+        return
     kernel_rules = [e.rule for e in events if e.kind == "rule"]
     # A rule the engine could not evaluate is a hop of its own that may or may not have matched:
     # it is compared only where the kernel shows it.

@@ -9,7 +9,8 @@ import errno
 import socket
 import sys
 
-KINDS = {errno.ECONNREFUSED: 2, errno.EHOSTUNREACH: 3, errno.ENETUNREACH: 3, errno.EACCES: 3, errno.EPERM: 3}
+KINDS = {errno.ECONNREFUSED: 2, errno.EHOSTUNREACH: 3, errno.ENETUNREACH: 3, errno.EACCES: 3, errno.EPERM: 3,
+         errno.ECONNRESET: 5, errno.EPIPE: 5}  # reset after connecting: docker-proxy hangs up
 
 proto, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 family = socket.AF_INET6 if ":" in ip else socket.AF_INET

@@ -23,7 +23,8 @@ BASE = 20000 + (int(rig.RUN_ID, 16) % 2000) * 10  # host ports unique to this ru
 
 
 DAEMONS = {"default": (), "no-userland-proxy": ("--userland-proxy=false",), "no-icc": ("--icc=false",),
-           "legacy": (), "legacy-no-userland-proxy": ("--userland-proxy=false",)}
+           "no-userland-proxy-no-icc": ("--userland-proxy=false", "--icc=false"),
+           "legacy": (), "legacy-no-userland-proxy": ("--userland-proxy=false",), "legacy-no-icc": ("--icc=false",)}
 
 
 @pytest.fixture(scope="module", params=list(DAEMONS))
@@ -46,10 +47,17 @@ def daemon(engine, request):
             rig.start_daemon()
 
 
+def _primary_ip() -> str:
+    """The host's address on its default route (`ip route get` sends nothing)."""
+    out = rig.sh("ip", "-4", "route", "get", "192.0.2.200").stdout.split()
+    return out[out.index("src") + 1]
+
+
 @pytest.fixture(scope="module")
 def scene(daemon):
     net = rig.name("net")
     rig.sh("docker", "network", "create", net)
+    host_ip = _primary_ip()
     c = {
         "web": rig.run_container(rig.name("web"), "-p", f"{BASE}:80"),
         "eph": rig.run_container(rig.name("eph"), "-p", "80"),
@@ -60,7 +68,11 @@ def scene(daemon):
         "range": rig.run_container(rig.name("range"), "-p", f"{BASE + 3}-{BASE + 4}:80-81"),
         "peer": rig.run_container(rig.name("peer")),
         "other": rig.run_container(rig.name("other"), "--network", net),
+        "multi": rig.run_container(rig.name("multi"), "-p", f"{BASE + 5}:80"),
+        "hostip": rig.run_container(rig.name("hostip"), "-p", f"{host_ip}:{BASE + 6}:80"),
+        "hostnet": rig.run_container(rig.name("hostnet"), "--network", "host", cmd=("sleep", "3600")),
     }
+    rig.sh("docker", "network", "connect", net, c["multi"])  # a container on two networks
     sandbox = rig.sh("docker", "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", c["udp"]).stdout.strip()
     echo = subprocess.Popen(["nsenter", f"--net={sandbox}", sys.executable,
                              str(rig.PROBE.with_name("udp_echo.py")), "5353", "600"])
@@ -72,6 +84,8 @@ def scene(daemon):
         "udp": (c["udp"], BASE + 2, "udp"),
         "range listening": (c["range"], BASE + 3, "tcp"),
         "range not listening": (c["range"], BASE + 4, "tcp"),
+        "two networks": (c["multi"], BASE + 5, "tcp"),
+        "host address": (c["hostip"], BASE + 6, "tcp"),
     }
     import time
     time.sleep(1.0)
@@ -94,7 +108,8 @@ def _judge(scene, query: Query, proto: str, connect) -> None:
         judge(scene["state"], query, proto, connect)
 
 
-MAPPINGS = ["-p H:C", "-p C", "-P", "127.0.0.1:H:C", "udp", "range listening", "range not listening"]
+MAPPINGS = ["-p H:C", "-p C", "-P", "127.0.0.1:H:C", "udp", "range listening", "range not listening",
+            "two networks", "host address"]
 
 
 @pytest.mark.parametrize("mapping", MAPPINGS)
@@ -119,7 +134,7 @@ def test_localhost(scene, mapping):
 
 
 @pytest.mark.parametrize("origin", ["peer", "other"])
-@pytest.mark.parametrize("mapping", ["-p H:C", "-P", "127.0.0.1:H:C", "range not listening"])
+@pytest.mark.parametrize("mapping", ["-p H:C", "-P", "127.0.0.1:H:C", "range not listening", "two networks"])
 def test_container_to_published_port(scene, origin, mapping):
     _cname, port, proto = scene["ports"][mapping]
     src = scene["c"][origin]
@@ -144,6 +159,45 @@ def test_external_direct_routing_to_container_address(scene, target):
     ip = rig.container_ip(scene["c"][target])
     q = Query(80, "tcp", f"external:{rig.CLIENT_IP}", to=ip)
     _judge(scene, q, "tcp", lambda: rig.connect_from_ns(rig.CLIENT_NS, ip, 80))
+
+
+@pytest.mark.parametrize("mapping", ["-p H:C", "two networks"])
+def test_hairpin_a_container_to_its_own_published_port(scene, mapping):
+    cname, port, proto = scene["ports"][mapping]
+    ip = _host_ip(scene["state"])
+    _judge(scene, Query(port, proto, f"container:{cname}"), proto,
+           lambda: rig.connect_from_container(cname, ip, port, proto))
+
+
+@pytest.mark.parametrize("to", ["primary", "loopback"])
+def test_a_host_network_container_sends_as_the_host(scene, to):
+    _cname, port, proto = scene["ports"]["-p H:C"]
+    src = scene["c"]["hostnet"]
+    ip = _host_ip(scene["state"]) if to == "primary" else "127.0.0.1"
+    _judge(scene, Query(port, proto, f"container:{src}", to=ip), proto,
+           lambda: rig.connect_from_container(src, ip, port, proto))
+
+
+def test_bridge_nf_call_off_leaves_bridged_traffic_to_the_bridge(scene):
+    """With bridge-nf-call-iptables=0 the bridge forwards between its ports without iptables: the
+    kernel traces nothing, and ICC off (a rule on FORWARD) does not stop it."""
+    key = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+    before = open(key).read().strip()
+    target, src = scene["c"]["exp"], scene["c"]["peer"]
+    ip = rig.container_ip(target)
+    try:
+        with open(key, "w") as fh:
+            fh.write("0")
+        state = collect_live()
+        assert state.sysctls.get("net.bridge.bridge-nf-call-iptables") == "0"
+        q = Query(80, "tcp", f"container:{src}", to=ip)
+        if scene["daemon"].startswith("legacy"):
+            judge_by_counters(state, q, "tcp", lambda: rig.connect_from_container(src, ip, 80))
+        else:
+            judge(state, q, "tcp", lambda: rig.connect_from_container(src, ip, 80))
+    finally:
+        with open(key, "w") as fh:
+            fh.write(before)
 
 
 def test_rules_for_each_port_match_iptables_save(scene):

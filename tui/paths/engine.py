@@ -311,6 +311,15 @@ def _first_packet(state: HostState, view: HostView, q: Query) -> tuple[Packet, C
         src_container = state.container(name)
         if src_container is None:
             raise QueryError(f"no container named {name!r}")
+        if src_container.network_mode == "host":
+            # --network host: the container's process is a process of the host, network-wise.
+            q.dst = q.to or primary
+            if not q.dst:
+                raise QueryError("the host has no IPv4 address to connect to")
+            _dev, _gw, q.src = view.route(q.dst)
+            if ipaddress.ip_address(q.dst).is_loopback:
+                q.src = q.dst
+            return Packet(q.src, q.dst, q.proto, CLIENT_SPORT, q.port), src_container
         q.src, _net = _first_ip(src_container)
         if not q.src:
             raise QueryError(f"container {name!r} has no IPv4 address on a network")
@@ -380,6 +389,9 @@ Outcome = tuple[Verdict, Via | None]
 
 
 def _walk_from_origin(walk: _Walk, p: Packet, q: Query, src_container: Container | None) -> Outcome:
+    if src_container is not None and src_container.network_mode == "host":
+        walk.say(HopKind.CONTAINER, Reason.HOST_NETWORK, src_container.name, container=src_container.name)
+        return _local_out(walk, p)
     if src_container is not None:
         return _from_container(walk, p, src_container)
     if q.origin in ("host", "localhost"):

@@ -240,6 +240,8 @@ def _proxy(f: dict[str, Any]) -> str:
 _SENTENCES: dict[Reason, Callable[[dict[str, Any]], str]] = {
     Reason.ARRIVES: _arrives,
     Reason.HOST_SENDS: _host_sends,
+    Reason.HOST_NETWORK: lambda f: (f"{f['container']} runs with --network host: it has no network namespace, "
+                                    "veth or bridge of its own, so its packets are the host's own."),
     Reason.CONTAINER_SENDS: _container_sends,
     Reason.INTERNAL_ONLY: _internal_only,
     Reason.VETH_OUT: _veth_out,

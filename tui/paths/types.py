@@ -58,6 +58,7 @@ class Reason(StrEnum):
 
     ARRIVES = "arrives"  # a client's packet arrives on an interface
     HOST_SENDS = "host-sends"  # a process on the host sends
+    HOST_NETWORK = "host-network"  # a container on --network host: its packets are the host's own
     RULE = "rule"  # a rule matched (the words depend on its target)
     POLICY = "policy"  # a base chain's end decided
     CONTAINER_SENDS = "container-sends"
