@@ -77,8 +77,9 @@ class Scenario:
         if name.endswith("-natunprot"):
             opts["com.docker.network.bridge.gateway_mode_ipv4"] = "nat-unprotected"
         nft = path.suffix == ".nft"
-        # Docker 29 starts no docker-proxy for a routed network's ports (moby's documents for 29).
-        proxy = not name.endswith("-noproxy") and not (name.endswith("-routed") and path.parent.name >= "v29")
+        # A routed network's IPv4 ports are not mapped: no DNAT, no docker-proxy (Docker 28+; moby's
+        # documents), and docker inspect gives them no host port.
+        proxy = not name.endswith("-noproxy") and not name.endswith("-routed")
         return cls(path.parent.name, name, path.read_text(), proxy=proxy, nft=nft,
                    bind_ip="127.0.0.1" if name.endswith("-lo") else "0.0.0.0", bridge1_options=opts,
                    internal=name == "usernet-internal", has_bridge1=name.startswith("usernet"),
@@ -286,7 +287,9 @@ def _inspect(host: FixtureHost, b: Box) -> dict:
     if b.publishes:
         key = f"{CONTAINER_PORT}/tcp"
         exposed[key] = {}
-        ports[key] = [{"HostIp": sc.bind_ip, "HostPort": str(HOST_PORT)}]
+        routed = sc.bridge1_options.get("com.docker.network.bridge.gateway_mode_ipv4") == "routed"
+        # As Docker reports a routed network's IPv4 binding: no host port.
+        ports[key] = [{"HostIp": sc.bind_ip, "HostPort": "" if routed else str(HOST_PORT)}]
         bindings[key] = [{"HostIp": "" if sc.bind_ip == "0.0.0.0" else sc.bind_ip, "HostPort": str(HOST_PORT)}]
     return {
         "Id": _cid(b), "Name": f"/{b.name}",

@@ -1,5 +1,5 @@
-"""Rebuild the Docker 29 fixture bundles (nftables and iptables) and the hosts with a table beside
-Docker's under tests/fixtures/hosts, and record their golden answers:
+"""Rebuild every fixture host (Docker 28 and 29, iptables and nftables, and the hosts with a table
+beside Docker's) under tests/fixtures/hosts, and record their golden answers:
 `python -m tests.save_rebuilt_bundles` (root; network namespaces only, no Docker)."""
 
 import shutil
@@ -10,7 +10,7 @@ from tests.test_nft_beside import HOSTS as BESIDE
 
 out = Path("tests/fixtures/hosts")
 todo = [(f"v29.7.2-nft-{p.stem}", p, "", True) for p in nsrig.scenarios("nft")]
-todo += [(f"v29.7.2-{p.stem}", p, "", True) for p in nsrig.scenarios() if p.parent.name == "v29.7.2"]
+todo += [(f"{p.parent.name}-{p.stem}", p, "", True) for p in nsrig.scenarios() if not p.stem.startswith("swarm")]
 todo += [(f"beside-{name}", path, extra, fwd) for name, (path, extra, fwd) in BESIDE.items()]
 for name, path, extra, fwd in todo:
     host = nsrig.build(path, beside=extra, forwarding=fwd)
