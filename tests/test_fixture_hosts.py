@@ -75,6 +75,15 @@ def test_fixture_bundle_reads_cleanly(fixture_host):
     else:
         assert state.rulesets[4].rule_count == sum(1 for line in host.scenario.rules.splitlines()
                                                    if line.startswith("-A"))
+    if host.scenario.name.endswith("-routed"):
+        # Docker's shape for a routed network: the binding has no host port; the port is open at
+        # the container's own address (the "direct" origin above is delivered, judged by the kernel).
+        from tui.paths.findings import port_findings
+
+        c1 = state.container("c1")
+        assert [(b.container_port, b.published, b.unmapped) for b in c1.ports] == [(80, False, True)]
+        assert [f.code for f in port_findings(state, c1, c1.ports[0])][:1] == ["routed-unmapped"]
+        assert not state.proxies
     if host.scenario.proxy and host.scenario.publishes:
         assert [(p.host_port, p.container_ip) for p in state.proxies] == [(nsrig.HOST_PORT, "192.0.2.2")]
 

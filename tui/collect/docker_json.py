@@ -60,8 +60,9 @@ def port_bindings(doc: Doc) -> tuple[PortBinding, ...]:
                  for b in _binding_list(doc, "HostConfig.PortBindings", spec, requested.get(spec))}
         ports = [(b, _host_port(b.text("HostPort"))) for b in bound]
         if not any(port for _b, port in ports):
-            # No host port at all (a network in gateway mode "routed" says ""): nothing is published.
-            out.append(PortBinding(cport, proto))
+            # No host port at all (a network in gateway mode "routed" says ""): nothing is mapped on
+            # the host's addresses, but the port was asked for (-p): it is open at the container's.
+            out.append(PortBinding(cport, proto, unmapped=True))
             continue
         for b, host_port in ports:
             if host_port is None:

@@ -30,6 +30,7 @@ class PortBinding:
     host_port: int | None = None
     ephemeral: bool = False  # host port chosen by Docker (-p C or -P)
     publish_all: bool = False  # came from -P rather than an explicit -p
+    unmapped: bool = False  # asked for with -p/-P, but the network maps no host port (gateway mode routed)
 
     @property
     def published(self) -> bool:

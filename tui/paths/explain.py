@@ -403,6 +403,10 @@ def finding_reason(code: str, f: dict[str, Any]) -> str:
     if code == "rootless":
         return ("rootless Docker: ports are forwarded by rootlesskit in user space, not by host iptables rules, so "
                 "the host's firewall shows no rule for them")
+    if code == "routed-unmapped":
+        return (f"{f['network'] or 'its network'} is in gateway mode routed: -p maps no port on the host's "
+                f"addresses; {b.proto}/{b.container_port} is open at the container's own address "
+                f"{f['ip'] or ''}, for clients that route to it through this host")
     if code == "expose-only":
         return (f"{b.container_port}/{b.proto} is only EXPOSEd: nothing on the host's addresses leads to it "
                 "(publish it with -p or -P)")
@@ -463,6 +467,9 @@ def finding_evidence(code: str, f: dict[str, Any]) -> str:
         return "docker info: SecurityOptions name=rootless"
     if code == "expose-only":
         return "no host port in NetworkSettings.Ports"
+    if code == "routed-unmapped":
+        return f'NetworkSettings.Ports["{b.container_port}/{b.proto}"]: HostPort ""'
+
     if code == "icc-on":
         return f["rule"] or f"network option com.docker.network.bridge.enable_icc={'true' if f['icc'] else 'false'}"
     if code == "loopback-only":

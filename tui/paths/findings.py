@@ -135,7 +135,10 @@ def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = T
     rs = state.rulesets.get(4)
     listening = _listening(c, b)
 
-    if not b.published:
+    if b.unmapped:
+        out.append(Finding("routed-unmapped", INFO, {"binding": b, "network": net.name if net else "",
+                                                     "ip": endpoint.ip if endpoint else ""}))
+    elif not b.published:
         out.append(Finding("expose-only", INFO, {"binding": b}))
     if net is not None and net.icc and net.driver == "bridge":
         out.append(Finding("icc-on", INFO, {"network": net.name, "container": c.name,

@@ -61,6 +61,7 @@ PORT_KIND_STYLE = {
     "loopback": "$warning",
     "ephemeral": "$primary",
     "expose-only": "dim",
+    "routed": "$accent",  # -p on a routed network: open at the container's address, no host port
 }
 
 UNCERTAIN = "$secondary"

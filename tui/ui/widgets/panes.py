@@ -80,6 +80,8 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]]) -> None:
 
 
 def port_kind(b: PortBinding) -> str:
+    if b.unmapped:
+        return "routed"
     if not b.published:
         return "expose-only"
     if b.loopback_only:
