@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from tests import rig
 from tui.paths.engine import Query, trace
 from tui.paths.packet import HostView
@@ -82,33 +80,6 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
     check_outcome(path, query, proto, connected)
 
 
-def _counters(text: str) -> dict[str, int]:
-    out, table = {}, ""
-    for line in text.splitlines():
-        if line.startswith("*"):
-            table = line[1:]
-        m = re.match(r"^\[(\d+):\d+\] (-A .*)$", line)
-        if m:
-            out[f"{table} {m.group(2)}"] = int(m.group(1))
-    return out
-
-
-def judge_by_counters(state, query: Query, proto: str, connect) -> None:
-    """iptables-legacy has no trace events: the rules whose packet counters moved while the
-    connection ran must include every rule the engine says matched (both legs), and in the nat
-    table, which sees only the first packet of each connection, be exactly those."""
-    JUDGED[0] += 1
-    path = trace(state, query)
-    before = _counters(rig.sh("iptables-legacy-save", "-c").stdout)
-    connected = connect()
-    after = _counters(rig.sh("iptables-legacy-save", "-c").stdout)
-    moved = {k for k in after if after[k] > before.get(k, 0)}
-    ours = {f"{h.table} {h.rule}" for h in path.hops if h.kind == "rule"}
-    assert ours <= moved, f"{query}: the engine's rules that did not count: {ours - moved}"
-    assert {k for k in moved if k.startswith("nat ")} == {k for k in ours if k.startswith("nat ")}, query
-    check_outcome(path, query, proto, connected)
-
-
 def judge_native(state, query: Query, proto: str, connect, netns: str | None = None) -> None:
     """For hosts whose rules are native nftables tables: `nft monitor trace` judges. The rule hops of
     the native tables, in order, and their policies equal the kernel's; `delivered` agrees with the
@@ -152,4 +123,58 @@ def judge_native(state, query: Query, proto: str, connect, netns: str | None = N
     if path.verdict == "uncertain":
         assert path.doubts, f"{query}: uncertain without a reason"
         return
+    check_outcome(path, query, proto, connected)
+
+
+def judge_by_trace_log(state, query: Query, proto: str, connect) -> None:
+    """iptables-legacy: the TRACE target's kernel log, in order. The rules the engine says matched
+    (both legs), by position in their chains, equal the log's rule lines; the policies it says
+    decided appear in the log in the same order; `delivered` and the failure kind agree."""
+    JUDGED[0] += 1
+    path = trace(state, query)
+    proxy_hop = next((h for h in path.hops if h.kind == "proxy"), None)
+    proxy = next((x for x in state.proxies if str(x.pid) == proxy_hop.name), None) if proxy_hop else None
+    ports = [query.port] + ([proxy.container_port] if proxy and proxy.container_port != query.port else [])
+    with rig.legacy_trace_log(proto, ports) as read:
+        connected = connect()
+        text = read()
+    shift = {"PREROUTING": len(ports), "OUTPUT": len(ports)}  # our TRACE rules sit on top of raw's chains
+
+    rules_of = state.rulesets.get(4)
+
+    def explicit_return(e) -> bool:
+        """The log calls an unconditional `-j RETURN` rule "return": to the kernel's trace it looks
+        like the chain's own end (ip_tables.c, get_chainname_rulenum). Such a rule is a rule hop."""
+        chain = rules_of.chain(e.table, e.chain) if rules_of else None
+        return bool(chain and e.kind == "return" and 0 < e.number <= len(chain.rules)
+                    and chain.rules[e.number - 1].text == f"-A {e.chain} -j RETURN")
+
+    def kernel(events) -> tuple[list[str], list[tuple[str, str]]]:
+        rules = [f"{e.table}/{e.chain}#{e.number - (shift.get(e.chain, 0) if e.table == 'raw' else 0)}"
+                 for e in events if (e.kind == "rule" or explicit_return(e))
+                 and not (e.table == "raw" and e.number <= shift.get(e.chain, 0))]
+        return rules, [(e.table, e.chain) for e in events if e.kind == "policy" and e.table != "raw"]
+
+    def ours(leg: int) -> tuple[list[str], list[tuple[str, str]]]:
+        hops = [h for h in path.hops if h.leg == leg and not h.family and not h.backend]
+        return ([h.rule_ref for h in hops if h.kind == "rule" and not h.facts.get("maybe")],
+                [(h.table, h.chain) for h in hops if h.kind == "policy" and h.table != "raw"])
+
+    events = rig.parse_trace_log(text, proto, query.port, query.src)
+    if any(h.kind == "route" and h.name == "unreachable" for h in path.hops):
+        assert not events and not connected, f"{query}: a packet left although the engine says unreachable"
+        return
+    unfiltered = any(h.kind == "bridge" and h.facts.get("nf_bridge") is False for h in path.hops)
+    if not (unfiltered and not any(h.kind == "rule" for h in path.hops)):
+        assert events, f"the kernel logged no TRACE for {query}"
+        k_rules, k_policies = kernel(events)
+        o_rules, o_policies = ours(1)
+        assert o_rules == k_rules, f"{query.origin}: engine {o_rules}\n kernel {k_rules}"
+        rest = iter(k_policies)
+        assert all(p in rest for p in o_policies), f"{query.origin}: engine {o_policies}\n kernel {k_policies}"
+        if proxy is not None:
+            gateway = HostView.of(state).route(proxy.container_ip)[2]
+            leg2 = rig.parse_trace_log(text, proto, proxy.container_port, gateway)
+            assert leg2, f"the kernel logged no docker-proxy connection to {proxy.container_ip}"
+            assert ours(2)[0] == kernel(leg2)[0], f"leg 2 of {query}: engine {ours(2)[0]}\n kernel {kernel(leg2)[0]}"
     check_outcome(path, query, proto, connected)

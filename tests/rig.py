@@ -278,6 +278,64 @@ def kernel_trace(proto: str, ports: list[int], netns: str | None = None):
         os.unlink(out.name)
 
 
+# -- the kernel as oracle, iptables-legacy ---------------------------------------------------------
+
+_LOG_LINE = re.compile(r"TRACE: (\w+):([^:]+):(rule|policy|return):(\d+) (.*)$")
+
+
+@dataclass
+class LogEvent:
+    table: str
+    chain: str
+    kind: str  # rule / policy / return
+    number: int  # the rule's position in its chain (at the time of the trace)
+
+
+def parse_trace_log(text: str, proto: str, dport: int, src: str | None) -> list[LogEvent]:
+    """The TRACE target's kernel log lines of the flow's first packet (by IP ID and source port),
+    in the order the kernel wrote them."""
+    first = None
+    events: list[LogEvent] = []
+    for line in text.splitlines():
+        m = _LOG_LINE.search(line)
+        if not m:
+            continue
+        table, chain, kind, number, rest = m.groups()
+        f = dict(kv.split("=", 1) for kv in rest.split() if "=" in kv)
+        key = (f.get("ID", ""), f.get("SPT", ""))
+        if first is None and f.get("DPT") == str(dport) and f.get("PROTO", "").lower() == proto and \
+                (src is None or f.get("SRC") == src) and (proto != "tcp" or (" SYN " in f" {rest} " and
+                                                                             " ACK " not in f" {rest} ")):
+            first = key
+        if key == first:
+            events.append(LogEvent(table, chain, kind, int(number)))
+    return events
+
+
+@contextlib.contextmanager
+def legacy_trace_log(proto: str, ports: list[int]):
+    """TRACE rules (iptables-legacy, raw PREROUTING/OUTPUT, at the top) and the kernel log they
+    write to (nf_log_ipv4); yields a callable returning the log lines written since. The TRACE
+    rules are removed on exit. Their positions shift raw's own rules: `offset` says by how much."""
+    rules = [(chain, port) for port in ports for chain in ("PREROUTING", "OUTPUT")]
+    # A mark in the kernel log where our part starts (counting lines fails once the ring is full).
+    mark = f"dpt-trace-{RUN_ID}-{time.monotonic_ns()}"
+    Path("/dev/kmsg").write_text(mark + "\n")
+    for chain, port in rules:
+        sh("iptables-legacy", "-t", "raw", "-I", chain, "-p", proto, "--dport", str(port), "-j", "TRACE")
+    try:
+        def read() -> str:
+            time.sleep(0.3)
+            text = sh("dmesg").stdout
+            return text[text.find(mark):] if mark in text else ""
+
+        yield read
+    finally:
+        for chain, port in rules:
+            sh("iptables-legacy", "-t", "raw", "-D", chain, "-p", proto, "--dport", str(port), "-j", "TRACE",
+               check=False)
+
+
 # -- the kernel as oracle, nftables ----------------------------------------------------------------
 
 TRACE_TABLE = "dpt-trace"

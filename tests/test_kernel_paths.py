@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests import rig
-from tests.judge import judge, judge_by_counters
+from tests.judge import judge, judge_by_trace_log
 from tui.collect.live import collect_live
 from tui.paths.engine import Query
 from tui.paths.packet import HostView
@@ -103,7 +103,7 @@ def _host_ip(state) -> str:
 
 def _judge(scene, query: Query, proto: str, connect) -> None:
     if scene["daemon"].startswith("legacy"):
-        judge_by_counters(scene["state"], query, proto, connect)
+        judge_by_trace_log(scene["state"], query, proto, connect)
     else:
         judge(scene["state"], query, proto, connect)
 
@@ -192,7 +192,7 @@ def test_bridge_nf_call_off_leaves_bridged_traffic_to_the_bridge(scene):
         assert state.sysctls.get("net.bridge.bridge-nf-call-iptables") == "0"
         q = Query(80, "tcp", f"container:{src}", to=ip)
         if scene["daemon"].startswith("legacy"):
-            judge_by_counters(state, q, "tcp", lambda: rig.connect_from_container(src, ip, 80))
+            judge_by_trace_log(state, q, "tcp", lambda: rig.connect_from_container(src, ip, 80))
         else:
             judge(state, q, "tcp", lambda: rig.connect_from_container(src, ip, 80))
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests import rig
-from tests.judge import judge_by_counters
+from tests.judge import judge_by_trace_log
 from tests.test_live_collection import assert_state_matches_the_tools
 from tui.collect.bundle import capture, load_bundle
 from tui.collect.live import collect_live
@@ -68,8 +68,8 @@ def test_nft_leftovers_on_a_legacy_host_are_read_and_judged(legacy, tmp_path):
     assert rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port)
 
 
-def test_legacy_path_agrees_with_counter_deltas(legacy):
-    """Counters moved for every rule the engine says matched; in nat exactly those; delivery agrees."""
+def test_legacy_path_agrees_with_the_trace_log(legacy):
+    """The TRACE target's log, in order, equals the rules the engine says matched; delivery agrees."""
     port = rig.host_port(legacy, "80/tcp")
-    judge_by_counters(collect_live(), Query(port, "tcp", f"external:{rig.CLIENT_IP}"), "tcp",
-                      lambda: rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port))
+    judge_by_trace_log(collect_live(), Query(port, "tcp", f"external:{rig.CLIENT_IP}"), "tcp",
+                       lambda: rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port))
