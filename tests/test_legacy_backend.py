@@ -73,3 +73,20 @@ def test_legacy_path_agrees_with_the_trace_log(legacy):
     port = rig.host_port(legacy, "80/tcp")
     judge_by_trace_log(collect_live(), Query(port, "tcp", f"external:{rig.CLIENT_IP}"), "tcp",
                        lambda: rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP, port))
+
+
+def test_verify_on_legacy_reads_the_trace_log(legacy):
+    """`verify` on iptables-legacy: the TRACE target's kernel log, in order, beside the prediction."""
+    import json
+    import subprocess
+    import sys
+
+    port = rig.host_port(legacy, "80/tcp")
+    out = subprocess.run([sys.executable, "-m", "tui", "verify", str(port), "--json"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout)
+    kernel = [h["rule"] for h in result["kernel"]["hops"] if h["kind"] == "rule"]
+    assert kernel and kernel == [h["rule"] for h in result["predicted"]["hops"] if h["kind"] == "rule"]
+    assert result["kernel"]["delivered"] is True
+    assert "TRACE" not in rig.sh("iptables-legacy-save").stdout  # its trace rules are gone

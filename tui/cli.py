@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="external (default), external:IP, host, localhost, container:NAME")
     tr.add_argument("--to", dest="to", help="destination address (default: the host's address)")
     tr.add_argument("--json", action="store_true")
+    ve = sub.add_parser("verify", help="make one real connection and put the kernel's trace beside the prediction "
+                        "(root; adds a client namespace and trace rules for that connection, and removes them)")
+    ve.add_argument("port", help="PORT or PORT/PROTO")
+    ve.add_argument("--from", dest="origin", default="external",
+                    help="external (default: a client namespace verify makes), host, localhost, container:NAME")
+    ve.add_argument("--to", dest="to", help="destination address (default: the host's address)")
+    ve.add_argument("--json", action="store_true")
     return ap
 
 
@@ -165,6 +172,27 @@ def run_capture(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the kernel agrees with the prediction, 1 when it does not, 2 when it cannot run."""
+    import json
+
+    from tui.verify.verify import VerifyError, report, verify
+
+    port, _, proto = args.port.partition("/")
+    proto = proto or "tcp"
+    if not port.isdigit() or proto not in ("tcp", "udp"):
+        return _usage_error(f"{args.port}: expected PORT or PORT/PROTO (tcp or udp)")
+    try:
+        result = verify(int(port), proto, args.origin, args.to)
+    except VerifyError as exc:
+        return _usage_error(f"verify: {exc}")
+    except KeyboardInterrupt:
+        print("dockport-tui: verify interrupted; what it added is removed", file=sys.stderr)
+        return 130
+    print(json.dumps(result.as_json(), indent=2) if args.json else report(result))
+    return 0 if result.agree else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "trace":
@@ -173,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_capture(args)
     if args.command == "lab":
         return run_lab(args)
+    if args.command == "verify":
+        return run_verify(args)
     from tui.ui.app import DockportApp
 
     if args.demo:

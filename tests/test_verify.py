@@ -1,0 +1,113 @@
+"""`dockport-tui verify` on the real engine: the kernel's trace beside the prediction, for each origin;
+a wrong prediction is caught; nothing is left behind, also when interrupted; no root, no run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests import rig
+from tests.test_lab import host_snapshot
+from tests.test_no_root import _as_nobody
+
+pytestmark = pytest.mark.engine
+VERIFY = [sys.executable, "-m", "tui", "verify"]
+PORT = 21000 + int(rig.RUN_ID, 16) % 2000
+
+
+def _snapshot() -> dict[str, str]:
+    out = host_snapshot()
+    out["nft"] = rig.sh("nft", "-s", "list", "ruleset").stdout  # stateless: counters left out
+    return out
+
+
+@pytest.fixture(scope="module")
+def published(engine):
+    web = rig.run_container(rig.name("vweb"), "-p", f"{PORT}:80")
+    peer = rig.run_container(rig.name("vpeer"))
+    time.sleep(0.5)
+    yield web, peer
+    rig.sh("docker", "rm", "-f", web, peer, check=False)
+
+
+@pytest.mark.parametrize("origin", ["external", "host", "localhost", "peer"])
+def test_the_kernel_confirms_the_prediction_and_nothing_stays(published, origin):
+    _web, peer = published
+    before = _snapshot()
+    frm = f"container:{peer}" if origin == "peer" else origin
+    out = subprocess.run([*VERIFY, str(PORT), "--from", frm, "--json"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout)
+    assert result["agree"] is True and result["kernel"]["delivered"] is True
+    predicted = [h["rule"] for h in result["predicted"]["hops"] if h["kind"] == "rule"]
+    kernel = [h["rule"] for h in result["kernel"]["hops"] if h["kind"] == "rule"]
+    assert kernel and kernel == predicted
+    # Outside and from the host's own address by DNAT; 127.0.0.1 and docker0 itself go to docker-proxy.
+    assert result["predicted"]["via"] == ("nat" if origin in ("external", "host") else "proxy")
+    assert any("DNAT" in r for r in kernel) == (origin in ("external", "host"))
+    assert _snapshot() == before
+
+
+def test_a_wrong_prediction_is_caught(published, monkeypatch):
+    """The engine made to forget the DNAT rule: verify must show where the kernel differs."""
+    from tui.paths import engine
+    from tui.verify import verify as verify_mod
+
+    real = engine.trace
+
+    def forgetful(state, query, view=None):
+        path = real(state, query, view)
+        path.hops = [h for h in path.hops if h.target != "DNAT"]
+        return path
+
+    monkeypatch.setattr(verify_mod, "trace", forgetful)
+    result = verify_mod.verify(PORT, "tcp", "host", None)
+    assert not result.agree
+    ours, kernels = result.compared
+    assert result.first_difference == 1 and "DNAT" in kernels[1] and "DNAT" not in ours[1]
+    assert "differ from step 2" in verify_mod.report(result)
+
+
+def test_a_table_beside_docker_is_traced_too(published):
+    """A native nftables table that rejects the port: both monitors' hops, and a rejected connection."""
+    table = f"dpt-vzone-{rig.RUN_ID}"
+    rig.sh("nft", "-f", "-", input=(
+        f"table inet {table} {{\n chain zone_forward {{\n  type filter hook forward priority 10; policy accept;\n"
+        f"  tcp dport 80 ip daddr {rig.container_ip(published[0])} reject with tcp reset\n }}\n}}\n"))
+    try:
+        out = subprocess.run([*VERIFY, str(PORT), "--json"], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout + out.stderr
+        result = json.loads(out.stdout)
+        assert result["predicted"]["verdict"] == "rejected" and result["kernel"]["outcome"] == "refused"
+        native = [h for h in result["kernel"]["hops"] if h.get("family") == "inet"]
+        assert [(h["table"], h["rule"]) for h in native] == [
+            (table, f"tcp dport 80 ip daddr {rig.container_ip(published[0])} reject with tcp reset")]
+    finally:
+        rig.sh("nft", "delete", "table", "inet", table, check=False)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_verify_leaves_nothing(published, sig):
+    before = _snapshot()
+    proc = subprocess.Popen([*VERIFY, str(PORT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(400):  # interrupt it once its client namespace exists (it is then tracing)
+        if "dockport-verify" in rig.sh("ip", "netns", "list").stdout or proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    time.sleep(0.2)
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert _snapshot() == before
+
+
+def test_without_root_it_says_why_and_changes_nothing(published):
+    before = _snapshot()
+    out = subprocess.run(_as_nobody("verify", str(PORT)), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "needs root" in out.stderr, out.stderr
+    assert _snapshot() == before

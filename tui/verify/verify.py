@@ -1,0 +1,395 @@
+"""`verify`: one real connection, traced by the kernel, beside the engine's prediction.
+
+It changes the host only for the time it runs, and undoes it on every way out (return, error,
+Ctrl-C, SIGTERM): an outside client's network namespace with a veth to the host (for `external`),
+trace rules that match only the probe's own source address and port (and docker-proxy's second
+connection to the container), and the monitor processes that read the kernel's trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui.model import HostState
+from tui.paths.engine import Query, QueryError, trace
+from tui.paths.packet import HostView
+from tui.paths.types import Path as TracedPath
+from tui.verify import kernel
+from tui.verify.kernel import KernelHop
+
+NAME = f"dockport-verify-{os.getpid()}"
+OWN_TABLE = "dockport-verify"
+# Documentation ranges for the outside client: the first /30 that no route or address of the host uses.
+CLIENT_NETS = ("198.51.100.248/30", "203.0.113.248/30", "192.0.2.248/30")
+CONNECT_TIMEOUT = 3.0
+
+
+class VerifyError(Exception):
+    """verify cannot run here; the message says why (exit status 2)."""
+
+
+@dataclass
+class Verification:
+    query: Query
+    predicted: TracedPath
+    kernel: list[KernelHop]
+    outcome: str  # connected / refused / unreachable / timeout / closed / failed
+    first_difference: int | None  # index into the compared hop lists; None when they agree
+    compared: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def agree(self) -> bool:
+        return self.first_difference is None and self.outcome_agrees
+
+    @property
+    def outcome_agrees(self) -> bool:
+        if self.predicted.verdict == "uncertain":
+            return True
+        return (self.predicted.verdict == "delivered") == (self.outcome == "connected")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"query": self.predicted.as_json()["query"], "predicted": self.predicted.as_json(),
+                "kernel": {"delivered": self.outcome == "connected", "outcome": self.outcome,
+                           "hops": [h.as_json() for h in self.kernel]},
+                "agree": self.agree, "first_difference": self.first_difference}
+
+
+# -- the run -------------------------------------------------------------------------------------------
+
+def verify(port: int, proto: str, origin: str, to: str | None,
+           collect: Callable[[], HostState] | None = None) -> Verification:
+    if os.geteuid() != 0:
+        raise VerifyError("verify needs root: it adds trace rules and a client namespace for one connection")
+    if origin.startswith("external:"):
+        raise VerifyError("verify makes its own outside client: use --from external (it picks the address)")
+    if collect is None:
+        from tui.collect.live import collect_live
+
+        collect = collect_live
+    with _interruptible(), contextlib.ExitStack() as undo:
+        client = None
+        if origin == "external":
+            client = _ClientNamespace.make(undo)
+            origin = f"external:{client.client_ip}"
+        state = collect()  # after the client exists: its veth is part of the host the engine sees
+        query = Query(port, proto, origin, to)
+        try:
+            predicted = trace(state, query)
+        except QueryError as exc:
+            raise VerifyError(str(exc)) from None
+        sport = random.randint(42000, 60999)
+        proxy = _proxy_of(state, predicted)
+        tracer = _Tracer.start(undo, state, proto, query.src, sport, proxy)
+        outcome = _connect(state, query, client, sport)
+        hops, leg2 = tracer.read(query, proxy, state)
+    return _compare(query, predicted, hops, leg2, outcome)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGTERM undoes like Ctrl-C: both unwind through the `finally`s that remove what we added."""
+    def stop(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _run(*argv: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=30, check=check, input=input)
+
+
+# -- the outside client -------------------------------------------------------------------------------
+
+@dataclass
+class _ClientNamespace:
+    ns: str
+    host_ip: str
+    client_ip: str
+
+    @classmethod
+    def make(cls, undo: contextlib.ExitStack) -> _ClientNamespace:
+        net = _free_network()
+        host_ip, client_ip = (str(a) for a in list(ipaddress.ip_network(net).hosts())[:2])
+        ns, host_end, client_end = NAME, f"dpv{os.getpid()}h"[:15], f"dpv{os.getpid()}c"[:15]
+        undo.callback(_run, "ip", "netns", "del", ns, check=False)
+        undo.callback(_run, "ip", "link", "del", host_end, check=False)
+        _run("ip", "netns", "add", ns)
+        _run("ip", "link", "add", host_end, "type", "veth", "peer", "name", client_end)
+        _run("ip", "link", "set", client_end, "netns", ns)
+        _run("ip", "addr", "add", f"{host_ip}/30", "dev", host_end)
+        _run("ip", "link", "set", host_end, "up")
+        _run("ip", "-n", ns, "addr", "add", f"{client_ip}/30", "dev", client_end)
+        _run("ip", "-n", ns, "link", "set", client_end, "up")
+        _run("ip", "-n", ns, "link", "set", "lo", "up")
+        _run("ip", "-n", ns, "route", "add", "default", "via", host_ip)
+        return cls(ns, host_ip, client_ip)
+
+
+def _free_network() -> str:
+    used = _run("ip", "-4", "-o", "addr", "show").stdout + _run("ip", "-4", "route", "show", "table", "all").stdout
+    taken = [ipaddress.ip_network(w, strict=False) for w in used.split() if "/" in w and _is_network(w)]
+    for net in CLIENT_NETS:
+        candidate = ipaddress.ip_network(net)
+        if not any(candidate.overlaps(t) for t in taken if t.version == 4 and t.prefixlen > 0):
+            return net
+    raise VerifyError("every documentation range verify could give its client is in use on this host")
+
+
+def _is_network(word: str) -> bool:
+    try:
+        ipaddress.ip_network(word, strict=False)
+        return True
+    except ValueError:
+        return False
+
+
+# -- tracing ------------------------------------------------------------------------------------------
+
+def _proxy_of(state: HostState, path: TracedPath) -> Any:
+    hop = next((h for h in path.hops if h.kind == "proxy"), None)
+    return next((p for p in state.proxies if str(p.pid) == hop.name), None) if hop else None
+
+
+@dataclass
+class _Tracer:
+    backend: str
+    files: dict[str, Path]
+    native: set[tuple[str, str]]
+    legacy_mark: str = ""
+    legacy_rules: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    legacy_shift: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, undo: contextlib.ExitStack, state: HostState, proto: str, src: str, sport: int,
+              proxy: Any) -> _Tracer:
+        backend = state.facts.firewall_backend
+        native = {(t.family, t.name) for t in state.nft_tables}
+        # Only the probe's packets, and docker-proxy's own connection to the container.
+        matches = [["-s", src, "-p", proto, "--sport", str(sport)]]
+        if proxy is not None:
+            matches.append(["-d", proxy.container_ip, "-p", proto, "--dport", str(proxy.container_port)])
+        tracer = cls(backend, {}, native)
+        if backend == "legacy":
+            tracer._legacy(undo, matches)
+        elif shutil.which("xtables-monitor"):
+            tracer._monitor(undo, "xtables", ["xtables-monitor", "--trace", "-4"])
+            tracer._trace_rules(undo, "iptables", matches)
+        elif not native:
+            raise VerifyError("no xtables-monitor (package iptables) to read the kernel's trace")
+        if native:
+            if not shutil.which("nft"):
+                raise VerifyError("native nftables tables, and no nft (package nftables) to read their trace")
+            tracer._monitor(undo, "nft", ["nft", "monitor", "trace"])
+            tracer._nft_rules(undo, src, proto, sport, proxy)
+        time.sleep(0.3)  # the monitors subscribe
+        if backend == "legacy":
+            save = _run("iptables-legacy-save").stdout
+            tracer.legacy_rules = _positions(save)
+        return tracer
+
+    def _monitor(self, undo: contextlib.ExitStack, name: str, argv: list[str]) -> None:
+        out = tempfile.NamedTemporaryFile("w+", delete=False, prefix=f"{NAME}-{name}-")
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.files[name] = Path(out.name)
+        undo.callback(os.unlink, out.name)
+        undo.callback(out.close)
+        undo.callback(_stop, proc)
+
+    def _trace_rules(self, undo: contextlib.ExitStack, tool: str, matches: list[list[str]]) -> None:
+        for chain in ("PREROUTING", "OUTPUT"):
+            for m in matches:
+                _run(tool, "-t", "raw", "-I", chain, *m, "-j", "TRACE")
+                undo.callback(_run, tool, "-t", "raw", "-D", chain, *m, "-j", "TRACE", check=False)
+
+    def _nft_rules(self, undo: contextlib.ExitStack, src: str, proto: str, sport: int, proxy: Any) -> None:
+        sets = [f"ip saddr {src} meta l4proto {proto} th sport {sport} meta nftrace set 1"]
+        if proxy is not None:
+            sets.append(f"ip daddr {proxy.container_ip} meta l4proto {proto} th dport {proxy.container_port} "
+                        "meta nftrace set 1")
+        body = "; ".join(sets)
+        undo.callback(_run, "nft", "delete", "table", "inet", OWN_TABLE, check=False)
+        _run("nft", "-f", "-", input=(
+            f"table inet {OWN_TABLE} {{\n"
+            f" chain pre {{ type filter hook prerouting priority -500; {body}; }}\n"
+            f" chain out {{ type filter hook output priority -500; {body}; }}\n}}\n"))
+
+    def _legacy(self, undo: contextlib.ExitStack, matches: list[list[str]]) -> None:
+        if not shutil.which("dmesg") or not os.path.exists("/dev/kmsg"):
+            raise VerifyError("iptables-legacy traces to the kernel log, and it cannot be read here")
+        self.legacy_mark = f"{NAME}-{time.monotonic_ns()}"
+        Path("/dev/kmsg").write_text(self.legacy_mark + "\n")
+        self._trace_rules(undo, "iptables-legacy", matches)
+        self.legacy_shift = {"PREROUTING": len(matches), "OUTPUT": len(matches)}
+
+    def read(self, query: Query, proxy: Any, state: HostState) -> tuple[list[KernelHop], list[KernelHop]]:
+        """The kernel's hops of the client's first packet, and of docker-proxy's (leg 2)."""
+        texts = {name: _settled(path) for name, path in self.files.items()}
+        gateway = HostView.of(state).route(proxy.container_ip)[2] if proxy is not None else ""
+
+        def hops(dport: int, src: str | None) -> list[KernelHop]:
+            out: list[KernelHop] = []
+            if self.backend == "legacy":
+                log = _run("dmesg").stdout
+                log = log[log.find(self.legacy_mark):] if self.legacy_mark in log else ""
+                out += kernel.from_trace_log(log, query.proto, dport, src, self.legacy_rules, self.legacy_shift)
+            if "xtables" in texts:
+                out += kernel.from_xtables_monitor(texts["xtables"], query.proto, dport, src)
+            if "nft" in texts:
+                native = kernel.from_nft_monitor(texts["nft"], query.proto, dport, src, OWN_TABLE, self.native)
+                out = _merge(out, native, "xtables" in texts or self.backend == "legacy")
+            return out
+
+        return hops(query.port, query.src), (hops(proxy.container_port, gateway) if proxy is not None else [])
+
+
+def _merge(iptables: list[KernelHop], native: list[KernelHop], both: bool) -> list[KernelHop]:
+    """Two monitors each saw their own tables; their order between each other is not in their
+    output, so native hops follow (the comparison takes the two kinds apart anyway)."""
+    return iptables + native if both else native
+
+
+def _positions(save: str) -> dict[tuple[str, str, int], str]:
+    out: dict[tuple[str, str, int], str] = {}
+    table, count = "", dict[str, int]()
+    for line in save.splitlines():
+        if line.startswith("*"):
+            table, count = line[1:], {}
+        elif line.startswith("-A "):
+            chain = line.split()[1]
+            count[chain] = count.get(chain, 0) + 1
+            out[(table, chain, count[chain])] = line
+    return out
+
+
+def _settled(path: Path) -> str:
+    """The monitor's output once it stops growing (monitors lag behind the packet)."""
+    last, stable = -1, 0
+    for _ in range(50):
+        size = path.stat().st_size
+        stable = stable + 1 if size == last else 0
+        if stable >= 3:
+            break
+        last = size
+        time.sleep(0.1)
+    return path.read_text(errors="replace")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# -- the connection -----------------------------------------------------------------------------------
+
+def _connect(state: HostState, query: Query, client: _ClientNamespace | None, sport: int) -> str:
+    if client is not None:
+        return _in_netns(f"/run/netns/{client.ns}", lambda: _probe(query, sport))
+    if query.origin.startswith("container:"):
+        c = state.container(query.origin.split(":", 1)[1])
+        if c is not None and c.network_mode != "host":
+            if not c.sandbox_key:
+                raise VerifyError(f"container {c.name}: its network namespace is not known")
+            return _in_netns(c.sandbox_key, lambda: _probe(query, sport))
+    return _probe(query, sport)
+
+
+def _in_netns(path: str, fn: Callable[[], str]) -> str:
+    from tui.collect.netns import call_in_netns
+
+    return call_in_netns(path, fn, timeout=CONNECT_TIMEOUT + 5)
+
+
+def _probe(query: Query, sport: int) -> str:
+    """One connection from (src, sport): how it looked to the client."""
+    import errno
+
+    kinds = {errno.ECONNREFUSED: "refused", errno.EHOSTUNREACH: "unreachable", errno.ENETUNREACH: "unreachable",
+             errno.EACCES: "unreachable", errno.EPERM: "unreachable", errno.ECONNRESET: "closed"}
+    kind = socket.SOCK_STREAM if query.proto == "tcp" else socket.SOCK_DGRAM
+    try:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((query.src, sport))
+            s.settimeout(CONNECT_TIMEOUT)
+            s.connect((query.dst, query.port))
+            if query.proto == "tcp":
+                return "connected"
+            s.send(b"dockport-verify\n")
+            return "connected" if s.recv(4096) else "closed"
+    except TimeoutError:
+        return "timeout"
+    except OSError as exc:
+        return kinds.get(exc.errno or 0, "failed")
+
+
+# -- the comparison -----------------------------------------------------------------------------------
+
+def _compare(query: Query, predicted: TracedPath, kernel_leg1: list[KernelHop], kernel_leg2: list[KernelHop],
+             outcome: str) -> Verification:
+    """Rule hops in order (the client's, then docker-proxy's); the kernel also shows ACCEPT policies
+    of chains the engine need not name, so only a policy that stopped the packet must match."""
+    def ours(leg: int) -> list[str]:
+        return [f"{h.table}/{h.chain}: {h.rule}" for h in predicted.hops
+                if h.kind == "rule" and h.leg == leg and not h.facts.get("maybe")] + \
+               [f"{h.table}/{h.chain} policy {h.policy.upper()}" for h in predicted.hops
+                if h.kind == "policy" and h.leg == leg and h.policy.upper() != "ACCEPT"]
+
+    def theirs(hops: list[KernelHop]) -> list[str]:
+        return [f"{h.table}/{h.chain}: {h.rule}" for h in hops if h.kind == "rule"] + \
+               [f"{h.table}/{h.chain} policy {h.verdict.upper()}" for h in hops
+                if h.kind == "policy" and h.verdict.upper() not in ("ACCEPT", "") and h.table != "raw"]
+
+    a = ours(1) + ours(2)
+    b = theirs(kernel_leg1) + theirs(kernel_leg2)
+    first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+    if first is None and len(a) != len(b):
+        first = min(len(a), len(b))
+    notes = []
+    if not kernel_leg1:
+        notes.append("the kernel traced no packet of this connection")
+    return Verification(query, predicted, kernel_leg1 + kernel_leg2, outcome, first, (a, b), notes)
+
+
+def report(v: Verification) -> str:
+    """Prediction and kernel side by side, the first difference marked, then each verdict."""
+    a, b = v.compared
+    width = max([len(x) for x in a] + [len("predicted")])
+    lines = [v.predicted.summary, "", f"    {'predicted'.ljust(width)}  kernel"]
+    for i in range(max(len(a), len(b))):
+        left = a[i] if i < len(a) else "—"
+        right = b[i] if i < len(b) else "—"
+        mark = "≠" if v.first_difference == i else " "
+        lines.append(f"{mark} {i + 1:>2} {left.ljust(width)}  {right}")
+    lines.append("")
+    lines.append(f"predicted: {v.predicted.verdict}" + (f" (via {v.predicted.via})" if v.predicted.via else ""))
+    lines.append(f"kernel:    the connection {'succeeded' if v.outcome == 'connected' else 'failed: ' + v.outcome}")
+    lines += [f"note: {n}" for n in v.notes]
+    if v.agree:
+        lines.append("confirmed by the kernel: the same rules, in the same order, and the same outcome")
+    elif v.first_difference is not None:
+        lines.append(f"they differ from step {v.first_difference + 1} on")
+    else:
+        lines.append("the rules agree, the outcome does not")
+    return "\n".join(lines)
