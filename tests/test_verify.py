@@ -111,3 +111,44 @@ def test_without_root_it_says_why_and_changes_nothing(published):
     out = subprocess.run(_as_nobody("verify", str(PORT)), capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "needs root" in out.stderr, out.stderr
     assert _snapshot() == before
+
+
+def test_after_sigkill_the_next_run_heals_and_says_so(published):
+    before = _snapshot()
+    proc = subprocess.Popen([*VERIFY, str(PORT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(400):  # kill it once it traces: its trace rules are in place
+        if "dockport-verify" in rig.sh("iptables-save", "-t", "raw").stdout or proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert _snapshot() != before, "the kill came too late to leave anything"
+    out = subprocess.run([*VERIFY, str(PORT)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "removed what an interrupted verify left" in out.stdout
+    assert _snapshot() == before
+
+
+def test_a_rule_added_behind_the_engines_back_is_a_difference(published):
+    """Between the prediction and the probe, a rule the engine never saw starts to match."""
+    from tui.collect.live import collect_live
+    from tui.verify.verify import report, verify
+
+    rule = ["DOCKER-USER", "-p", "tcp", "--dport", "80", "-m", "comment", "--comment", f"dpt-behind-{rig.RUN_ID}",
+            "-j", "RETURN"]
+
+    def collect_then_change():
+        state = collect_live()
+        rig.sh("iptables", "-I", *rule)
+        return state
+
+    try:
+        result = verify(PORT, "tcp", "external", None, collect=collect_then_change)
+    finally:
+        rig.sh("iptables", "-D", *rule, check=False)
+    assert not result.agree
+    ours, kernel = result.compared
+    step = result.first_difference
+    tag = f"dpt-behind-{rig.RUN_ID}"
+    assert step is not None and tag in kernel[step] and tag not in ours[step]
+    assert "capture" in report(result)

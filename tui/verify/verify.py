@@ -30,8 +30,9 @@ from tui.paths.types import Path as TracedPath
 from tui.verify import kernel
 from tui.verify.kernel import KernelHop
 
-NAME = f"dockport-verify-{os.getpid()}"
-OWN_TABLE = "dockport-verify"
+PREFIX = "dockport-verify"
+NAME = f"{PREFIX}-{os.getpid()}"  # every namespace, rule comment and table it adds carries it
+OWN_TABLE = NAME
 # Documentation ranges for the outside client: the first /30 that no route or address of the host uses.
 CLIENT_NETS = ("198.51.100.248/30", "203.0.113.248/30", "192.0.2.248/30")
 CONNECT_TIMEOUT = 3.0
@@ -80,6 +81,7 @@ def verify(port: int, proto: str, origin: str, to: str | None,
         from tui.collect.live import collect_live
 
         collect = collect_live
+    healed = heal()
     with _interruptible(), contextlib.ExitStack() as undo:
         client = None
         if origin == "external":
@@ -96,7 +98,51 @@ def verify(port: int, proto: str, origin: str, to: str | None,
         tracer = _Tracer.start(undo, state, proto, query.src, sport, proxy)
         outcome = _connect(state, query, client, sport)
         hops, leg2 = tracer.read(query, proxy, state)
-    return _compare(query, predicted, hops, leg2, outcome)
+    result = _compare(query, predicted, hops, leg2, outcome)
+    result.notes[:0] = healed
+    return result
+
+
+def heal() -> list[str]:
+    """Remove what an earlier run that died (SIGKILL, a crash) left: namespaces, veths, trace
+    rules and nft tables named after a verify process that no longer exists. Says what it removed."""
+    removed: list[str] = []
+
+    def gone(name: str) -> bool:
+        pid = name.rsplit("-", 1)[-1]
+        return pid.isdigit() and int(pid) != os.getpid() and not os.path.exists(f"/proc/{pid}")
+
+    for ns in _run("ip", "netns", "list", check=False).stdout.split():
+        if ns.startswith(f"{PREFIX}-") and gone(ns):
+            pid = ns.rsplit("-", 1)[-1]
+            _run("ip", "link", "del", f"dpv{pid}h"[:15], check=False)
+            _run("ip", "netns", "del", ns, check=False)
+            removed.append(f"namespace {ns}")
+    for tool, save in (("iptables", "iptables-save"), ("iptables-legacy", "iptables-legacy-save")):
+        if not shutil.which(save):
+            continue
+        table = ""
+        for line in _run(save, check=False).stdout.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+            m = line.split("--comment ", 1)
+            if line.startswith("-A ") and len(m) == 2 and m[1].split()[0].strip('"').startswith(f"{PREFIX}-") \
+                    and gone(m[1].split()[0].strip('"')):
+                _run(tool, "-t", table, "-D", *_shell_words(line[3:]), check=False)
+                removed.append(f"{tool} rule {line}")
+    if shutil.which("nft"):
+        for line in _run("nft", "list", "tables", check=False).stdout.splitlines():
+            words = line.split()
+            if len(words) == 3 and words[2].startswith(f"{PREFIX}-") and gone(words[2]):
+                _run("nft", "delete", "table", words[1], words[2], check=False)
+                removed.append(f"nft table {words[1]} {words[2]}")
+    return [f"removed what an interrupted verify left: {r}" for r in removed]
+
+
+def _shell_words(text: str) -> list[str]:
+    import shlex
+
+    return shlex.split(text)
 
 
 @contextlib.contextmanager
@@ -105,11 +151,13 @@ def _interruptible() -> Iterator[None]:
     def stop(_sig: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    before = signal.signal(signal.SIGTERM, stop)
+    # SIGHUP: the terminal went away (an SSH session dropped).
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _run(*argv: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -214,8 +262,9 @@ class _Tracer:
         undo.callback(_stop, proc)
 
     def _trace_rules(self, undo: contextlib.ExitStack, tool: str, matches: list[list[str]]) -> None:
+        tag = ["-m", "comment", "--comment", NAME]  # so that a later run can find it if this one dies
         for chain in ("PREROUTING", "OUTPUT"):
-            for m in matches:
+            for m in (x + tag for x in matches):
                 _run(tool, "-t", "raw", "-I", chain, *m, "-j", "TRACE")
                 undo.callback(_run, tool, "-t", "raw", "-D", chain, *m, "-j", "TRACE", check=False)
 
@@ -388,8 +437,9 @@ def report(v: Verification) -> str:
     lines += [f"note: {n}" for n in v.notes]
     if v.agree:
         lines.append("confirmed by the kernel: the same rules, in the same order, and the same outcome")
-    elif v.first_difference is not None:
-        lines.append(f"they differ from step {v.first_difference + 1} on")
     else:
-        lines.append("the rules agree, the outcome does not")
+        lines.append(f"they differ from step {v.first_difference + 1} on" if v.first_difference is not None
+                     else "the rules agree, the outcome does not")
+        lines.append("the engine was wrong here: `dockport-tui capture DIR` writes this host's state, so that "
+                     "the case can be reported and rebuilt")
     return "\n".join(lines)
