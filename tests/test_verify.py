@@ -152,3 +152,39 @@ def test_a_rule_added_behind_the_engines_back_is_a_difference(published):
     tag = f"dpt-behind-{rig.RUN_ID}"
     assert step is not None and tag in kernel[step] and tag not in ours[step]
     assert "capture" in report(result)
+
+
+async def test_v_in_the_tui_asks_once_then_marks_the_path_with_the_kernels_word(published):
+    from tests.pilot import until
+    from tests.test_faults import _select
+    from tui.ui.app import DockportApp
+    from tui.ui.widgets.panes import PathPane
+    from tui.ui.widgets.screens import ConfirmVerify
+
+    web, _peer = published
+    before = _snapshot()
+    app = DockportApp(source=("live", ""), poll_seconds=600)
+    async with app.run_test(size=(140, 45)) as pilot:
+        assert await until(pilot, lambda: app.state is not None and app.state.container(web), 30)
+        _select(app, web)
+        await pilot.pause()
+        await pilot.press("v")
+        assert isinstance(app.screen, ConfirmVerify)  # read-only until the user says yes
+        await pilot.press("n")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmVerify) and app._verification is None
+        await pilot.press("v")
+        await pilot.press("y")
+        assert await until(pilot, lambda: app._verification is not None, 60), "no verification came back"
+        assert app._verification.agree, app._verification.compared
+        await pilot.pause()
+        pane = app.query_one(PathPane)
+        assert "confirmed by the kernel" in str(pane.border_title)
+        rules = [i for i, h in enumerate(app.session.path.hops) if h.kind == "rule"]
+        cells = [pane.get_row(f"hop{i + 1}")[0].plain for i in rules]
+        assert rules and all(c.endswith("✓") for c in cells), cells
+        app._verification = None
+        await pilot.press("v")  # asked once per session: this one runs at once
+        assert not isinstance(app.screen, ConfirmVerify)
+        assert await until(pilot, lambda: app._verification is not None, 60)
+    assert _snapshot() == before

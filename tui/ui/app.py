@@ -23,6 +23,7 @@ from tui.collect.events import EventFeed
 if TYPE_CHECKING:  # the live collector pulls in the Docker SDK: imported when first used
     from tui.collect.live import LiveCollector
     from tui.collect.watch import RuleChangeMonitor
+    from tui.verify.verify import Verification
 from tui.model import Container, HostState, Stopped
 from tui.session import PortChoice, Session
 from tui.ui.messages import ContainersChanged, RefreshRequested, SourceStatus, StateLoaded, Step, View
@@ -35,7 +36,7 @@ from tui.ui.widgets.panes import (
     ProxiesPane,
     RulesPane,
 )
-from tui.ui.widgets.screens import HelpScreen, WarningsScreen
+from tui.ui.widgets.screens import ConfirmVerify, HelpScreen, WarningsScreen
 
 # The wheel carries styles/ inside the package (tui/styles); an editable install finds it at the root.
 _PACKAGE = FsPath(__file__).resolve().parent.parent
@@ -91,6 +92,7 @@ class DockportApp(App[None]):
         Binding("ctrl+s", "save_svg", "SVG"),
         Binding("l", "lab", "Lab"),
         Binding("w", "warnings", "Warnings"),
+        Binding("v", "verify", "Verify"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -108,6 +110,8 @@ class DockportApp(App[None]):
         self._stop = threading.Event()
         self._feed: EventFeed | None = None
         self._rule_monitor: RuleChangeMonitor | None = None
+        self._verify_confirmed = False  # the app is read-only until the user says yes to `v`, once
+        self._verification: Verification | None = None
         self._firewall_watched = False
         self._poll_started = False
         self._collector: LiveCollector | None = None  # its caches live as long as the app
@@ -383,8 +387,9 @@ class DockportApp(App[None]):
         s = self.session
         if s.state is None or not self.query(ContainersPane):
             return  # nothing yet, or the app is shutting down and its panes are gone
+        marks, verdict = self._kernel_marks()
         with self.batch_update():
-            self.view = View(s.state, s.path, s.selected.key if s.selected else None, self.filter_text)
+            self.view = View(s.state, s.path, s.selected.key if s.selected else None, self.filter_text, marks, verdict)
             self.step = Step(s.path, s.hop_index, tuple(s.findings))
         self._show_status()
 
@@ -512,6 +517,65 @@ class DockportApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    # -- verify: the kernel's own trace beside the path ------------------------------------------
+
+    def action_verify(self) -> None:
+        if self.source[0] != "live":
+            self.notify("verify asks this host's kernel: it runs on the live host only", severity="warning")
+            return
+        if self.session.selected is None or self.session.path is None:
+            self.notify("select a port first (Enter)", severity="warning")
+            return
+        if not self._verify_confirmed:
+            self.push_screen(ConfirmVerify(), callback=self._verify_answer)
+            return
+        self._start_verify()
+
+    def _verify_answer(self, yes: bool | None) -> None:
+        if yes:
+            self._verify_confirmed = True
+            self._start_verify()
+
+    def _start_verify(self) -> None:
+        assert self.session.selected is not None
+        q = self.session.query_for(self.session.selected)
+        self.notify(f"verify: one {q.proto} connection to port {q.port} from {q.origin}, traced by the kernel…",
+                    markup=False)
+
+        def run() -> None:
+            from tui.verify.verify import VerifyError, verify
+
+            try:
+                result = verify(q.port, q.proto, q.origin, q.to)
+            except VerifyError as exc:
+                self.call_from_thread(self.notify, f"verify: {exc}", severity="error", markup=False)
+                return
+            except Exception as exc:  # say it, keep the app
+                self.call_from_thread(self.notify, f"verify failed: {exc}", severity="error", markup=False)
+                return
+            self.call_from_thread(self._verified, result)
+
+        self.run_worker(run, thread=True, exclusive=True, group="verify")
+
+    def _verified(self, result: Verification) -> None:
+        self._verification = result
+        self.notify(f"verify: {result.headline}", severity="information" if result.agree else "error", markup=False)
+        self._render_all()
+
+    def _kernel_marks(self) -> tuple[dict[int, str], str]:
+        """The last verification's marks, while the path is the one it verified (same query, same
+        rules: a re-collection that changed nothing on the path keeps them)."""
+        v, path = self._verification, self.session.path
+        if v is None or path is None:
+            return {}, ""
+        vq, q = v.predicted.query, path.query
+        if (vq.port, vq.proto, vq.origin.split(":")[0], vq.to) != (q.port, q.proto, q.origin.split(":")[0], q.to):
+            return {}, ""
+        if v.predicted.rule_refs() != path.rule_refs():
+            # verify's own outside client took other rules than the client shown: say so, mark nothing.
+            return {}, f"{v.headline} for verify's client {vq.src} (its path differs from this one)"
+        return v.marks(path), v.headline
 
     def on_unmount(self) -> None:
         self._stop.set()

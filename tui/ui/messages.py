@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -51,6 +52,8 @@ class View:
     path: Path | None
     selected_key: str | None
     filter_text: str
+    kernel_marks: Mapping[int, str] = field(default_factory=dict)  # hop index -> ✓/≠ after `verify`
+    kernel_verdict: str = ""  # "confirmed by the kernel", or where it differs
 
 
 @dataclass(frozen=True, eq=False)

@@ -51,6 +51,26 @@ class Verification:
     first_difference: int | None  # index into the compared hop lists; None when they agree
     compared: tuple[list[str], list[str]] = field(default_factory=lambda: ([], []))
     notes: list[str] = field(default_factory=list)
+    legs: tuple[list[KernelHop], list[KernelHop]] = field(default_factory=lambda: ([], []))
+
+    @property
+    def headline(self) -> str:
+        if self.agree:
+            return "confirmed by the kernel"
+        if self.first_difference is not None:
+            return f"the kernel differs from step {self.first_difference + 1}"
+        return f"the kernel's outcome differs ({self.outcome})"
+
+    def marks(self, path: TracedPath) -> dict[int, str]:
+        """Hop index in `path` -> ✓ where the kernel showed the same rule at that place, ≠ where not."""
+        out: dict[int, str] = {}
+        for leg, kernel_hops in ((1, self.legs[0]), (2, self.legs[1])):
+            theirs = [f"{h.table}/{h.chain}: {h.rule}" for h in kernel_hops if h.kind == "rule"]
+            ours = [(i, f"{h.table}/{h.chain}: {h.rule}") for i, h in enumerate(path.hops)
+                    if h.kind == "rule" and h.leg == leg and not h.facts.get("maybe")]
+            for n, (i, text) in enumerate(ours):
+                out[i] = "✓" if n < len(theirs) and theirs[n] == text else "≠"
+        return out
 
     @property
     def agree(self) -> bool:
@@ -148,6 +168,12 @@ def _shell_words(text: str) -> list[str]:
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
     """SIGTERM undoes like Ctrl-C: both unwind through the `finally`s that remove what we added."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # in the app's worker: the app owns the signals, and a later run heals what is left
+        return
+
     def stop(_sig: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -418,7 +444,8 @@ def _compare(query: Query, predicted: TracedPath, kernel_leg1: list[KernelHop], 
     notes = []
     if not kernel_leg1:
         notes.append("the kernel traced no packet of this connection")
-    return Verification(query, predicted, kernel_leg1 + kernel_leg2, outcome, first, (a, b), notes)
+    return Verification(query, predicted, kernel_leg1 + kernel_leg2, outcome, first, (a, b), notes,
+                        (kernel_leg1, kernel_leg2))
 
 
 def report(v: Verification) -> str:

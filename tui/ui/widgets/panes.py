@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -432,15 +433,17 @@ class PathPane(DataTable[Text]):
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
-            self.show(view.path)
+            self.show(view.path, view.kernel_marks, view.kernel_verdict)
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.add_columns("#", "leg", "hop", "where")
         self.border_title = "Path"
 
-    def show(self, path: Path | None) -> None:
+    def show(self, path: Path | None, kernel: Mapping[int, str] | None = None, kernel_verdict: str = "") -> None:
+        """`kernel`: after `verify`, ✓ or ≠ per rule hop (the kernel showed that rule there, or not)."""
         pal = palette(self)
+        kernel = kernel or {}
         rows = []
         if path is None:
             rows.append(("-none-", [literal(""), literal(""), literal("select a port (Enter)", "italic"), literal("")]))
@@ -448,12 +451,16 @@ class PathPane(DataTable[Text]):
             for i, h in enumerate(path.hops, 1):
                 where = h.rule or (f"{h.table}/{h.chain} policy {h.policy}" if h.kind == "policy" else h.name)
                 style = pal(UNCERTAIN) if h.uncertain else ""
-                rows.append((f"hop{i}", [literal(i), literal(h.leg), literal(h.kind, "bold " + style),
+                mark = kernel.get(i - 1, "")
+                number = join(str(i), (f" {mark}", pal("$success" if mark == "✓" else "$error"))) if mark \
+                    else literal(i)
+                rows.append((f"hop{i}", [number, literal(h.leg), literal(h.kind, "bold " + style),
                                          literal(where, style)]))
         sync_rows(self, rows)
         if path is not None:
             self.border_title = Text.assemble("Path — ", (path.verdict, pal(VERDICT_STYLE.get(path.verdict, ""))),
-                                              f" (via {path.via})" if path.via else "")
+                                              f" (via {path.via})" if path.via else "",
+                                              (f" — {kernel_verdict}" if kernel_verdict else "", "bold"))
         else:
             self.border_title = "Path"
 

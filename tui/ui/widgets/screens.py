@@ -1,4 +1,4 @@
-"""The app's modal screens: help, and what could not be read."""
+"""The app's modal screens: help, what could not be read, and asking before `verify` changes the host."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ class HelpScreen(ModalScreen[None]):
             "r          re-collect now",
             "ctrl+s     save the screen as SVG (for slides)",
             "w          what could not be read, why, and how to get it (warnings)",
+            "v          verify: one real connection, traced by the kernel, beside the path (root, live)",
             "l          lab view: the talk's experiments, measured vs predicted (after `lab up`)",
             "ctrl+p     command palette",
             "?          this help;  q  quit",
@@ -66,3 +67,27 @@ class HelpScreen(ModalScreen[None]):
             "Rules: highlighted rules matched, numbered by hop; ◆ marks the deciding one; dim = not Docker's.",
         ]
         yield Static(wrapped("\n".join(lines)), id="help-body")
+
+
+VERIFY_CHANGES = (
+    "verify makes one real connection from the selected origin and asks the kernel how it went.\n\n"
+    "For that connection only it adds, and removes again when done (also on error or interrupt):\n"
+    "  • for the external origin, a network namespace and veth pair named dockport-verify-PID;\n"
+    "  • TRACE rules in raw PREROUTING/OUTPUT that match only the probe's address and port\n"
+    "    (and docker-proxy's own connection), tagged with that name;\n"
+    "  • on hosts with native nftables tables, an nft table of that name setting nftrace;\n"
+    "  • xtables-monitor / nft monitor processes reading the trace.\n\n"
+    "It touches no rule it did not add. Go on?  y = yes (not asked again this session), n = no"
+)
+
+
+class ConfirmVerify(ModalScreen[bool]):
+    """Asked once per session: the app is read-only until the user says yes."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape,q", "answer(False)", "No")]
+
+    def compose(self) -> ComposeResult:
+        yield Static(wrapped(VERIFY_CHANGES), id="help-body")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
