@@ -105,7 +105,8 @@ def _calls(tree: ast.AST):
 
 def test_no_shell_and_every_subprocess_has_a_list_and_a_timeout():
     """Static proof over the package: no shell, no os.system/popen; run() calls carry argv lists;
-    the one long-lived child (the rule-change monitor) has its own stop()."""
+    the long-lived children have their stop: the rule-change monitor its stop(), verify's trace
+    monitors a callback on the ExitStack that undoes everything verify added."""
     for path in sorted((REPO / "tui").rglob("*.py")):
         tree = ast.parse(path.read_text())
         for node, owner, name in _calls(tree):
@@ -115,7 +116,9 @@ def test_no_shell_and_every_subprocess_has_a_list_and_a_timeout():
             if owner == "subprocess" and name == "run":
                 assert any(k.arg == "timeout" for k in node.keywords), f"subprocess.run without timeout at {where}"
             if owner == "subprocess" and name == "Popen":
-                assert path.name == "watch.py", f"a long-lived child outside watch.py at {where}"
+                assert path.name in ("watch.py", "verify.py"), f"a long-lived child outside watch.py at {where}"
+                if path.name == "verify.py":
+                    assert "undo.callback(_stop, proc)" in path.read_text(), f"verify's monitor never stopped: {where}"
             if name == "run" and owner == "" and node.args:
                 assert isinstance(node.args[0], (ast.List, ast.Name, ast.ListComp)), \
                     f"run() without an argv list at {where}"
