@@ -209,3 +209,19 @@ def test_rules_for_each_port_match_iptables_save(scene):
         expected = [line for line in saved.splitlines() if f"--dport {port} " in line and "DNAT" in line]
         assert expected, f"iptables-save has no DNAT rule for {mapping}"
         assert set(expected) <= ours
+
+
+def test_verify_agrees_for_every_mapping(scene):
+    """`verify` under this daemon: every mapping from outside, and the host and localhost for a
+    published and a udp port; each run agrees with its prediction and leaves no trace rule."""
+    from tui.verify.verify import verify
+
+    cases = [(m, "external") for m in MAPPINGS] + [(m, o) for m in ("-p H:C", "udp") for o in ("host", "localhost")]
+    disagree = []
+    for mapping, origin in cases:
+        _c, port, proto = scene["ports"][mapping]
+        result = verify(port, proto, origin, None)
+        if not result.agree or not result.kernel:
+            disagree.append((mapping, origin, result.first_difference, result.outcome, result.compared))
+    assert not disagree, disagree
+    assert "dockport-verify" not in rig.sh("iptables-save").stdout

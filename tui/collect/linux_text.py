@@ -6,7 +6,6 @@ Pure functions over text or decoded JSON, shared by the live collectors and the 
 from __future__ import annotations
 
 import ipaddress
-import shlex
 from collections.abc import Iterable
 
 from tui.collect.fields import Doc
@@ -172,11 +171,9 @@ def proxies_from_ps(text: str) -> tuple[Proxy, ...]:
         pid, _, args = line.strip().partition(" ")
         if not pid.isdigit() or "docker-proxy" not in args:
             continue
-        try:
-            argv = shlex.split(args)
-        except ValueError:
-            argv = args.split()
-        p = proxy_from_args(int(pid), argv)
+        # docker-proxy's arguments are flags, addresses and numbers, never quoted: a shell lexer
+        # (0.7 s for 1,800 proxies) buys nothing here.
+        p = proxy_from_args(int(pid), args.split())
         if p:
             out.append(p)
     return tuple(sorted(out, key=lambda p: p.pid))
