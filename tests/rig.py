@@ -31,6 +31,13 @@ def sh(*argv: str, check: bool = True, timeout: float = 60, input: str | None = 
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=check, input=input)
 
 
+def with_default_sigint() -> None:
+    """preexec_fn for a child that a test interrupts: a test run started in the background by a
+    non-interactive shell ignores SIGINT, the child would inherit that, and Python then installs no
+    KeyboardInterrupt handler: the test must not depend on how it was launched."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def name(kind: str) -> str:
     return f"{PREFIX}{kind}-{RUN_ID}"
 

@@ -93,7 +93,8 @@ def test_lab_matrix_is_measured_and_predicted(lab_daemon):
 def test_interrupted_lab_up_leaves_nothing(engine):
     rig.cleanup_docker()
     before = host_snapshot()
-    proc = subprocess.Popen([*LAB, "up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*LAB, "up"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=rig.with_default_sigint)
     # Interrupt it in the middle: once its first container exists. (Asked over the API: a `docker ps`
     # process per poll is slow enough on a loaded machine that `up` could finish in between.)
     import docker

@@ -36,6 +36,7 @@ ZONE_REJECTS = """table inet dpt-zone {
 ZONE_OPENS = """table inet dpt-zone {
     chain filter_FORWARD {
         type filter hook forward priority 10; policy drop;
+        counter comment "every forwarded packet"
         ct state established,related accept
         iifname "eth0" oifname "bridge1" tcp dport 80 accept comment "zone public: 80 open"
         iifname "bridge1" accept

@@ -94,7 +94,8 @@ def test_a_table_beside_docker_is_traced_too(published):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_verify_leaves_nothing(published, sig):
     before = _snapshot()
-    proc = subprocess.Popen([*VERIFY, str(PORT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*VERIFY, str(PORT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=rig.with_default_sigint)
     for _ in range(400):  # interrupt it once its client namespace exists (it is then tracing)
         if "dockport-verify" in rig.sh("ip", "netns", "list").stdout or proc.poll() is not None:
             break
@@ -115,7 +116,8 @@ def test_without_root_it_says_why_and_changes_nothing(published):
 
 def test_after_sigkill_the_next_run_heals_and_says_so(published):
     before = _snapshot()
-    proc = subprocess.Popen([*VERIFY, str(PORT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*VERIFY, str(PORT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=rig.with_default_sigint)
     for _ in range(400):  # kill it once it traces: its trace rules are in place
         if "dockport-verify" in rig.sh("iptables-save", "-t", "raw").stdout or proc.poll() is not None:
             break

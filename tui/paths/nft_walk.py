@@ -58,11 +58,9 @@ def run_chain(table: NftTable, base: NftChain, p: Packet, view: HostView) -> Hoo
         verdict, target, facts = outcome
         step = Step(_where(table), current, rule, target, before=before, after=p.copy())
         step.facts = facts
-        if verdict is None:  # matched, but only counted, logged or marked: next rule
-            if target:
-                result.steps.append(step)
+        result.steps.append(step)  # the kernel traces every rule that matched, a counter-only one too
+        if verdict is None:
             continue
-        result.steps.append(step)
         kind, arg = verdict
         if kind in ("accept", "drop", "reject"):
             result.verdict = _VERDICT[kind]
@@ -137,7 +135,7 @@ def _evaluate(rule: NftRule, table: NftTable, p: Packet, view: HostView) -> tupl
             key = _value_of(body.get("key"), p, view)
             chosen = _map_lookup(body.get("data"), key, table, body.get("key"))
             if chosen is None:
-                return None, "", facts  # no element for this key: the rule goes on to the next
+                return None  # no element for this key: the lookup breaks the rule, as a mismatch
             facts.update(vmap=str(body.get("data")), vmap_key=_key_name(body.get("key")), vmap_value=str(key))
             verdict = _verdict_of(*next(iter(chosen.items()))) if isinstance(chosen, dict) else None
             if verdict is None:
