@@ -190,3 +190,16 @@ async def test_v_in_the_tui_asks_once_then_marks_the_path_with_the_kernels_word(
         assert not isinstance(app.screen, ConfirmVerify)
         assert await until(pilot, lambda: app._verification is not None, 60)
     assert _snapshot() == before
+
+
+def test_a_trace_that_saw_nothing_confirms_nothing():
+    """No kernel event at all (a monitor that missed the flow) is never read as agreement."""
+    from tui.collect.bundle import load_bundle
+    from tui.cli import demo_bundle_path
+    from tui.paths.engine import Query, trace
+    from tui.verify.verify import _compare, report
+
+    state = load_bundle(demo_bundle_path())
+    predicted = trace(state, Query(80, "tcp", "localhost"))
+    result = _compare(predicted.query, predicted, [], [], "connected")
+    assert not result.agree and "nothing is confirmed" in report(result)

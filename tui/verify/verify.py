@@ -55,6 +55,8 @@ class Verification:
 
     @property
     def headline(self) -> str:
+        if not self.legs[0]:
+            return "the kernel traced no packet of this connection: nothing is confirmed"
         if self.agree:
             return "confirmed by the kernel"
         if self.first_difference is not None:
@@ -74,7 +76,8 @@ class Verification:
 
     @property
     def agree(self) -> bool:
-        return self.first_difference is None and self.outcome_agrees
+        # Nothing traced confirms nothing: a trace that saw no packet must not read as agreement.
+        return bool(self.legs[0]) and self.first_difference is None and self.outcome_agrees
 
     @property
     def outcome_agrees(self) -> bool:
@@ -464,6 +467,8 @@ def report(v: Verification) -> str:
     lines += [f"note: {n}" for n in v.notes]
     if v.agree:
         lines.append("confirmed by the kernel: the same rules, in the same order, and the same outcome")
+    elif not v.legs[0]:
+        lines.append(v.headline)
     else:
         lines.append(f"they differ from step {v.first_difference + 1} on" if v.first_difference is not None
                      else "the rules agree, the outcome does not")
