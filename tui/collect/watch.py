@@ -20,8 +20,11 @@ class RuleChangeMonitor:
 
     @staticmethod
     def command(backend: str) -> list[str] | None:
-        """The monitor for this host, None when it has none (legacy iptables, no tools)."""
-        if backend != "legacy" and shutil.which("xtables-monitor"):
+        """The monitor for this host, None when it has none (legacy iptables, no tools). On a legacy
+        host neither monitor hears iptables' own changes: the app's poll must stay frequent there."""
+        if backend == "legacy":
+            return None
+        if shutil.which("xtables-monitor"):
             return ["xtables-monitor", "--event"]
         if shutil.which("nft"):
             return ["nft", "monitor", "ruleset"]
