@@ -194,8 +194,8 @@ async def test_v_in_the_tui_asks_once_then_marks_the_path_with_the_kernels_word(
 
 def test_a_trace_that_saw_nothing_confirms_nothing():
     """No kernel event at all (a monitor that missed the flow) is never read as agreement."""
-    from tui.collect.bundle import load_bundle
     from tui.cli import demo_bundle_path
+    from tui.collect.bundle import load_bundle
     from tui.paths.engine import Query, trace
     from tui.verify.verify import _compare, report
 
