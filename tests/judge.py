@@ -28,13 +28,20 @@ def check_outcome(path, query: Query, proto: str, connected) -> None:
             f"{query.origin} {query.port}/{proto}: engine says {path.verdict}, the client saw {connected!s}\n" + words)
 
 
-def judge(state, query: Query, proto: str, connect, netns: str | None = None) -> None:
-    """Leg 1 (and docker-proxy's own connection, leg 2) rule by rule against the kernel's trace."""
+def _predicted(state, query: Query):
+    """The engine's path, counted as one judged case; the docker-proxy it goes through, if any; and
+    the ports to trace (the client's, and the proxy's own connection's)."""
     JUDGED[0] += 1
     path = trace(state, query)
     proxy_hop = next((h for h in path.hops if h.kind == "proxy"), None)
     proxy = next((x for x in state.proxies if str(x.pid) == proxy_hop.name), None) if proxy_hop else None
     ports = [query.port] + ([proxy.container_port] if proxy and proxy.container_port != query.port else [])
+    return path, proxy, ports
+
+
+def judge(state, query: Query, proto: str, connect, netns: str | None = None) -> None:
+    """Leg 1 (and docker-proxy's own connection, leg 2) rule by rule against the kernel's trace."""
+    path, proxy, ports = _predicted(state, query)
     for _attempt in range(3):
         with rig.kernel_trace(proto, ports, netns) as read:
             connected = connect()
@@ -84,11 +91,7 @@ def judge_native(state, query: Query, proto: str, connect, netns: str | None = N
     """For hosts whose rules are native nftables tables: `nft monitor trace` judges. The rule hops of
     the native tables, in order, and their policies equal the kernel's; `delivered` agrees with the
     connection."""
-    JUDGED[0] += 1
-    path = trace(state, query)
-    proxy_hop = next((h for h in path.hops if h.kind == "proxy"), None)
-    proxy = next((x for x in state.proxies if str(x.pid) == proxy_hop.name), None) if proxy_hop else None
-    ports = [query.port] + ([proxy.container_port] if proxy and proxy.container_port != query.port else [])
+    path, proxy, ports = _predicted(state, query)
     for _attempt in range(3):
         with rig.nft_trace(proto, ports, netns) as read:
             connected = connect()
@@ -130,11 +133,7 @@ def judge_by_trace_log(state, query: Query, proto: str, connect) -> None:
     """iptables-legacy: the TRACE target's kernel log, in order. The rules the engine says matched
     (both legs), by position in their chains, equal the log's rule lines; the policies it says
     decided appear in the log in the same order; `delivered` and the failure kind agree."""
-    JUDGED[0] += 1
-    path = trace(state, query)
-    proxy_hop = next((h for h in path.hops if h.kind == "proxy"), None)
-    proxy = next((x for x in state.proxies if str(x.pid) == proxy_hop.name), None) if proxy_hop else None
-    ports = [query.port] + ([proxy.container_port] if proxy and proxy.container_port != query.port else [])
+    path, proxy, ports = _predicted(state, query)
     with rig.legacy_trace_log(proto, ports) as read:
         connected = connect()
         text = read()

@@ -242,6 +242,19 @@ def parse_trace(text: str, proto: str, dport: int, src: str | None) -> list[Kern
     return events
 
 
+def settled_text(path: str) -> str:
+    """A monitor's output once it stops growing (monitors lag behind the packet)."""
+    last, stable = -1, 0
+    for _ in range(50):
+        size = os.path.getsize(path)
+        stable = stable + 1 if size == last else 0
+        if stable >= 3:
+            break
+        last = size
+        time.sleep(0.1)
+    return Path(path).read_text(errors="replace")
+
+
 @contextlib.contextmanager
 def kernel_trace(proto: str, ports: list[int], netns: str | None = None):
     """TRACE rules in raw PREROUTING/OUTPUT plus xtables-monitor; yields a callable returning the text.
@@ -256,20 +269,9 @@ def kernel_trace(proto: str, ports: list[int], netns: str | None = None):
         for chain, port in rules:
             sh(*within, "iptables", "-t", "raw", "-I", chain, "-p", proto, "--dport", str(port), "-j", "TRACE")
         time.sleep(0.3)
-        holder: dict[str, str] = {}
 
         def read() -> str:
-            # xtables-monitor lags: wait until its output stops growing.
-            last, stable = -1, 0
-            for _ in range(50):
-                size = os.path.getsize(out.name)
-                stable = stable + 1 if size == last else 0
-                if stable >= 3:
-                    break
-                last = size
-                time.sleep(0.1)
-            holder["text"] = Path(out.name).read_text(errors="replace")
-            return holder["text"]
+            return settled_text(out.name)
 
         yield read
     finally:
@@ -415,15 +417,7 @@ def nft_trace(proto: str, ports: list[int], netns: str | None = None):
         time.sleep(0.3)
 
         def read() -> str:
-            last, stable = -1, 0
-            for _ in range(50):
-                size = os.path.getsize(out.name)
-                stable = stable + 1 if size == last else 0
-                if stable >= 3:
-                    break
-                last = size
-                time.sleep(0.1)
-            return Path(out.name).read_text(errors="replace")
+            return settled_text(out.name)
 
         yield read
     finally:
