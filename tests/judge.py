@@ -177,3 +177,66 @@ def judge_by_trace_log(state, query: Query, proto: str, connect) -> None:
             assert leg2, f"the kernel logged no docker-proxy connection to {proxy.container_ip}"
             assert ours(2)[0] == kernel(leg2)[0], f"leg 2 of {query}: engine {ours(2)[0]}\n kernel {kernel(leg2)[0]}"
     check_outcome(path, query, proto, connected)
+
+
+def judge_by_nft_trace(state, query: Query, proto: str, connect, netns: str | None = None) -> None:
+    """Any family, by `nft -a monitor trace`: for IPv6, where xtables-monitor cannot judge (Debian's
+    1.8.9 exits at the first ip6 rule with a port match). The rules of iptables-nft's tables are
+    named by handle: each is found by its position in its chain, as `iptables-save` lists it, and
+    compared with the engine's rule refs; the rules of native tables are compared as nft prints them.
+    Both legs, in order; the policies that stopped the packet; `delivered` and the failure kind."""
+    path, proxy, ports = _predicted(state, query)
+    family = "ip6" if query.family == 6 else "ip"
+    iptables_tables = set(state.rulesets.get(query.family).tables) if state.rulesets.get(query.family) else set()
+    native = {(t.family, t.name) for t in state.nft_tables}
+    for _attempt in range(3):
+        with rig.nft_trace(proto, ports, netns) as read:
+            connected = connect()
+            text = read()
+        positions = rig.rule_positions(netns)
+        events = rig.parse_nft_trace(text, proto, query.port, query.src)
+        if events or not connected:
+            break
+    if any(h.kind == "route" and h.name == "unreachable" for h in path.hops):
+        assert not events and not connected, f"{query}: a packet left although the engine says unreachable"
+        return
+
+    def kernel(evs) -> tuple[list[str], list[tuple[str, str, str]]]:
+        rules, policies = [], []
+        for e in evs:
+            if e.family == family and e.table in iptables_tables:
+                if e.kind == "rule":
+                    rules.append(f"{e.table}/{e.chain}#{positions[(e.family, e.table, e.chain, e.handle)]}")
+                elif e.kind == "policy" and e.table != "raw":
+                    policies.append((e.table, e.chain, e.verdict.upper()))
+            elif (e.family, e.table) in native:
+                if e.kind == "rule":
+                    rules.append(f"{e.family} {e.table}/{e.chain}: {e.rule}")
+                elif e.kind == "policy":
+                    policies.append((e.table, e.chain, e.verdict.upper()))
+        return rules, policies
+
+    def ours(leg: int) -> tuple[list[str], list[tuple[str, str, str]]]:
+        hops = [h for h in path.hops if h.leg == leg and not h.backend]
+        rules = [f"{h.family} {h.table}/{h.chain}: {h.rule}" if h.family else h.rule_ref
+                 for h in hops if h.kind == "rule" and not h.facts.get("maybe")]
+        return rules, [(h.table, h.chain, h.policy.upper()) for h in hops if h.kind == "policy" and h.table != "raw"]
+
+    assert events, f"the kernel traced no packet for {query}"
+    words = "\n".join(f"  {h.kind} {h.rule or h.name}" for h in path.hops)
+    k_rules, k_policies = kernel(events)
+    o_rules, o_policies = ours(1)
+    assert o_rules == k_rules, f"{query.origin}: engine {o_rules}\n kernel {k_rules}\n{words}"
+    rest = iter(k_policies)
+    assert all(p in rest for p in o_policies), f"{query.origin}: engine {o_policies}\n kernel {k_policies}"
+    assert [p for p in o_policies if p[2] != "ACCEPT"] == [p for p in k_policies if p[2] != "ACCEPT"], (
+        f"{query.origin}: engine {o_policies}\n kernel {k_policies}")
+    if proxy is not None:
+        gateway = HostView.of(state).route(proxy.container_ip)[2]
+        leg2 = rig.parse_nft_trace(text, proto, proxy.container_port, gateway)
+        assert leg2, f"the kernel traced no docker-proxy connection to {proxy.container_ip}"
+        assert ours(2)[0] == kernel(leg2)[0], f"leg 2 of {query}: engine {ours(2)[0]}\n kernel {kernel(leg2)[0]}"
+    if path.verdict == "uncertain":
+        assert path.doubts, f"{query}: uncertain without a reason"
+        return
+    check_outcome(path, query, proto, connected)

@@ -264,6 +264,7 @@ def _write_bundle(host: FixtureHost) -> None:
                        ("ip-link.json", ["ip", "-j", "-d", "link", "show"]),
                        ("ip-addr.json", ["ip", "-j", "addr", "show"]),
                        ("ip-route.json", ["ip", "-j", "route", "show"]),
+                       ("ip-6-route.json", ["ip", "-j", "-6", "route", "show"]),
                        ("sysctl.txt", ["sysctl", "-a", "--pattern", SYSCTL_PATTERN]),
                        ("ipset-save.txt", ["ipset", "save"]),
                        ("nft-ruleset.json", ["nft", "-j", "list", "ruleset"])):

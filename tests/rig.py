@@ -7,6 +7,7 @@ Network traffic goes only to containers and namespaces made here.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -359,12 +360,14 @@ class NftEvent:
     kind: str  # rule / policy
     rule: str  # as `nft list ruleset` prints it, counter values left out
     verdict: str
+    handle: int | None = None  # the rule's handle (the monitor runs with -a)
 
 
 def parse_nft_trace(text: str, proto: str, dport: int, src: str | None) -> list[NftEvent]:
     """Events of the flow's first packet in `nft monitor trace` output (our own table left out).
-    The first packet is found by its IP ID and source port; the kernel gives a packet a new trace
-    id when it loops back through lo or goes up from a bridge."""
+    The first packet is found by its IP ID and source port (IPv6 has no ID: its flow label, length
+    and TCP flags); the kernel gives a packet a new trace id when it loops back through lo or goes
+    up from a bridge. `src` may be a source address of either family."""
     first_key = None
     keys: dict[str, tuple[str, str]] = {}
     events: list[NftEvent] = []
@@ -377,9 +380,14 @@ def parse_nft_trace(text: str, proto: str, dport: int, src: str | None) -> list[
         if kind == "packet":
             fields = rest.split()
             f = {f"{a} {b}": c for a, b, c in zip(fields, fields[1:], fields[2:], strict=False)}
-            key = (f.get("ip id", ""), f.get(f"{proto} sport", ""))
+            if "ip6 saddr" in f:
+                flags = rest.split("tcp flags ", 1)[-1].split(" tcp window")[0] if proto == "tcp" else ""
+                key = (f"{f.get('ip6 flowlabel', '')}/{f.get('ip6 length', '')}/{flags}", f.get(f"{proto} sport", ""))
+            else:
+                key = (f.get("ip id", ""), f.get(f"{proto} sport", ""))
             keys[tid] = key
-            ours = f.get(f"{proto} dport") == str(dport) and (src is None or f.get("ip saddr") == src)
+            saddr = f.get("ip saddr") or f.get("ip6 saddr")
+            ours = f.get(f"{proto} dport") == str(dport) and (src is None or saddr == src)
             if first_key is None and ours:
                 syn = "syn" in rest and "ack" not in rest.split("tcp flags", 1)[-1].split("tcp window")[0]
                 if proto != "tcp" or syn:
@@ -391,10 +399,14 @@ def parse_nft_trace(text: str, proto: str, dport: int, src: str | None) -> list[
         vm = re.search(r" \(verdict ([^)]*)\)$", rest)
         if vm:
             verdict, rest = vm.group(1), rest[:vm.start()]
+        handle = None
+        hm = re.search(r" # handle (\d+)$", rest)
+        if hm:
+            handle, rest = int(hm.group(1)), rest[:hm.start()]
         if kind == "policy":
             verdict, rest = rest.strip(), ""
         events.append(NftEvent(family, table, chain, kind, re.sub(r"counter packets \d+ bytes \d+", "counter",
-                                                                    rest.strip()), verdict))
+                                                                    rest.strip()), verdict, handle))
     return events
 
 
@@ -411,7 +423,7 @@ def nft_trace(proto: str, ports: list[int], netns: str | None = None):
              f" chain out {{ type filter hook output priority -500; "
              f"meta l4proto {proto} th dport {{ {plist} }} meta nftrace set 1; }}\n}}\n")
     out = tempfile.NamedTemporaryFile("w+", delete=False, suffix=".nfttrace")
-    mon = subprocess.Popen([*within, "nft", "monitor", "trace"], stdout=out, stderr=subprocess.STDOUT)
+    mon = subprocess.Popen([*within, "nft", "-a", "monitor", "trace"], stdout=out, stderr=subprocess.STDOUT)
     try:
         sh(*within, "nft", "-f", "-", input=rules)
         time.sleep(0.3)
@@ -429,6 +441,22 @@ def nft_trace(proto: str, ports: list[int], netns: str | None = None):
             mon.kill()
         out.close()
         os.unlink(out.name)
+
+
+def rule_positions(netns: str | None = None) -> dict[tuple[str, str, str, int], int]:
+    """(family, table, chain, handle) -> the rule's 1-based position in its chain: how a rule that
+    `nft monitor trace` names by handle is found in `iptables-save`'s listing."""
+    within = ["ip", "netns", "exec", netns] if netns else []
+    ruleset = json.loads(sh(*within, "nft", "-j", "-a", "list", "ruleset").stdout)
+    out: dict[tuple[str, str, str, int], int] = {}
+    counts: dict[tuple[str, str, str], int] = {}
+    for item in ruleset.get("nftables", []):
+        rule = item.get("rule")
+        if rule:
+            chain = (rule["family"], rule["table"], rule["chain"])
+            counts[chain] = counts.get(chain, 0) + 1
+            out[(*chain, rule["handle"])] = counts[chain]
+    return out
 
 
 # -- iptables backends ----------------------------------------------------------------------------

@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--from", dest="origin", default="external",
                     help="external (default), external:IP, host, localhost, container:NAME")
     tr.add_argument("--to", dest="to", help="destination address (default: the host's address)")
+    tr.add_argument("-6", dest="ipv6", action="store_true",
+                    help="the client speaks IPv6 (implied by an IPv6 address in --from or --to)")
     tr.add_argument("--json", action="store_true")
     ve = sub.add_parser("verify", help="make one real connection and put the kernel's trace beside the prediction "
                         "(root; adds a client namespace and trace rules for that connection, and removes them)")
@@ -86,7 +88,8 @@ def run_trace(args: argparse.Namespace) -> int:
     except SystemExit as exc:
         return int(exc.code or EXIT_USAGE)
     try:
-        path, findings = Session(state, "").ask(Query(port, proto, args.origin, args.to))
+        path, findings = Session(state, "").ask(Query(port, proto, args.origin, args.to,
+                                                      family=6 if args.ipv6 else 4))
     except QueryError as exc:
         return _usage_error(str(exc))
     for w in state.warnings:

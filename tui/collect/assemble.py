@@ -40,6 +40,7 @@ class Pieces:
     networks_json: list[dict[str, Any]] | None = None
     links: tuple[Link, ...] | None = None
     routes: tuple[Route, ...] | None = None
+    routes6: tuple[Route, ...] | None = None  # None: IPv6 routes not read (a bundle from before they were)
     container_ifaces: dict[str, tuple[tuple[str, int, int], ...]] = field(default_factory=dict)
     container_listeners: dict[str, tuple[Listener, ...]] = field(default_factory=dict)
     backend: str = "unknown"
@@ -93,6 +94,8 @@ def assemble(p: Pieces) -> HostState:
     )
     if p.links is None:
         missing.add("links")
+    if p.routes6 is None:
+        missing.add("routes6")
     if not p.rulesets:
         missing.add("rules")
     if p.proxies is None:
@@ -127,7 +130,7 @@ def assemble(p: Pieces) -> HostState:
         containers=containers,
         networks=tuple(sorted(networks, key=lambda n: n.name)),
         links=p.links or (),
-        routes=p.routes or (),
+        routes=(p.routes or ()) + (p.routes6 or ()),
         rulesets=dict(p.rulesets),
         other_rulesets=dict(p.other_rulesets),
         nft_tables=nft_tables,

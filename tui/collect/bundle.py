@@ -104,10 +104,13 @@ def load_bundle(directory: str | os.PathLike[str], source: str = "") -> HostStat
     links = _read_json(root / "ip-link.json", w, list)
     addrs = _read_json(root / "ip-addr.json", w, list)
     routes = _read_json(root / "ip-route.json", w, list)
+    routes6 = _read_json(root / "ip-6-route.json", w, list)
     if links is not None:
         p.links = links_from_ip_json(links, addrs, p.problems)
     if routes is not None:
         p.routes = routes_from_ip_json(routes, p.problems)
+    if routes6 is not None:
+        p.routes6 = routes_from_ip_json(routes6, p.problems, family=6)
 
     netns = root / "netns"
     for c in p.containers_json or []:
@@ -170,6 +173,7 @@ def _shell_equivalents() -> list[tuple[str, list[str]]]:
         ("ip-link.json", ["ip", "-j", "-d", "link", "show"]),
         ("ip-addr.json", ["ip", "-j", "addr", "show"]),
         ("ip-route.json", ["ip", "-j", "route", "show"]),
+        ("ip-6-route.json", ["ip", "-j", "-6", "route", "show"]),
         ("ps.txt", ["ps", "-ww", "-eo", "pid,args"]),
         ("sysctl.txt", ["sysctl", "-a", "--pattern", SYSCTL_PATTERN]),
     ]

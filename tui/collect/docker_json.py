@@ -110,6 +110,8 @@ def container_from_inspect(inspect: Json, problems: list[str] | None = None) -> 
             gateway=ep.address("Gateway"),
             mac=ep.text("MacAddress"),
             ipv6=ep.address("GlobalIPv6Address"),
+            prefix6=ep.integer("GlobalIPv6PrefixLen"),
+            gateway6=ep.address("IPv6Gateway"),
         ))
     state = doc.obj("State")
     config = doc.obj("Config")

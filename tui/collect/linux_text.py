@@ -72,10 +72,11 @@ def container_ifaces_from_ip_json(link_json: object, problems: list[str] | None 
     return tuple(sorted(out))
 
 
-def routes_from_ip_json(route_json: object, problems: list[str] | None = None) -> tuple[Route, ...]:
+def routes_from_ip_json(route_json: object, problems: list[str] | None = None, family: int = 4) -> tuple[Route, ...]:
+    """Routes of `ip -j route show` (family 4) or `ip -j -6 route show` (family 6)."""
     found: list[str] = problems if problems is not None else []
     out = []
-    for r in _objects(route_json, "ip-route.json", found):
+    for r in _objects(route_json, "ip-route.json" if family == 4 else "ip-6-route.json", found):
         if (r.text("type") or "unicast") != "unicast":
             continue
         dst = r.text("dst")
@@ -91,6 +92,7 @@ def routes_from_ip_json(route_json: object, problems: list[str] | None = None) -
             prefsrc=r.address("prefsrc"),
             scope=r.text("scope"),
             metric=r.integer("metric"),
+            family=6 if ":" in dst else family,
         ))
     return tuple(out)
 

@@ -258,6 +258,7 @@ def collect_live(client: Any = None, caches: LiveCollector | None = None) -> Hos
         results: list[Any] = [f.result() for f in parts]
         (docker_warnings, ), (links, routes, link_warnings), fw_part, proc_part = results
     pieces.links, pieces.routes = links, routes
+    pieces.routes6 = () if routes is not None else None  # netlink reads both families into `routes`
     pieces.backend, pieces.rulesets, pieces.other_rulesets, pieces.ipsets, fw_warnings, nft = fw_part
     pieces.nft_json, pieces.nft_unread = nft
     pieces.proxies, pieces.sysctls, proc_warnings = proc_part

@@ -29,7 +29,8 @@ def read_links() -> tuple[tuple[Link, ...], tuple[Route, ...]]:
     with IPRoute() as ipr:
         raw_links = list(ipr.get_links())
         raw_addrs = list(ipr.get_addr())
-        raw_routes = list(ipr.get_routes(family=socket.AF_INET, table=254))
+        raw_routes = list(ipr.get_routes(family=socket.AF_INET, table=254)) + \
+            list(ipr.get_routes(family=socket.AF_INET6, table=254))
     names = {m["index"]: m.get_attr("IFLA_IFNAME") for m in raw_links}
     addrs: dict[int, list[Address]] = {}
     for a in raw_addrs:
@@ -65,6 +66,7 @@ def read_links() -> tuple[tuple[Link, ...], tuple[Route, ...]]:
             prefsrc=r.get_attr("RTA_PREFSRC") or "",
             scope=_SCOPES.get(r["scope"], ""),
             metric=r.get_attr("RTA_PRIORITY") or 0,
+            family=6 if r["family"] == socket.AF_INET6 else 4,
         ))
     return tuple(sorted(links, key=lambda link: link.index)), tuple(routes)
 

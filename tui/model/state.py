@@ -56,6 +56,8 @@ class Endpoint:
     gateway: str
     mac: str = ""
     ipv6: str = ""
+    prefix6: int = 0
+    gateway6: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,8 @@ def stopped_view(c: Container) -> Container:
                            host_port=None if b.ephemeral else b.host_port)
         ports.setdefault((kept.container_port, kept.proto, kept.host_ip, kept.host_port), kept)
     return replace(c, state="exited", pid=0, ports=tuple(ports.values()),
-                   endpoints=tuple(replace(e, ip="", prefix=0, gateway="", mac="", ipv6="") for e in c.endpoints),
+                   endpoints=tuple(replace(e, ip="", prefix=0, gateway="", mac="", ipv6="", prefix6=0, gateway6="")
+                                   for e in c.endpoints),
                    listeners=(), interfaces=())
 
 
@@ -165,6 +168,7 @@ class Route:
     prefsrc: str = ""
     scope: str = ""
     metric: int = 0
+    family: int = 4
 
 
 @dataclass(frozen=True)

@@ -200,10 +200,11 @@ def _rule_facts(step: Step) -> dict[str, Any]:
     return {}
 
 
-def _first_ip(c: Container) -> tuple[str, str]:
+def _first_ip(c: Container, family: int = 4) -> tuple[str, str]:
     for e in c.endpoints:
-        if e.ip:
-            return e.ip, e.network
+        ip = e.ip if family == 4 else e.ipv6
+        if ip:
+            return ip, e.network
     return "", ""
 
 
@@ -226,24 +227,28 @@ def find_mapping(state: HostState, port: int, proto: str, dst: str, to_container
     near = HostView.of(state).bindings_by_port.get((proto, -port if to_container else port), [])
     for c, b in near:
         if to_container:
-            if any(e.ip == dst for e in c.endpoints):
+            if any(dst in (e.ip, e.ipv6) for e in c.endpoints):
                 candidates.append(Mapping(c, b, dst))
         elif _binding_covers(b.host_ip or "", dst):
-            candidates.append(Mapping(c, b, _ip_on_default(c)))
+            candidates.append(Mapping(c, b, _ip_on_default(c, dst)))
     # Prefer a running container and an exact address binding over a wildcard one.
     candidates.sort(key=lambda m: (m.container.state != "running", m.binding.host_ip in ("0.0.0.0", "::")))
     return candidates[0] if candidates else None
 
 
-def _ip_on_default(c: Container) -> str:
-    return _first_ip(c)[0]
+def _ip_on_default(c: Container, dst: str) -> str:
+    """Where a binding's packets go: the container's address of the client's family, or its IPv4
+    address when it has no IPv6 one (docker-proxy's 6 to 4)."""
+    return (_first_ip(c, 6)[0] if ":" in dst else "") or _first_ip(c)[0]
 
 
 def _binding_covers(host_ip: str, dst: str) -> bool:
+    """Since Docker 20.10 a -p without an address is two bindings, 0.0.0.0 for IPv4 and :: for
+    IPv6 only (docker-proxy listens on each with its own family)."""
     if host_ip in ("", "0.0.0.0"):
         return ":" not in dst
     if host_ip == "::":
-        return True
+        return ":" in dst
     return host_ip == dst
 
 
@@ -259,51 +264,62 @@ def _listener_covers(listen_ip: str, ip: str, port: int, lport: int) -> bool:
 
 def resolve_query(state: HostState, view: HostView, q: Query) -> tuple[Packet, Container | None]:
     """Fill q.src / q.dst and build the first packet for the origin."""
-    if q.to:
+    for given in (q.to, q.origin.split(":", 1)[1] if q.origin.startswith("external:") else None):
+        if given is None:
+            continue
         try:
-            ipaddress.ip_address(q.to)
+            ip = ipaddress.ip_address(given)
         except ValueError:
-            raise QueryError(f"--to {q.to!r} is not an IP address") from None
+            raise QueryError(f"--to {given!r} is not an IP address" if given == q.to
+                             else f"not an IP address: {given!r}") from None
+        if ip.version == 6:
+            q.family = 6  # an IPv6 address in the question implies -6
+        elif q.family == 6:
+            raise QueryError(f"{given} is an IPv4 address, and the question is asked in IPv6 (-6)")
     packet, src_container = _first_packet(state, view, q)
     if not packet.dst or not packet.src:
-        why = "links not captured" if "links" in state.missing else "no IPv4 address found"
+        why = "links not captured" if "links" in state.missing else f"no IPv{q.family} address found"
         raise QueryError(f"the host's own addresses are unknown ({why}): give the destination with --to")
     return packet, src_container
 
 
+# Where an outside client comes from when the question does not say: documentation ranges.
+_OUTSIDE = {4: ("203.0.113.10", "198.51.100.10", "192.0.2.10", "100.64.0.10"),
+            6: ("2001:db8::10", "2001:db8:ffff::10")}
+_LOOPBACK = {4: "127.0.0.1", 6: "::1"}
+
+
 def _first_packet(state: HostState, view: HostView, q: Query) -> tuple[Packet, Container | None]:
-    origin = q.origin
-    ext_if = view.default_interface()
-    primary = view.primary_address(ext_if) if ext_if else ""
+    origin, family = q.origin, q.family
+    ext_if = view.default_interface(family)
+    primary = view.primary_address(ext_if, family) if ext_if else ""
     if not primary:
         primary = next((str(ip) for name, ips in view.local_by_iface.items() if name != "lo"
-                        for ip in ips if ip.version == 4), "")
+                        for ip in ips if ip.version == family and not ip.is_link_local), "")
+    no_address = f"the host has no IPv{family} address to connect to"
     src_container = None
     if origin == "external" or origin.startswith("external:"):
         if origin.startswith("external:"):
             q.src = origin.split(":", 1)[1]
-            try:
-                ipaddress.ip_address(q.src)
-            except ValueError:
-                raise QueryError(f"not an IP address: {q.src!r}") from None
             iface, _gw, _s = view.route(q.src)
             if iface in ("", "lo"):
                 raise QueryError(f"the host has no route back to {q.src}")
         else:
             iface = ext_if
             if not iface:
-                raise QueryError("the host has no default route: give the client as external:IP")
-            q.src = _outside_address(view)
-        q.dst = q.to or view.primary_address(iface) or primary
+                raise QueryError(f"the host has no IPv{family} default route: give the client as "
+                                 f"external:{'IP' if family == 4 else 'IPV6'}")
+            q.src = _outside_address(view, family)
+        q.dst = q.to or view.primary_address(iface, family) or primary
         return Packet(q.src, q.dst, q.proto, CLIENT_SPORT, q.port, iif=iface), None
     if origin in ("host", "localhost"):
         if origin == "localhost":
-            q.dst = q.to or "127.0.0.1"
-            q.src = q.dst if ipaddress.ip_address(q.dst).is_loopback else "127.0.0.1"
+            q.dst = q.to or _LOOPBACK[family]
+            q.src = q.dst if ipaddress.ip_address(q.dst).is_loopback else _LOOPBACK[family]
         else:
             q.dst = q.to or primary
             if not q.dst:
-                raise QueryError("the host has no IPv4 address to connect to")
+                raise QueryError(no_address)
             _dev, _gw, q.src = view.route(q.dst)
         return Packet(q.src, q.dst, q.proto, CLIENT_SPORT, q.port), None
     if origin.startswith("container:"):
@@ -315,28 +331,31 @@ def _first_packet(state: HostState, view: HostView, q: Query) -> tuple[Packet, C
             # --network host: the container's process is a process of the host, network-wise.
             q.dst = q.to or primary
             if not q.dst:
-                raise QueryError("the host has no IPv4 address to connect to")
+                raise QueryError(no_address)
             _dev, _gw, q.src = view.route(q.dst)
             if ipaddress.ip_address(q.dst).is_loopback:
                 q.src = q.dst
             return Packet(q.src, q.dst, q.proto, CLIENT_SPORT, q.port), src_container
-        q.src, _net = _first_ip(src_container)
+        q.src, _net = _first_ip(src_container, family)
         if not q.src:
-            raise QueryError(f"container {name!r} has no IPv4 address on a network")
+            raise QueryError(f"container {name!r} has no IPv{family} address on a network"
+                             + (" (its networks have IPv6 off)" if family == 6 else ""))
         q.dst = q.to or primary
+        if not q.dst:
+            raise QueryError(no_address)
         return Packet(q.src, q.dst, q.proto, CLIENT_SPORT, q.port), src_container
     raise QueryError(f"unknown origin {origin!r}: use external, external:IP, host, localhost or container:NAME")
 
 
-def _outside_address(view: HostView) -> str:
-    for candidate in ("203.0.113.10", "198.51.100.10", "192.0.2.10", "100.64.0.10"):
+def _outside_address(view: HostView, family: int = 4) -> str:
+    for candidate in _OUTSIDE[family]:
         dev, _gw, _src = view.route(candidate)
         connected = any(
-            r.gateway == "" and r.dst != "default" and ipaddress.ip_address(candidate) in
+            r.gateway == "" and r.dst != "default" and r.family == family and ipaddress.ip_address(candidate) in
             ipaddress.ip_network(r.dst, strict=False) for r in view.state.routes)
         if dev and dev != "lo" and not connected:
             return candidate
-    return "203.0.113.10"
+    return _OUTSIDE[family][0]
 
 
 def trace(state: HostState, query: Query, view: HostView | None = None) -> Path:
@@ -349,6 +368,8 @@ def trace(state: HostState, query: Query, view: HostView | None = None) -> Path:
         walk.doubts.append(Doubt.of(DoubtCode.RULES_NOT_READ, captured="rules" not in state.missing,
                                     family=family))
     walk.doubts += _native_doubts(state)
+    if family == 6 and "routes6" in state.missing:
+        walk.doubts.append(Doubt.of(DoubtCode.ROUTES6_NOT_READ))
     to_container = query.to is not None and _container_by_ip(state, query.to) is not None
     mapping = find_mapping(state, query.port, query.proto, query.dst, to_container)
 
@@ -402,11 +423,11 @@ def _walk_from_origin(walk: _Walk, p: Packet, q: Query, src_container: Container
 
 def _from_container(walk: _Walk, p: Packet, c: Container) -> Outcome:
     state = walk.state
-    _ip, net_name = _first_ip(c)
+    _ip, net_name = _first_ip(c, p.family)
     bridge = _bridge_of(state, net_name)
     veth = _host_veth(state, c, bridge)
     walk.say(HopKind.CONTAINER, Reason.CONTAINER_SENDS, c.name, container=c.name, packet=_facts(p))
-    if not _on_own_subnet(c, p.dst) and not _has_default_route(state, c):
+    if not _on_own_subnet(c, p.dst) and not _has_default_route(state, c, p.family):
         walk.say(HopKind.ROUTE, Reason.INTERNAL_ONLY, "unreachable", container=c.name, dst=p.dst)
         return Verdict.REJECTED, None
     walk.say(HopKind.VETH, Reason.VETH_OUT, veth.name if veth else "", veth=veth.name if veth else "",
@@ -415,8 +436,8 @@ def _from_container(walk: _Walk, p: Packet, c: Container) -> Outcome:
     p.physdev_in = veth.name if veth else ""
     dst_target = _container_by_ip(state, p.dst)
     same_bridge = dst_target is not None and _bridge_of(state, dst_target[1]) == bridge and \
-        any(e.ip == p.dst for e in dst_target[0].endpoints if e.network == dst_target[1])
-    nf_bridge = walk.sysctl("net.bridge.bridge-nf-call-iptables", "1") == "1"
+        any(p.dst in (e.ip, e.ipv6) for e in dst_target[0].endpoints if e.network == dst_target[1])
+    nf_bridge = walk.sysctl(_NF_CALL[p.family], "1") == "1"
     if same_bridge:
         # Layer 2: the bridge forwards the frame itself; iptables sees it only through br_netfilter.
         assert dst_target is not None
@@ -438,20 +459,26 @@ def _from_container(walk: _Walk, p: Packet, c: Container) -> Outcome:
     return _prerouting_onwards(walk, p)
 
 
+_NF_CALL = {4: "net.bridge.bridge-nf-call-iptables", 6: "net.bridge.bridge-nf-call-ip6tables"}
+_FORWARDING = {4: "net.ipv4.ip_forward", 6: "net.ipv6.conf.all.forwarding"}
+
+
 def _on_own_subnet(c: Container, ip: str) -> bool:
     try:
         addr = ipaddress.ip_address(ip)
-        return any(addr in ipaddress.ip_network(f"{e.ip}/{e.prefix or 32}", strict=False)
-                   for e in c.endpoints if e.ip)
+        own = [(e.ip, e.prefix or 32) for e in c.endpoints if e.ip] + \
+            [(e.ipv6, e.prefix6 or 128) for e in c.endpoints if e.ipv6]
+        return any(addr in ipaddress.ip_network(f"{a}/{n}", strict=False) for a, n in own)
     except ValueError:
         return False
 
 
-def _has_default_route(state: HostState, c: Container) -> bool:
-    """Docker gives a container a default route through any network of it that is not internal."""
+def _has_default_route(state: HostState, c: Container, family: int = 4) -> bool:
+    """Docker gives a container a default route through any network of it that is not internal
+    (for IPv6, any such network with IPv6 on)."""
     for e in c.endpoints:
         net = state.network_by_name(e.network)
-        if net is None or not net.internal:
+        if (net is None or not net.internal) and (family == 4 or e.gateway6):
             return True
     return not c.endpoints
 
@@ -482,15 +509,15 @@ def _forward(walk: _Walk, p: Packet, via: Via) -> Outcome:
     if not dev:
         walk.say(HopKind.ROUTE, Reason.NO_ROUTE, "none", dst=p.dst)
         return Verdict.DROPPED, None
-    if walk.sysctl("net.ipv4.ip_forward", "1") != "1":
-        walk.say(HopKind.ROUTE, Reason.FORWARDING_OFF, dev, dst=p.dst, dev=dev)
+    if walk.sysctl(_FORWARDING[p.family], "1") != "1":
+        walk.say(HopKind.ROUTE, Reason.FORWARDING_OFF, dev, dst=p.dst, dev=dev, key=_FORWARDING[p.family])
         return Verdict.DROPPED, None
     walk.say(HopKind.ROUTE, Reason.ROUTE_FORWARD, dev, dst=p.dst, dev=dev, gateway=gw, from_host=False)
     p.oif = dev
     p.bridged = False
     p.physdev_out = ""
     if dev == p.iif and p.dnat_done and any(n.bridge == dev for n in walk.state.networks) and \
-            walk.sysctl("net.bridge.bridge-nf-call-iptables", "1") == "1":
+            walk.sysctl(_NF_CALL[p.family], "1") == "1":
         # A DNAT back to the bridge it came in from: br_netfilter hands it to the bridge to forward,
         # and the bridge's POSTROUTING passes no input device (br_nf_pre_routing_finish).
         p.bridged_dnat = True
@@ -515,16 +542,19 @@ def _out_to_bridge(walk: _Walk, p: Packet, dev: str, via: Via) -> Outcome:
 def _into_container(walk: _Walk, p: Packet, c: Container, bridge: str, veth: Link | None, via: Via) -> Outcome:
     walk.say(HopKind.VETH, Reason.VETH_IN, veth.name if veth else "", veth=veth.name if veth else "",
              bridge=bridge, container=c.name)
-    if not _on_own_subnet(c, p.src) and not _has_default_route(walk.state, c):
+    if not _on_own_subnet(c, p.src) and not _has_default_route(walk.state, c, p.family):
         walk.say(HopKind.CONTAINER, Reason.NO_ROUTE_BACK, c.name, container=c.name, src=p.src)
         return Verdict.DROPPED, via
     if c.listeners is None:
         walk.say(HopKind.CONTAINER, Reason.SOCKETS_UNKNOWN, c.name, Doubt.of(DoubtCode.SOCKETS_NOT_READ,
                  container=c.name), container=c.name, dst=p.dst, dport=p.dport)
         return Verdict.UNCERTAIN, via
-    if any(_listener_covers(lsn.ip, p.dst, p.dport, lsn.port) for lsn in c.listeners if lsn.proto == p.proto):
+    socket = next((lsn for lsn in c.listeners if lsn.proto == p.proto
+                   and _listener_covers(lsn.ip, p.dst, p.dport, lsn.port)), None)
+    if socket is not None:
+        # An IPv4 packet to a socket on [::] reaches it as an IPv4-mapped address (::ffff:a.b.c.d).
         walk.say(HopKind.CONTAINER, Reason.LISTENING, c.name, container=c.name, proto=p.proto, dport=p.dport,
-                 src=p.src)
+                 src=p.src, mapped=socket.ip == "::" and p.family == 4)
         return Verdict.DELIVERED, via
     walk.say(HopKind.CONTAINER, Reason.NOTHING_LISTENS, c.name, container=c.name, proto=p.proto, dport=p.dport)
     return Verdict.REFUSED, via
@@ -557,10 +587,11 @@ def _local_out(walk: _Walk, p: Packet) -> Outcome:
     if not dev:
         walk.say(HopKind.ROUTE, Reason.NO_ROUTE_LOCAL, "none", dst=p.dst)
         return Verdict.DROPPED, None
-    if ipaddress.ip_address(p.src).is_loopback and \
-            walk.sysctl(f"net.ipv4.conf.{dev}.route_localnet", "0") != "1" and \
-            walk.sysctl("net.ipv4.conf.all.route_localnet", "0") != "1":
-        walk.say(HopKind.ROUTE, Reason.LOOPBACK_SOURCE, dev, dst=p.dst, dev=dev, src=p.src)
+    if ipaddress.ip_address(p.src).is_loopback and (p.family == 6 or (
+            walk.sysctl(f"net.ipv4.conf.{dev}.route_localnet", "0") != "1" and
+            walk.sysctl("net.ipv4.conf.all.route_localnet", "0") != "1")):
+        # IPv6 has no route_localnet: ::1 never leaves through a device.
+        walk.say(HopKind.ROUTE, Reason.LOOPBACK_SOURCE, dev, dst=p.dst, dev=dev, src=p.src, family=p.family)
         return Verdict.DROPPED, None
     p.oif = dev
     walk.say(HopKind.ROUTE, Reason.ROUTE_FORWARD, dev, dst=p.dst, dev=dev, gateway=gw, from_host=True)

@@ -181,11 +181,16 @@ def _no_route_local(f: dict[str, Any]) -> str:
 
 
 def _forwarding_off(f: dict[str, Any]) -> str:
-    return (f"net.ipv4.ip_forward=0: the host does not forward packets, so the packet to {f['dst']} is "
+    return (f"{f.get('key', 'net.ipv4.ip_forward')}=0: the host does not forward packets, so the packet to "
+            f"{f['dst']} is "
             f"dropped instead of being routed to {f['dev']}.")
 
 
 def _loopback_source(f: dict[str, Any]) -> str:
+    if f.get("family") == 6:
+        return (f"The destination became {f['dst']} (via {f['dev']}) but the source is still {f['src']}: IPv6 "
+                f"has no route_localnet, and a loopback source never leaves through {f['dev']}, so the "
+                "connection fails.")
     return (f"The destination became {f['dst']} (via {f['dev']}) but the source is still {f['src']}: the "
             f"kernel refuses to send a loopback source out of {f['dev']} "
             f"(net.ipv4.conf.{f['dev']}.route_localnet=0), so the connection fails.")
@@ -216,8 +221,9 @@ def _sockets_unknown(f: dict[str, Any]) -> str:
 
 
 def _listening(f: dict[str, Any]) -> str:
+    seen = f"::ffff:{f['src']} (IPv4-mapped: its socket listens on [::])" if f.get("mapped") else f["src"]
     return (f"{f['container']} has a {f['proto']} socket listening on port {f['dport']}: the packet is "
-            f"delivered (source seen by the container: {f['src']}).")
+            f"delivered (source seen by the container: {seen}).")
 
 
 def _nothing_listens(f: dict[str, Any]) -> str:
@@ -232,9 +238,15 @@ def _no_proxy(f: dict[str, Any]) -> str:
 
 
 def _proxy(f: dict[str, Any]) -> str:
-    return (f"docker-proxy (pid {f['pid']}) listens on {f['host_ip']}:{f['host_port']} and accepts the "
-            f"connection; it opens its own connection to {f['container_ip']}:{f['container_port']}, so the "
-            "container sees the proxy's address, not the client's.")
+    six_to_four = ":" in f["host_ip"] and ":" not in f["container_ip"]
+    return (f"docker-proxy (pid {f['pid']}) listens on {_hostport(f['host_ip'], f['host_port'])} and accepts "
+            f"the connection; it opens its own connection to {_hostport(f['container_ip'], f['container_port'])}"
+            + (" over IPv4 (the container has no IPv6 address: 6 to 4)" if six_to_four else "")
+            + ", so the container sees the proxy's address, not the client's.")
+
+
+def _hostport(ip: str, port: object) -> str:
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 _SENTENCES: dict[Reason, Callable[[dict[str, Any]], str]] = {
@@ -297,6 +309,8 @@ def doubt_detail(d: Doubt) -> str:
         return "container sockets not captured"
     if c == DoubtCode.PROCESSES_NOT_CAPTURED:
         return "processes not captured"
+    if c == DoubtCode.ROUTES6_NOT_READ:
+        return "the host's IPv6 routes were not captured (ip -j -6 route show): where IPv6 packets go is a guess"
     if c == DoubtCode.SYSCTL_NOT_READ:
         where = "not in the capture" if d.param("captured") else "sysctls not captured"
         return (f"{d.param('key')} was not read ({where}); {d.param('assumed')} assumed: capture it with "

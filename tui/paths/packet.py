@@ -100,7 +100,8 @@ class HostView:
         out: list[tuple[int, int, int, int, Route]] = []
         for r in self.state.routes:
             try:
-                net = ipaddress.ip_network("0.0.0.0/0" if r.dst == "default" else r.dst, strict=False)
+                default = "::/0" if r.family == 6 else "0.0.0.0/0"
+                net = ipaddress.ip_network(default if r.dst == "default" else r.dst, strict=False)
             except ValueError:
                 continue
             out.append((net.version, int(net.network_address), int(net.netmask), net.prefixlen, r))
@@ -114,8 +115,9 @@ class HostView:
             if c.state != "running":
                 continue
             for e in c.endpoints:
-                if e.ip:
-                    out.setdefault(e.ip, (c, e.network))
+                for ip in (e.ip, e.ipv6):
+                    if ip:
+                        out.setdefault(ip, (c, e.network))
         return out
 
     @cached_property
@@ -157,18 +159,20 @@ class HostView:
                 best, best_len = r, prefixlen
         if best is None:
             return "", "", ""
-        src = best.prefsrc or self.primary_address(best.dev) or ""
+        src = best.prefsrc or self.primary_address(best.dev, ip.version) or ""
         return best.dev, best.gateway, src
 
     def primary_address(self, iface: str, family: int = 4) -> str:
+        """The interface's first address of the family; for IPv6 a global one (link-local
+        addresses are only ever chosen for link-local peers)."""
         for ip in self.local_by_iface.get(iface, ()):
-            if ip.version == family:
+            if ip.version == family and not ip.is_link_local:
                 return str(ip)
         return ""
 
-    def default_interface(self) -> str:
+    def default_interface(self, family: int = 4) -> str:
         for r in self.state.routes:
-            if r.dst == "default":
+            if r.dst == "default" and r.family == family:
                 return r.dev
         return ""
 

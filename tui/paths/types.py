@@ -106,6 +106,7 @@ class DoubtCode(StrEnum):
     NFT_EXPR_NOT_EVALUATED = "nft-expr-not-evaluated"  # an nftables expression the walker does not know
     NFT_NOT_READ = "nft-not-read"  # the host has native nftables rules (or may have), and they were not read
     NFT_FAMILY_NOT_WALKED = "nft-family-not-walked"  # bridge/netdev tables with rules: not walked
+    ROUTES6_NOT_READ = "routes6-not-read"  # an IPv6 question on a capture without IPv6 routes
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class Query:
     to: str | None = None
     src: str = ""
     dst: str = ""
+    family: int = 4  # 6: the client speaks IPv6 (`-6`, or an IPv6 address in the question)
 
 
 @dataclass
@@ -216,7 +218,7 @@ class Path:
     def as_json(self) -> dict[str, Any]:
         return {
             "query": {"port": self.query.port, "proto": self.query.proto, "origin": self.query.origin,
-                      "src": self.query.src, "dst": self.query.dst},
+                      "src": self.query.src, "dst": self.query.dst, "family": self.query.family},
             "mapping": self.mapping.as_json() if self.mapping else None,
             "verdict": self.verdict,
             "via": self.via,
