@@ -16,19 +16,21 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent / "golden_answers"
 
 
-def questions(state) -> list[tuple[int, str, str, str | None]]:
-    """(port, proto, origin, to) for every port and origin of a host."""
+def questions(state) -> list[tuple[int, str, str, str | None, int]]:
+    """(port, proto, origin, to, family) for every port and origin of a host; IPv6 for the ports
+    bound on an IPv6 address."""
     origins = ["external", "host", "localhost"] + sorted(
         f"container:{c.name}" for c in state.containers if c.state == "running" and any(e.ip for e in c.endpoints))
-    ports: set[tuple[int, str, str | None]] = set()
+    ports: set[tuple[int, str, str | None, int]] = set()
     for c in state.containers:
         ip = next((e.ip for e in c.endpoints if e.ip), None)
         for b in c.ports:
             if b.published and b.host_port:
-                ports.add((b.host_port, b.proto, None))
+                ports.add((b.host_port, b.proto, None, 6 if ":" in (b.host_ip or "") else 4))
             if ip:
-                ports.add((b.container_port, b.proto, ip))
-    return [(port, proto, origin, to) for port, proto, to in sorted(ports, key=str) for origin in origins]
+                ports.add((b.container_port, b.proto, ip, 4))
+    return [(port, proto, origin, to, family) for port, proto, to, family in sorted(ports, key=str)
+            for origin in origins]
 
 
 def answers(state) -> dict[str, object]:
@@ -36,10 +38,10 @@ def answers(state) -> dict[str, object]:
     from tui.session import findings_for_path
 
     out: dict[str, object] = {}
-    for port, proto, origin, to in questions(state):
-        key = f"{port}/{proto} from {origin}" + (f" to {to}" if to else "")
+    for port, proto, origin, to, family in questions(state):
+        key = f"{port}/{proto} from {origin}" + (f" to {to}" if to else "") + (" -6" if family == 6 else "")
         try:
-            path = trace(state, Query(port, proto, origin, to))
+            path = trace(state, Query(port, proto, origin, to, family=family))
         except QueryError as exc:
             out[key] = {"error": str(exc)}
             continue

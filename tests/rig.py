@@ -24,6 +24,7 @@ RUN_ID = uuid.uuid4().hex[:6]
 IMAGE = "dockport-test:busybox"
 CLIENT_NS = f"{PREFIX}client"
 CLIENT_IP, HOST_SIDE_IP = "198.51.100.2", "198.51.100.1"
+CLIENT_IP6, HOST_SIDE_IP6 = "2001:db8:1::2", "2001:db8:1::1"  # the outside client's IPv6 (documentation range)
 DOCKERD_LOG = Path(tempfile.gettempdir()) / "dockport-test-dockerd.log"
 PIDFILE = Path("/var/run/docker.pid")
 
@@ -144,6 +145,10 @@ def make_client_ns() -> None:
     sh("ip", "-n", CLIENT_NS, "link", "set", f"{PREFIX}c0", "up")
     sh("ip", "-n", CLIENT_NS, "link", "set", "lo", "up")
     sh("ip", "-n", CLIENT_NS, "route", "add", "default", "via", HOST_SIDE_IP)
+    # IPv6 too; nodad: a tentative address (duplicate detection pending) could not be used yet.
+    sh("ip", "addr", "add", f"{HOST_SIDE_IP6}/64", "dev", f"{PREFIX}h0", "nodad")
+    sh("ip", "-n", CLIENT_NS, "addr", "add", f"{CLIENT_IP6}/64", "dev", f"{PREFIX}c0", "nodad")
+    sh("ip", "-n", CLIENT_NS, "-6", "route", "add", "default", "via", HOST_SIDE_IP6)
 
 
 def remove_client_ns() -> None:
@@ -483,6 +488,41 @@ def flush_legacy() -> None:
             sh(tool, "-t", table, "-X", check=False)
             for chain in ("INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"):
                 sh(tool, "-t", table, "-P", chain, "ACCEPT", check=False)
+
+
+IPV6_SUBNET = "fd01:d0c::/64"  # the default bridge's IPv6 subnet under ipv6_daemon (a ULA)
+_IPV6_SYSCTLS = ("net.ipv6.conf.all.forwarding", "net.ipv6.conf.default.forwarding",
+                 "net.bridge.bridge-nf-call-ip6tables")
+
+
+@contextlib.contextmanager
+def ipv6_daemon(*flags: str):
+    """dockerd with IPv6 and ip6tables on (Debian's 20.10 needs --experimental for --ip6tables).
+    What it leaves behind is undone afterwards, also when the body fails: IPv6 forwarding, the
+    addresses it gave docker0 (fe80::1 and the subnet's gateway) and its ip6tables rules and chains
+    (FORWARD policy DROP); then the default daemon runs again."""
+    cleanup_docker()
+    saved = {key: sh("sysctl", "-n", key, check=False).stdout.strip() for key in _IPV6_SYSCTLS}
+    saved_ip6 = sh("ip6tables-nft-save").stdout
+    try:
+        start_daemon("--experimental", "--ip6tables", "--ipv6", "--fixed-cidr-v6", IPV6_SUBNET, *flags)
+        yield
+    finally:
+        cleanup_docker()
+        stop_daemon()
+        for table in ("filter", "nat"):
+            sh("ip6tables-nft", "-t", table, "-F", check=False)
+            sh("ip6tables-nft", "-t", table, "-X", check=False)
+        sh("ip6tables-nft", "-P", "FORWARD", "ACCEPT", check=False)
+        sh("ip6tables-nft-restore", input=saved_ip6, check=False)
+        start_daemon()
+        # The default daemon, started after an IPv6 one, puts fe80::1 back on docker0 and IPv6
+        # forwarding back on: undone once it runs.
+        for addr in ("fe80::1/64", IPV6_SUBNET.replace("::/", "::1/")):
+            sh("ip", "-6", "addr", "del", addr, "dev", "docker0", check=False)
+        for key, value in saved.items():
+            if value:
+                sh("sysctl", "-w", f"{key}={value}", check=False)
 
 
 @contextlib.contextmanager

@@ -110,9 +110,9 @@ def test_a_bundle_with_one_broken_field_still_answers(case):
             state = load_bundle(root)
         except BundleError as exc:
             pytest.fail(f"{what}: the whole bundle refused: {exc}")
-        for port, proto, origin, to in questions(state)[:60]:
+        for port, proto, origin, to, family in questions(state)[:60]:
             try:
-                path = trace(state, Query(port, proto, origin, to))
+                path = trace(state, Query(port, proto, origin, to, family=family))
             except QueryError:
                 continue
             findings_for_path(state, path)

@@ -181,13 +181,19 @@ class Session:
         i = origins.index(self.origin) if self.origin in origins else 0
         self.set_origin(origins[(i + step) % len(origins)])
 
+    @property
+    def family(self) -> int:
+        """The address family the selected port is asked in: 6 for a binding on an IPv6 address."""
+        return _family_of(self.selected.binding) if self.selected else 4
+
     def query_for(self, choice: PortChoice) -> Query:
         b = choice.binding
         if b.published:
             to = b.host_ip if b.host_ip not in ("0.0.0.0", "::", None) and self.origin != "external" else None
             if b.host_ip and b.host_ip.startswith("127.") and self.origin == "localhost":
                 to = b.host_ip
-            return Query(b.host_port or 0, b.proto, self.origin, to)
+            # A binding on [::] or another IPv6 address is asked in IPv6.
+            return Query(b.host_port or 0, b.proto, self.origin, to, family=_family_of(b))
         c = self._container_of(choice)
         ip = next((e.ip for e in c.endpoints if e.ip), None) if c else None
         return Query(b.container_port, b.proto, self.origin, ip)
@@ -230,6 +236,10 @@ class Session:
     def take_notices(self) -> list[str]:
         out, self.notices = self.notices, []
         return out
+
+
+def _family_of(b: PortBinding) -> int:
+    return 6 if b.published and ":" in (b.host_ip or "") else 4
 
 
 def findings_for_path(state: HostState, path: Path) -> list[Finding]:

@@ -188,9 +188,9 @@ def _forwarding_off(f: dict[str, Any]) -> str:
 
 def _loopback_source(f: dict[str, Any]) -> str:
     if f.get("family") == 6:
-        return (f"The destination became {f['dst']} (via {f['dev']}) but the source is still {f['src']}: IPv6 "
-                f"has no route_localnet, and a loopback source never leaves through {f['dev']}, so the "
-                "connection fails.")
+        return (f"The destination became {f['dst']} (via {f['dev']}), and the connection comes from {f['src']}: "
+                f"IPv6 has no route_localnet, so a connection from a loopback address never completes "
+                f"through {f['dev']} (even when a rule masquerades its source); the client times out.")
     return (f"The destination became {f['dst']} (via {f['dev']}) but the source is still {f['src']}: the "
             f"kernel refuses to send a loopback source out of {f['dev']} "
             f"(net.ipv4.conf.{f['dev']}.route_localnet=0), so the connection fails.")
@@ -436,8 +436,24 @@ def finding_reason(code: str, f: dict[str, Any]) -> str:
         return (f"no DNAT rule for {b.proto} port {b.host_port}: only docker-proxy (or nothing) answers on it "
                 "(rootless Docker, or --iptables=false?)")
     if code == "ipv6-no-rule":
-        return (f"bound on IPv6 ({b.host_ip}) but ip6tables has no DNAT rule for port {b.host_port}: IPv6 clients "
-                "reach it only through docker-proxy, which hides their address")
+        head = f"bound on IPv6 ({b.host_ip}) but ip6tables has no DNAT rule for port {b.host_port}: "
+        p = f.get("proxy")
+        if p is not None:
+            four = " over IPv4 (6 to 4)" if ":" not in p.container_ip else ""
+            return head + (f"IPv6 clients reach it only through docker-proxy{four}, so the container sees the "
+                           "proxy's address, not the client's, and no ip6tables rule of Docker's filters them")
+        if f.get("proxy_on") is False:
+            return head + "with the userland proxy off, nothing answers IPv6 clients on it"
+        return head + "IPv6 clients reach it only through docker-proxy, which hides their address"
+    if code == "family-differs":
+        how = f"by {f['rule']}" if f["rule"] else (f"by {f['where']} policy {f['policy']}" if f["policy"] else "")
+        return (f"from outside, port {b.host_port}/{b.proto} answers over IPv{f['works']} but not over "
+                f"IPv{f['fails']} ({f['verdict']}{' ' + how if how else ''})")
+    if code == "ipv6-net-unfiltered":
+        fwd = {"1": "IPv6 forwarding is on", "0": "IPv6 forwarding is off for now"}.get(f["forwarding"] or "", "")
+        return (f"network {f['network']} has IPv6, and ip6tables has no rule of Docker's for {f['bridge']} "
+                f"(ip6tables off): its containers are routed to directly on their IPv6 addresses, every port, "
+                f"published or not{' (' + fwd + ')' if fwd else ''}")
     if code == "proxy-missing":
         return (f"the userland proxy is on, but no docker-proxy serves {b.host_ip}:{b.host_port}/{b.proto}: "
                 "connections to it from this host via 127.0.0.1 get no answer")
@@ -493,7 +509,11 @@ def finding_evidence(code: str, f: dict[str, Any]) -> str:
     if code == "no-dnat-rule":
         return f"{f['source']}: nat table has no --dport {b.host_port} DNAT"
     if code == "ipv6-no-rule":
-        return "ip6tables-save: no matching DNAT"
+        return "ip6tables-save: no matching DNAT" + (f"; {f['proxy'].args}" if f.get("proxy") else "")
+    if code == "family-differs":
+        return f["rule"] or (f"{f['where']} policy {f['policy']}" if f["policy"] else f["last"])
+    if code == "ipv6-net-unfiltered":
+        return f"ip6tables-save: no -i/-o {f['bridge']}; net.ipv6.conf.all.forwarding={f['forwarding'] or '?'}"
     if code == "proxy-missing":
         return f"no docker-proxy process with -host-port {b.host_port}"
     if code == "dropped-by-rule":

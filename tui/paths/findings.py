@@ -87,7 +87,44 @@ def host_findings(state: HostState) -> list[Finding]:
             out.append(Finding("orphan-proxy", WARN, {"proxy": p}))
     if state.facts.rootless:
         out.append(Finding("rootless", INFO))
+    out += _unfiltered_ipv6_networks(state)
     return out
+
+
+def _family_differs(state: HostState, b: PortBinding, trace: Tracer) -> list[Finding]:
+    """An outside client gets through over one family and not the other: the rule (or the lack of
+    a proxy, or of a route) that makes the difference."""
+    paths = {}
+    for family in (4, 6):
+        try:
+            paths[family] = trace(state, Query(b.host_port or 0, b.proto, "external", family=family))
+        except ValueError:
+            return []
+    if Verdict.UNCERTAIN in (paths[4].verdict, paths[6].verdict):
+        return []
+    delivered = {family: path.verdict == Verdict.DELIVERED for family, path in paths.items()}
+    if delivered[4] == delivered[6]:
+        return []
+    failing = paths[6] if delivered[4] else paths[4]
+    deciding = failing.deciding_hop()
+    return [Finding("family-differs", WARN, {
+        "binding": b, "works": 4 if delivered[4] else 6, "fails": 6 if delivered[4] else 4,
+        "verdict": failing.verdict, "rule": deciding.rule if deciding else "",
+        "where": f"{deciding.table}/{deciding.chain}" if deciding else "",
+        "policy": deciding.policy if deciding else "", "last": failing.hops[-1].explanation if failing.hops else ""})]
+
+
+def _unfiltered_ipv6_networks(state: HostState) -> list[Finding]:
+    """Bridge networks with IPv6 on and no ip6tables rule of Docker's for their bridge (ip6tables
+    off): their containers' IPv6 addresses are routed to directly, published port or not."""
+    if "rules" in state.missing or any(t.family in ("ip6", "inet") and t.rule_count for t in state.nft_tables):
+        return []
+    v6 = state.rulesets.get(6)
+    text = "\n".join(r.text for r in v6.all_rules()) if v6 is not None else ""
+    return [Finding("ipv6-net-unfiltered", WARN, {"network": n.name, "bridge": n.bridge,
+                                                  "forwarding": state.sysctl("net.ipv6.conf.all.forwarding")})
+            for n in state.networks
+            if n.enable_ipv6 and n.bridge and not re.search(rf"-[io] {re.escape(n.bridge)}( |$)", text, re.M)]
 
 
 def _no_docker_user(state: HostState) -> Finding:
@@ -163,7 +200,12 @@ def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = T
         if b.host_ip == "::" or (b.host_ip or "").count(":") >= 2:
             v6 = state.rulesets.get(6)
             if v6 is None or not _has_dnat(v6, b):
-                out.append(Finding("ipv6-no-rule", WARN, {"binding": b}))
+                proxy = next((p for p in state.proxies if p.proto == b.proto and p.host_port == b.host_port
+                              and p.host_ip == b.host_ip), None)
+                out.append(Finding("ipv6-no-rule", WARN, {"binding": b, "proxy": proxy,
+                                                          "proxy_on": state.facts.userland_proxy}))
+            if deep:
+                out += _family_differs(state, b, trace)
     if deep and endpoint is not None and c.state == "running":
         out += _direct_routing(state, c, b, endpoint.ip, trace)
         if state.nft_tables:

@@ -410,7 +410,8 @@ class DockportApp(App[None]):
         st = self.session.state
         status = self.session.status
         pal = palette(self.screen)
-        parts = [("● ", pal(_status_colour(status))), (status, "bold"), f"   origin: {self.session.origin}"]
+        parts = [("● ", pal(_status_colour(status))), (status, "bold"),
+                 f"   origin: {self.session.origin} (IPv{self.session.family})"]
         if st:
             f = st.facts
             proxy = {True: "on", False: "off", None: "unknown"}[f.userland_proxy]
