@@ -20,10 +20,10 @@ def _app(state=None, **kw):
     return DockportApp(source=("demo", str(demo_bundle_path())), state=state, **kw), state
 
 
-async def _select(app, pilot, container="demo-web", host_port=80):
+async def _select(app, pilot, container="demo-web", host_port=80, host_ip="0.0.0.0"):
     table = app.query_one(ContainersPane)
     key = next(k for k, c in table.choices.items()
-               if c.container == container and c.binding.host_port == host_port)
+               if c.container == container and c.binding.host_port == host_port and c.binding.host_ip == host_ip)
     table.focus()
     table.move_cursor(row=table.get_row_index(key))
     await pilot.press("enter")
@@ -41,6 +41,20 @@ async def test_selecting_a_port_highlights_the_engines_rules():
         marked = [rk.value for rk in rules.rows if rules.get_cell(rk.value, rules.ordered_columns[0].key).plain]
         assert set(marked) == set(expected)
         assert app.query_one(PathPane).row_count == len(app.path.hops)
+
+
+async def test_an_ipv6_row_is_traced_in_ipv6():
+    """The `:::` row of a -p binding asks in IPv6: on the demo (no ip6tables rules, docker-proxy on
+    [::]) the path goes through the proxy, 6 to 4; the IPv4 row of the same port goes by DNAT."""
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _select(app, pilot, host_ip="::")
+        assert app.path.query.family == 6 and app.path.query.src == "2001:db8::10"
+        assert app.path.via == "proxy" and any("6 to 4" in h.explanation for h in app.path.hops)
+        assert app.path.as_json() == trace(state, Query(80, "tcp", "external", family=6)).as_json()
+        assert "(IPv6)" in str(app.query_one("#status").render())
+        await _select(app, pilot)
+        assert app.path.query.family == 4 and app.path.via == "nat"
 
 
 async def test_cycling_origins_retraces():

@@ -114,6 +114,14 @@ def test_without_root_it_says_why_and_changes_nothing(published):
     assert _snapshot() == before
 
 
+def test_an_ipv6_question_is_refused_with_the_reason_and_changes_nothing(published):
+    before = _snapshot()
+    out = subprocess.run([sys.executable, "-m", "tui", "verify", str(PORT), "--from", "localhost", "--to", "::1"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "IPv4 connections only" in out.stderr and "trace -6" in out.stderr, out.stderr
+    assert _snapshot() == before
+
+
 def test_after_sigkill_the_next_run_heals_and_says_so(published):
     before = _snapshot()
     proc = subprocess.Popen([*VERIFY, str(PORT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -100,6 +100,10 @@ def verify(port: int, proto: str, origin: str, to: str | None,
         raise VerifyError("verify needs root: it adds trace rules and a client namespace for one connection")
     if origin.startswith("external:"):
         raise VerifyError("verify makes its own outside client: use --from external (it picks the address)")
+    if to is not None and ":" in to:
+        # Its kernel trace comes from xtables-monitor, which Debian's 1.8.9 cannot follow through
+        # IPv6 rules with a port match; `trace -6` predicts the path (judged by `nft monitor trace` in the tests).
+        raise VerifyError("verify asks the kernel about IPv4 connections only; `trace -6` predicts IPv6 paths")
     if collect is None:
         from tui.collect.live import collect_live
 
