@@ -191,3 +191,26 @@ def test_a_rule_that_drops_only_ipv6_is_found_and_judged(scene6):
                            lambda: rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP6, BASE))
     finally:
         rig.sh("ip6tables", "-D", *rule, check=False)
+
+
+def test_a_native_inet_table_is_walked_for_ipv6(scene6):
+    """A hand-written `inet` table beside Docker's (as firewalld or a host firewall writes one)
+    drops IPv6 to the published port at the forward hook: the walker runs its chain in priority
+    order among iptables-nft's, and the kernel agrees rule by rule."""
+    if not scene6["daemon"].startswith("ip6tables"):
+        return  # no IPv6 packet is forwarded to the container under the default daemon
+    state = collect_live()
+    target = _ipv6(state, scene6["web"])
+    table = f"{rig.PREFIX}v6zone"
+    rig.sh("nft", "-f", "-", input=(
+        f"table inet {table} {{\n chain zone_forward {{ type filter hook forward priority -10; policy accept;\n"
+        f"  ip6 daddr {target} tcp dport 80 counter drop\n }}\n}}\n"))
+    try:
+        state = collect_live()
+        query = Query(BASE, "tcp", f"external:{rig.CLIENT_IP6}", family=6)
+        path = trace(state, query)
+        assert path.verdict == "dropped" and path.deciding_hop().table == table
+        judge_by_nft_trace(state, Query(BASE, "tcp", f"external:{rig.CLIENT_IP6}", family=6), "tcp",
+                           lambda: rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP6, BASE))
+    finally:
+        rig.sh("nft", "delete", "table", "inet", table, check=False)
