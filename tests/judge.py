@@ -186,8 +186,9 @@ def judge_by_nft_trace(state, query: Query, proto: str, connect, netns: str | No
     compared with the engine's rule refs; the rules of native tables are compared as nft prints them.
     Both legs, in order; the policies that stopped the packet; `delivered` and the failure kind."""
     path, proxy, ports = _predicted(state, query)
-    family = "ip6" if query.family == 6 else "ip"
-    iptables_tables = set(state.rulesets.get(query.family).tables) if state.rulesets.get(query.family) else set()
+    # iptables-nft's tables of both families: docker-proxy's leg 2 may be IPv4 after an IPv6 leg 1.
+    iptables_tables = {(fam, t) for number, fam in ((4, "ip"), (6, "ip6")) if state.rulesets.get(number)
+                       for t in state.rulesets[number].tables}
     native = {(t.family, t.name) for t in state.nft_tables}
     for _attempt in range(3):
         with rig.nft_trace(proto, ports, netns) as read:
@@ -204,7 +205,7 @@ def judge_by_nft_trace(state, query: Query, proto: str, connect, netns: str | No
     def kernel(evs) -> tuple[list[str], list[tuple[str, str, str]]]:
         rules, policies = [], []
         for e in evs:
-            if e.family == family and e.table in iptables_tables:
+            if (e.family, e.table) in iptables_tables:
                 if e.kind == "rule":
                     rules.append(f"{e.table}/{e.chain}#{positions[(e.family, e.table, e.chain, e.handle)]}")
                 elif e.kind == "policy" and e.table != "raw":
@@ -236,6 +237,7 @@ def judge_by_nft_trace(state, query: Query, proto: str, connect, netns: str | No
         leg2 = rig.parse_nft_trace(text, proto, proxy.container_port, gateway)
         assert leg2, f"the kernel traced no docker-proxy connection to {proxy.container_ip}"
         assert ours(2)[0] == kernel(leg2)[0], f"leg 2 of {query}: engine {ours(2)[0]}\n kernel {kernel(leg2)[0]}"
+        assert kernel(leg2)[1], f"leg 2 of {query}: the kernel showed no chain of it (a family left out?)"
     if path.verdict == "uncertain":
         assert path.doubts, f"{query}: uncertain without a reason"
         return

@@ -214,3 +214,19 @@ def test_a_native_inet_table_is_walked_for_ipv6(scene6):
                            lambda: rig.connect_from_ns(rig.CLIENT_NS, rig.HOST_SIDE_IP6, BASE))
     finally:
         rig.sh("nft", "delete", "table", "inet", table, check=False)
+
+
+def test_verify_6_agrees_for_every_origin(scene6):
+    """`verify -6` on each daemon: its own client namespace, nft's monitor for every table, and the
+    kernel confirms the prediction (both legs and the outcome); nothing of it stays."""
+    from tui.verify.verify import verify
+
+    origins = [("external", None), ("localhost", None), ("host", rig.HOST_SIDE_IP6)]
+    if _ipv6(collect_live(), scene6["npeer"]):
+        origins.append((f"container:{scene6['npeer']}", rig.HOST_SIDE_IP6))
+    for origin, to in origins:
+        result = verify(BASE + 1, "tcp", origin, to, family=6)
+        assert result.agree, (origin, result.compared, result.outcome)
+        assert result.legs[0], origin
+    assert "dockport-verify" not in rig.sh("ip", "netns", "list").stdout
+    assert "dockport-verify" not in rig.sh("nft", "list", "tables").stdout

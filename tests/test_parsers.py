@@ -1,3 +1,5 @@
+import json
+
 from tui.collect.iptables_save import backend_of, parse_iptables_save
 from tui.collect.linux_text import listeners_from_proc_net, listeners_from_ss, proxies_from_ps
 from tui.paths.rules import parse_rule
@@ -54,3 +56,50 @@ def test_proxies_from_ps():
           "-container-ip 172.17.0.2 -container-port 22\n 1 /sbin/init\n")
     (p,) = proxies_from_ps(ps)
     assert (p.pid, p.host_port, p.container_ip, p.container_port) == (7336, 2222, "172.17.0.2", 22)
+
+
+# From `nft -a monitor trace` on this machine: an IPv6 SYN DNAT'ed by ip6tables-nft (Docker 20.10
+# with --ip6tables), then its ACK (same flow label and port, other length and flags).
+_NFT_V6_TRACE = "\n".join([
+    'trace id 56bc6f14 inet dockport-verify-1 pre packet: iif "h" ip6 saddr 2001:db8:1::2 ip6 daddr fd00::2 '
+    "ip6 flowlabel 884809 ip6 length 40 tcp sport 43516 tcp dport 8080 tcp flags == syn tcp window 64800",
+    "trace id 56bc6f14 ip6 nat PREROUTING rule fib daddr type local counter packets 1 bytes 80 jump DOCKER "
+    "# handle 6 (verdict jump DOCKER)",
+    'trace id 56bc6f14 ip6 nat DOCKER rule iifname != "docker0" tcp dport 8080 counter packets 1 bytes 80 '
+    "dnat to [fd01:d0c::242:ac11:2]:80 # handle 9 (verdict accept)",
+    "trace id 56bc6f14 ip6 nat POSTROUTING policy accept",
+    'trace id eac895f8 inet dockport-verify-1 pre packet: iif "h" ip6 saddr 2001:db8:1::2 ip6 daddr fd00::2 '
+    "ip6 flowlabel 884809 ip6 length 32 tcp sport 43516 tcp dport 8080 tcp flags == ack tcp window 64",
+    'trace id eac895f8 ip6 filter FORWARD rule oifname "docker0" ct state related,established counter '
+    "packets 0 bytes 0 accept # handle 12 (verdict accept)"])
+_NFT_V6_LISTING = json.dumps({"nftables": [
+    {"rule": {"family": "ip6", "table": "nat", "chain": "PREROUTING", "handle": 6}},
+    {"rule": {"family": "ip6", "table": "nat", "chain": "DOCKER", "handle": 4}},
+    {"rule": {"family": "ip6", "table": "nat", "chain": "DOCKER", "handle": 9}},
+    {"rule": {"family": "ip6", "table": "filter", "chain": "FORWARD", "handle": 12}}]})
+_IP6TABLES_SAVE = """\
+*nat
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A DOCKER -i docker0 -j RETURN
+-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd01:d0c::242:ac11:2]:80
+COMMIT
+*filter
+-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+COMMIT
+"""
+
+
+def test_an_ipv6_nft_trace_is_read_in_iptables_words():
+    from tui.verify.kernel import from_nft_monitor, iptables_rules_by_handle
+
+    by_handle = iptables_rules_by_handle(_NFT_V6_LISTING, {"ip6": _IP6TABLES_SAVE})
+    hops = from_nft_monitor(_NFT_V6_TRACE, "tcp", 8080, "2001:db8:1::2", "dockport-verify-1", set(), by_handle)
+    # The SYN only (the ACK shares flow label and port): two rules by handle, then a policy.
+    assert [(h.kind, h.table, h.chain, h.rule) for h in hops] == [
+        ("rule", "nat", "PREROUTING", "-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER"),
+        ("rule", "nat", "DOCKER",
+         "-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination [fd01:d0c::242:ac11:2]:80"),
+        ("policy", "nat", "POSTROUTING", "")]
+    assert hops[-1].verdict == "ACCEPT"
+    # Without the handle map, iptables-nft's tables are left to xtables-monitor (IPv4 as before).
+    assert from_nft_monitor(_NFT_V6_TRACE, "tcp", 8080, "2001:db8:1::2", "dockport-verify-1", set()) == []

@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     ve.add_argument("--from", dest="origin", default="external",
                     help="external (default: a client namespace verify makes), host, localhost, container:NAME")
     ve.add_argument("--to", dest="to", help="destination address (default: the host's address)")
+    ve.add_argument("-6", dest="ipv6", action="store_true", help="connect over IPv6 (traced with nft monitor)")
     ve.add_argument("--json", action="store_true")
     return ap
 
@@ -186,7 +187,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if not port.isdigit() or proto not in ("tcp", "udp"):
         return _usage_error(f"{args.port}: expected PORT or PORT/PROTO (tcp or udp)")
     try:
-        result = verify(int(port), proto, args.origin, args.to)
+        result = verify(int(port), proto, args.origin, args.to, family=6 if args.ipv6 else 4)
     except VerifyError as exc:
         return _usage_error(f"verify: {exc}")
     except KeyboardInterrupt:

@@ -39,12 +39,9 @@ CLIENT_SPORT = 40000  # any ephemeral port: Docker's rules never match on it
 class _Walk:
     """State of one trace: hops so far, doubts, the leg being walked."""
 
-    def __init__(self, state: HostState, view: HostView, ruleset: RuleSet | None,
-                 other: RuleSet | None = None) -> None:
+    def __init__(self, state: HostState, view: HostView) -> None:
         self.state = state
         self.view = view
-        self.ruleset = ruleset
-        self.other = other
         self.other_backend = state.other_backend
         self.hops: list[Hop] = []
         self.doubts: list[Doubt] = []
@@ -67,9 +64,11 @@ class _Walk:
         When the other backend holds rules too, the kernel runs its chain on the same hook: a packet
         must get through both. (Which of the two runs first is not ours to know; ours goes first.)
         """
-        verdict = self._run(self.ruleset, "", table, chain, p)
-        if verdict == "ACCEPT" and self.other is not None:
-            verdict = self._run(self.other, self.other_backend, table, chain, p)
+        # The packet's own family: docker-proxy's second leg may be IPv4 after an IPv6 first one.
+        verdict = self._run(self.state.rulesets.get(p.family), "", table, chain, p)
+        other = self.state.other_rulesets.get(p.family)
+        if verdict == "ACCEPT" and other is not None:
+            verdict = self._run(other, self.other_backend, table, chain, p)
         return verdict
 
     def _run(self, ruleset: RuleSet | None, backend: str, table: str, chain: str, p: Packet) -> str:
@@ -363,7 +362,7 @@ def trace(state: HostState, query: Query, view: HostView | None = None) -> Path:
     p, src_container = resolve_query(state, view, query)
     family = p.family
     ruleset = state.rulesets.get(family)
-    walk = _Walk(state, view, ruleset, state.other_rulesets.get(family))
+    walk = _Walk(state, view)
     if ruleset is None and not state.nft_tables:
         walk.doubts.append(Doubt.of(DoubtCode.RULES_NOT_READ, captured="rules" not in state.missing,
                                     family=family))

@@ -548,7 +548,7 @@ class DockportApp(App[None]):
             from tui.verify.verify import VerifyError, verify
 
             try:
-                result = verify(q.port, q.proto, q.origin, q.to)
+                result = verify(q.port, q.proto, q.origin, q.to, family=q.family)
             except VerifyError as exc:
                 self.call_from_thread(self.notify, f"verify: {exc}", severity="error", markup=False)
                 return
@@ -571,7 +571,8 @@ class DockportApp(App[None]):
         if v is None or path is None:
             return {}, ""
         vq, q = v.predicted.query, path.query
-        if (vq.port, vq.proto, vq.origin.split(":")[0], vq.to) != (q.port, q.proto, q.origin.split(":")[0], q.to):
+        if (vq.port, vq.proto, vq.origin.split(":")[0], vq.to, vq.family) != \
+                (q.port, q.proto, q.origin.split(":")[0], q.to, q.family):
             return {}, ""
         if v.predicted.rule_refs() != path.rule_refs():
             # verify's own outside client took other rules than the client shown: say so, mark nothing.

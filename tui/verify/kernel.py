@@ -76,9 +76,13 @@ _N_LINE = re.compile(r"^trace id ([0-9a-f]+) (\w+) (\S+) (\S+) (packet: |rule |p
 
 
 def from_nft_monitor(text: str, proto: str, dport: int, src: str | None, own_table: str,
-                     native: set[tuple[str, str]]) -> list[KernelHop]:
-    """Hops in the native tables `native` ((family, name)); iptables-nft's own tables are left to
-    xtables-monitor, which prints them in iptables' words."""
+                     native: set[tuple[str, str]],
+                     iptables: dict[tuple[str, str, str, int], str] | None = None) -> list[KernelHop]:
+    """Hops in the native tables `native` ((family, name)). iptables-nft's own tables are left to
+    xtables-monitor, which prints them in iptables' words, unless `iptables` is given: then their
+    rules, which the monitor (run with -a) names by handle, are put in iptables' words through it
+    ((family, table, chain, handle) -> the rule as iptables-save prints it). For IPv6, where
+    xtables-monitor cannot follow a packet, that is the only way."""
     first, keys, hops = None, {}, []
     for line in text.splitlines():
         m = _N_LINE.match(line.strip())
@@ -89,23 +93,67 @@ def from_nft_monitor(text: str, proto: str, dport: int, src: str | None, own_tab
         if kind == "packet":
             words = rest.split()
             f = {f"{a} {b}": c for a, b, c in zip(words, words[1:], words[2:], strict=False)}
-            keys[tid] = (f.get("ip id", ""), f.get(f"{proto} sport", ""))
             flags = rest.split("tcp flags", 1)[-1].split("tcp window")[0]
-            fields = {"dport": f.get(f"{proto} dport", ""), "src": f.get("ip saddr", "")}
+            # IPv6 has no IP ID: a packet is told apart by its flow label, length and TCP flags.
+            keys[tid] = ((f.get("ip id", ""),) if "ip6 saddr" not in f else
+                         (f.get("ip6 flowlabel", ""), f.get("ip6 length", ""), flags.strip()),
+                         f.get(f"{proto} sport", ""))
+            fields = {"dport": f.get(f"{proto} dport", ""), "src": f.get("ip saddr") or f.get("ip6 saddr", "")}
             if first is None and _first_packet(fields, dport, src, proto, "syn" in flags and "ack" not in flags):
                 first = keys[tid]
             continue
-        if first is None or keys.get(tid) != first or table == own_table or (family, table) not in native:
+        if first is None or keys.get(tid) != first or table == own_table:
+            continue
+        vm = re.search(r" \(verdict ([^)]*)\)$", rest)
+        verdict = vm.group(1) if vm else ""
+        rule = rest[:vm.start()] if vm else rest
+        hm = re.search(r" # handle (\d+)$", rule)
+        handle = int(hm.group(1)) if hm else -1
+        rule = rule[:hm.start()] if hm else rule
+        if (family, table) not in native:
+            if iptables is None or family not in ("ip", "ip6"):
+                continue
+            if kind == "rule" and (family, table, chain, handle) in iptables:
+                hops.append(KernelHop("rule", table, chain, iptables[(family, table, chain, handle)], verdict))
+            elif kind == "policy":
+                hops.append(KernelHop("policy", table, chain, verdict=rest.strip().upper()))
             continue
         if kind == "rule":
-            vm = re.search(r" \(verdict ([^)]*)\)$", rest)
-            verdict = vm.group(1) if vm else ""
-            rule = rest[:vm.start()] if vm else rest
             hops.append(KernelHop("rule", table, chain, re.sub(r"counter packets \d+ bytes \d+", "counter",
                                                                rule.strip()), verdict, family))
         elif kind == "policy":
             hops.append(KernelHop("policy", table, chain, verdict=rest.strip(), family=family))
     return hops
+
+
+def iptables_rules_by_handle(ruleset_json: str, saves: dict[str, str]) -> dict[tuple[str, str, str, int], str]:
+    """(family, table, chain, handle) -> the rule's text as iptables-save prints it, for the tables
+    iptables-nft keeps: `nft -j -a list ruleset` gives each rule's handle in chain order, and the
+    save's rule at the same position is that rule. `saves`: family ("ip", "ip6") -> save text."""
+    import json
+
+    at: dict[tuple[str, str, str, int], str] = {}
+    for family, save in saves.items():
+        table, count = "", dict[str, int]()
+        for line in save.splitlines():
+            if line.startswith("*"):
+                table, count = line[1:], {}
+            elif line.startswith("-A "):
+                chain = line.split()[1]
+                count[chain] = count.get(chain, 0) + 1
+                at[(family, table, chain, count[chain])] = line
+    out: dict[tuple[str, str, str, int], str] = {}
+    position: dict[tuple[str, str, str], int] = {}
+    for item in json.loads(ruleset_json).get("nftables", []):
+        rule = item.get("rule") if isinstance(item, dict) else None
+        if not rule:
+            continue
+        where = (str(rule.get("family", "")), str(rule.get("table", "")), str(rule.get("chain", "")))
+        position[where] = position.get(where, 0) + 1
+        text = at.get((*where, position[where]))
+        if text is not None:
+            out[(*where, int(rule.get("handle", -1)))] = text
+    return out
 
 
 # -- the TRACE target's kernel log (iptables-legacy) --------------------------------------------------

@@ -95,15 +95,13 @@ class Verification:
 # -- the run -------------------------------------------------------------------------------------------
 
 def verify(port: int, proto: str, origin: str, to: str | None,
-           collect: Callable[[], HostState] | None = None) -> Verification:
+           collect: Callable[[], HostState] | None = None, family: int = 4) -> Verification:
     if os.geteuid() != 0:
         raise VerifyError("verify needs root: it adds trace rules and a client namespace for one connection")
     if origin.startswith("external:"):
         raise VerifyError("verify makes its own outside client: use --from external (it picks the address)")
     if to is not None and ":" in to:
-        # Its kernel trace comes from xtables-monitor, which Debian's 1.8.9 cannot follow through
-        # IPv6 rules with a port match; `trace -6` predicts the path (judged by `nft monitor trace` in the tests).
-        raise VerifyError("verify asks the kernel about IPv4 connections only; `trace -6` predicts IPv6 paths")
+        family = 6
     if collect is None:
         from tui.collect.live import collect_live
 
@@ -112,10 +110,12 @@ def verify(port: int, proto: str, origin: str, to: str | None,
     with _interruptible(), contextlib.ExitStack() as undo:
         client = None
         if origin == "external":
-            client = _ClientNamespace.make(undo)
+            client = _ClientNamespace.make(undo, family)
             origin = f"external:{client.client_ip}"
         state = collect()  # after the client exists: its veth is part of the host the engine sees
-        query = Query(port, proto, origin, to)
+        if family == 6 and state.facts.firewall_backend == "legacy":
+            raise VerifyError("verify -6 reads the kernel's trace with nft monitor: not on an iptables-legacy host")
+        query = Query(port, proto, origin, to, family=family)
         try:
             predicted = trace(state, query)
         except QueryError as exc:
@@ -206,7 +206,7 @@ class _ClientNamespace:
     client_ip: str
 
     @classmethod
-    def make(cls, undo: contextlib.ExitStack) -> _ClientNamespace:
+    def make(cls, undo: contextlib.ExitStack, family: int = 4) -> _ClientNamespace:
         net = _free_network()
         host_ip, client_ip = (str(a) for a in list(ipaddress.ip_network(net).hosts())[:2])
         ns, host_end, client_end = NAME, f"dpv{os.getpid()}h"[:15], f"dpv{os.getpid()}c"[:15]
@@ -221,6 +221,13 @@ class _ClientNamespace:
         _run("ip", "-n", ns, "link", "set", client_end, "up")
         _run("ip", "-n", ns, "link", "set", "lo", "up")
         _run("ip", "-n", ns, "route", "add", "default", "via", host_ip)
+        if family == 6:
+            net6 = _free_network6()
+            host_ip, client_ip = (str(a) for a in list(ipaddress.ip_network(net6).hosts())[:2])
+            # nodad: a tentative address (duplicate detection pending) cannot be used at once.
+            _run("ip", "addr", "add", f"{host_ip}/126", "dev", host_end, "nodad")
+            _run("ip", "-n", ns, "addr", "add", f"{client_ip}/126", "dev", client_end, "nodad")
+            _run("ip", "-n", ns, "-6", "route", "add", "default", "via", host_ip)
         return cls(ns, host_ip, client_ip)
 
 
@@ -232,6 +239,19 @@ def _free_network() -> str:
         if not any(candidate.overlaps(t) for t in taken if t.version == 4 and t.prefixlen > 0):
             return net
     raise VerifyError("every documentation range verify could give its client is in use on this host")
+
+
+CLIENT_NETS6 = ("2001:db8:d0c:f::/126", "2001:db8:d0c:e::/126", "2001:db8:d0c:d::/126")
+
+
+def _free_network6() -> str:
+    used = _run("ip", "-6", "-o", "addr", "show").stdout + _run("ip", "-6", "route", "show", "table", "all").stdout
+    taken = [ipaddress.ip_network(w, strict=False) for w in used.split() if "/" in w and _is_network(w)]
+    for net in CLIENT_NETS6:
+        candidate = ipaddress.ip_network(net)
+        if not any(candidate.overlaps(t) for t in taken if t.version == 6 and t.prefixlen > 0):
+            return net
+    raise VerifyError("every documentation range verify could give its IPv6 client is in use on this host")
 
 
 def _is_network(word: str) -> bool:
@@ -257,6 +277,7 @@ class _Tracer:
     legacy_mark: str = ""
     legacy_rules: dict[tuple[str, str, int], str] = field(default_factory=dict)
     legacy_shift: dict[str, int] = field(default_factory=dict)
+    by_handle: bool = False  # nft's monitor traces iptables-nft's tables too (IPv6)
 
     @classmethod
     def start(cls, undo: contextlib.ExitStack, state: HostState, proto: str, src: str, sport: int,
@@ -268,6 +289,17 @@ class _Tracer:
         if proxy is not None:
             matches.append(["-d", proxy.container_ip, "-p", proto, "--dport", str(proxy.container_port)])
         tracer = cls(backend, {}, native)
+        if ":" in src:
+            # IPv6: xtables-monitor 1.8.9 stops at the first ip6 rule with a port match, so nft's
+            # monitor traces every table, iptables-nft's too (named by handle, put back in
+            # iptables' words when read).
+            if not shutil.which("nft"):
+                raise VerifyError("verify -6 reads the kernel's trace with nft monitor: install nftables")
+            tracer.by_handle = True
+            tracer._monitor(undo, "nft", ["nft", "-a", "monitor", "trace"])
+            tracer._nft_rules(undo, src, proto, sport, proxy)
+            time.sleep(0.3)
+            return tracer
         if backend == "legacy":
             tracer._legacy(undo, matches)
         elif shutil.which("xtables-monitor"):
@@ -278,7 +310,7 @@ class _Tracer:
         if native:
             if not shutil.which("nft"):
                 raise VerifyError("native nftables tables, and no nft (package nftables) to read their trace")
-            tracer._monitor(undo, "nft", ["nft", "monitor", "trace"])
+            tracer._monitor(undo, "nft", ["nft", "-a", "monitor", "trace"])
             tracer._nft_rules(undo, src, proto, sport, proxy)
         time.sleep(0.3)  # the monitors subscribe
         if backend == "legacy":
@@ -302,10 +334,13 @@ class _Tracer:
                 undo.callback(_run, tool, "-t", "raw", "-D", chain, *m, "-j", "TRACE", check=False)
 
     def _nft_rules(self, undo: contextlib.ExitStack, src: str, proto: str, sport: int, proxy: Any) -> None:
-        sets = [f"ip saddr {src} meta l4proto {proto} th sport {sport} meta nftrace set 1"]
+        def ip(addr: str) -> str:
+            return "ip6" if ":" in addr else "ip"
+
+        sets = [f"{ip(src)} saddr {src} meta l4proto {proto} th sport {sport} meta nftrace set 1"]
         if proxy is not None:
-            sets.append(f"ip daddr {proxy.container_ip} meta l4proto {proto} th dport {proxy.container_port} "
-                        "meta nftrace set 1")
+            sets.append(f"{ip(proxy.container_ip)} daddr {proxy.container_ip} meta l4proto {proto} "
+                        f"th dport {proxy.container_port} meta nftrace set 1")
         body = "; ".join(sets)
         undo.callback(_run, "nft", "delete", "table", "inet", OWN_TABLE, check=False)
         _run("nft", "-f", "-", input=(
@@ -325,6 +360,10 @@ class _Tracer:
         """The kernel's hops of the client's first packet, and of docker-proxy's (leg 2)."""
         texts = {name: _settled(path) for name, path in self.files.items()}
         gateway = HostView.of(state).route(proxy.container_ip)[2] if proxy is not None else ""
+        iptables = None
+        if self.by_handle:
+            saves = {"ip": _run("iptables-save", check=False).stdout, "ip6": _run("ip6tables-save", check=False).stdout}
+            iptables = kernel.iptables_rules_by_handle(_run("nft", "-j", "-a", "list", "ruleset").stdout, saves)
 
         def hops(dport: int, src: str | None) -> list[KernelHop]:
             out: list[KernelHop] = []
@@ -335,7 +374,8 @@ class _Tracer:
             if "xtables" in texts:
                 out += kernel.from_xtables_monitor(texts["xtables"], query.proto, dport, src)
             if "nft" in texts:
-                native = kernel.from_nft_monitor(texts["nft"], query.proto, dport, src, OWN_TABLE, self.native)
+                native = kernel.from_nft_monitor(texts["nft"], query.proto, dport, src, OWN_TABLE, self.native,
+                                                 iptables)
                 out = _merge(out, native, "xtables" in texts or self.backend == "legacy")
             return out
 
@@ -411,7 +451,7 @@ def _probe(query: Query, sport: int) -> str:
              errno.EACCES: "unreachable", errno.EPERM: "unreachable", errno.ECONNRESET: "closed"}
     kind = socket.SOCK_STREAM if query.proto == "tcp" else socket.SOCK_DGRAM
     try:
-        with socket.socket(socket.AF_INET, kind) as s:
+        with socket.socket(socket.AF_INET6 if ":" in query.src else socket.AF_INET, kind) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((query.src, sport))
             s.settimeout(CONNECT_TIMEOUT)
