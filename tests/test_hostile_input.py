@@ -65,18 +65,18 @@ DEMO = load_bundle(demo_bundle_path())
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(rule_lines(), max_size=30), st.sampled_from(["external", "host", "localhost", "container:demo-web"]),
-       st.integers(1, 65535), st.sampled_from(["tcp", "udp"]))
-def test_engine_on_random_rule_sets_always_answers(lines, origin, port, proto):
+       st.integers(1, 65535), st.sampled_from(["tcp", "udp"]), st.sampled_from([4, 6]))
+def test_engine_on_random_rule_sets_always_answers(lines, origin, port, proto, family):
     """Any rule set, however odd: a path with a verdict, never an exception (an unknown origin or
     address is a QueryError, i.e. a usage error)."""
     rs, _ = parse_iptables_save(["*nat", ":PREROUTING ACCEPT", ":OUTPUT ACCEPT", ":DOCKER -", "COMMIT",
                                  "*filter", ":FORWARD DROP", ":DOCKER -", ":DOCKER-USER -", ":X -", "COMMIT",
-                                 *lines], 4, "x")
+                                 *lines], family, "x")
     import dataclasses
 
-    state = dataclasses.replace(DEMO, rulesets={4: rs})
+    state = dataclasses.replace(DEMO, rulesets={**DEMO.rulesets, family: rs})
     try:
-        path = trace(state, Query(port, proto, origin))
+        path = trace(state, Query(port, proto, origin, family=family))
     except QueryError:
         return
     assert path.verdict in ("delivered", "dropped", "rejected", "refused", "uncertain")
@@ -84,7 +84,7 @@ def test_engine_on_random_rule_sets_always_answers(lines, origin, port, proto):
 
 
 BUNDLE_FILES = ["meta.json", "docker-inspect.json", "docker-network-inspect.json", "ip-link.json", "ip-addr.json",
-                "ip-route.json", "iptables-save.txt", "ps.txt", "sysctl.txt", "docker-version.json",
+                "ip-route.json", "ip-6-route.json", "iptables-save.txt", "ps.txt", "sysctl.txt", "docker-version.json",
                 "docker-info.json", "ipset-save.txt"]
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=10),
@@ -117,7 +117,8 @@ def test_bundle_loader_gives_a_state_or_one_clear_error(files, start_from_demo):
         for c in state.containers:
             for b in c.ports:
                 try:
-                    trace(state, Query(b.host_port or b.container_port, b.proto, "external"))
+                    trace(state, Query(b.host_port or b.container_port, b.proto, "external",
+                                       family=6 if ":" in (b.host_ip or "") else 4))
                 except QueryError:
                     pass
 

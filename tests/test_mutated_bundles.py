@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 HOSTS = Path(__file__).resolve().parent / "fixtures" / "hosts"
 BUNDLES = [demo_bundle_path()] + sorted(p for p in HOSTS.glob("v2*") if p.is_dir())
 JSON_FILES = ["docker-inspect.json", "docker-network-inspect.json", "docker-info.json", "docker-version.json",
-              "ip-link.json", "ip-addr.json", "ip-route.json"]
+              "ip-link.json", "ip-addr.json", "ip-route.json", "ip-6-route.json"]
 TEXT_FILES = ["iptables-save.txt", "ps.txt", "sysctl.txt", "ipset-save.txt"]
 REPLACEMENTS = st.sampled_from([None, "", 0, -1, 1.5, True, [], {}, "x" * 3, [None], {"": None}, "::", "0.0.0.0"])
 

@@ -69,7 +69,7 @@ class HostView:
                 ip = ipaddress.ip_address(a.ip)
                 view.local_by_iface.setdefault(link.name, []).append(ip)
                 view.local_all.add(ip)
-                if a.family == 4 and a.prefix < 31:
+                if a.family == 4 and 0 <= a.prefix < 31:  # (a broken capture may say -1)
                     net = ipaddress.ip_network(f"{a.ip}/{a.prefix}", strict=False)
                     view.broadcast.add(net.broadcast_address)
         return view
