@@ -57,6 +57,31 @@ async def test_an_ipv6_row_is_traced_in_ipv6():
         assert app.path.query.family == 4 and app.path.via == "nat"
 
 
+async def test_the_matrix_shows_every_origin_and_enter_makes_one_current():
+    from textual.widgets import DataTable
+
+    from tui.paths.reach import reach
+    from tui.ui.widgets.matrix import MatrixScreen
+
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _select(app, pilot)
+        await pilot.press("m")
+        await pilot.pause()
+        assert isinstance(app.screen, MatrixScreen)
+        table = app.screen.query_one(DataTable)
+        expected = reach(state, 80, "tcp")
+        assert table.row_count == len(expected.rows) >= 4
+        shown = [(table.get_row_at(i)[0].plain, table.get_row_at(i)[1].plain) for i in range(table.row_count)]
+        assert shown[:3] == [(r.origin, str(r.path.verdict)) for r in expected.rows[:3]]
+        assert shown[-1][0].startswith("external → 172.20.0.5")  # direct to the container's address
+        table.move_cursor(row=2)  # localhost
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, MatrixScreen)
+        assert app.origin == "localhost" and app.path.query.origin == "localhost" and app.path.via == "proxy"
+
+
 async def test_cycling_origins_retraces():
     app, _ = _app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("-6", dest="ipv6", action="store_true",
                     help="the client speaks IPv6 (implied by an IPv6 address in --from or --to)")
     tr.add_argument("--json", action="store_true")
+    re_ = sub.add_parser("reach", help="every origin at once for one port: who reaches it, and which rule decides")
+    re_.add_argument("port", help="PORT or PORT/PROTO")
+    re_.add_argument("--bundle", dest="trace_bundle", metavar="DIR")
+    re_.add_argument("--demo", dest="trace_demo", action="store_true")
+    re_.add_argument("-6", dest="ipv6", action="store_true", help="the clients speak IPv6")
+    re_.add_argument("--json", action="store_true")
     ve = sub.add_parser("verify", help="make one real connection and put the kernel's trace beside the prediction "
                         "(root; adds a client namespace and trace rules for that connection, and removes them)")
     ve.add_argument("port", help="PORT or PORT/PROTO")
@@ -105,6 +111,45 @@ def run_trace(args: argparse.Namespace) -> int:
     if path.verdict == "uncertain":
         return EXIT_UNCERTAIN
     return EXIT_NOT_DELIVERED
+
+
+def run_reach(args: argparse.Namespace) -> int:
+    """Exit 0 when the answer could be computed, 2 on bad usage."""
+    from tui.paths.reach import reach
+
+    try:
+        port, proto = _parse_port(args.port)
+    except ValueError as exc:
+        return _usage_error(str(exc))
+    try:
+        state = _load_state(args.trace_bundle, args.trace_demo)
+    except SystemExit as exc:
+        return int(exc.code or EXIT_USAGE)
+    answer = reach(state, port, proto, 6 if args.ipv6 else 4)
+    print(json.dumps(answer.as_json(), indent=2) if args.json else format_reach(answer))
+    return 0
+
+
+def format_reach(answer) -> str:
+    from tui.paths.reach import what_decided
+
+    m = answer.mapping
+    q = answer.query
+    head = f"{q.proto}/{q.port} (IPv{q.family})" + (f": {m.container.name}, {m.binding.key}" if m else
+                                                    ": no container publishes it")
+    rows = []
+    for r in answer.rows:
+        who = f"{r.origin} → {r.to}" if r.to else r.origin
+        if r.path is None:
+            rows.append((who, "—", "", r.error))
+            continue
+        rows.append((who, str(r.path.verdict), str(r.path.via or ""), what_decided(r.path)))
+    widths = [max(len(row[i]) for row in rows + [("origin", "verdict", "via", "")]) for i in range(3)]
+    lines = [head, "", "  ".join(h.ljust(w) for h, w in zip(("origin", "verdict", "via"), widths, strict=True))
+             + "  deciding rule (or what decided)"]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+    return "\n".join(lines)
 
 
 def format_path(path, findings=()) -> str:
@@ -207,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_lab(args)
     if args.command == "verify":
         return run_verify(args)
+    if args.command == "reach":
+        return run_reach(args)
     from tui.ui.app import DockportApp
 
     if args.demo:

@@ -93,6 +93,7 @@ class DockportApp(App[None]):
         Binding("l", "lab", "Lab"),
         Binding("w", "warnings", "Warnings"),
         Binding("v", "verify", "Verify"),
+        Binding("m", "matrix", "Who reaches"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -518,6 +519,27 @@ class DockportApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_matrix(self) -> None:
+        """Every origin's verdict for the selected port; Enter picks one as the current origin."""
+        from tui.paths.reach import reach
+        from tui.ui.widgets.matrix import MatrixScreen
+
+        choice, state = self.session.selected, self.session.state
+        if choice is None or state is None:
+            self.notify("select a port first (Enter on a row of the containers pane)", severity="warning")
+            return
+        q = self.session.query_for(choice)
+        self.push_screen(MatrixScreen(reach(state, q.port, q.proto, q.family)), callback=self._matrix_answer)
+
+    def _matrix_answer(self, origin: str | None) -> None:
+        if not origin:
+            return
+        origin, _, to = origin.partition("|")
+        if to:
+            self.notify(f"direct routing to {to}: `dockport-tui trace PORT --to {to}` asks it; the origin is now "
+                        "external", markup=False)
+        self.set_origin(origin)
 
     # -- verify: the kernel's own trace beside the path ------------------------------------------
 
