@@ -53,6 +53,11 @@ async def test_an_ipv6_row_is_traced_in_ipv6():
         assert app.path.via == "proxy" and any("6 to 4" in h.explanation for h in app.path.hops)
         assert app.path.as_json() == trace(state, Query(80, "tcp", "external", family=6)).as_json()
         assert "(IPv6)" in str(app.query_one("#status").render())
+        rules = app.query_one(RulesPane)
+        # The demo has no ip6tables rules: the pane says so, and no IPv4 rule is marked for this path
+        # (its leg 2 is IPv4, 6 to 4: its refs name IPv4 rules, which the pane does not show now).
+        assert "ip6tables" in str(rules.border_title)
+        assert not [rk for rk in rules.rows if rules.get_cell(rk.value, rules.ordered_columns[0].key).plain]
         await _select(app, pilot)
         assert app.path.query.family == 4 and app.path.via == "nat"
 

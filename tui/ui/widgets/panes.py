@@ -29,7 +29,7 @@ from tui.ui.render import (
 
 if TYPE_CHECKING:
     from tui.paths.findings import Finding
-    from tui.paths.types import Path
+    from tui.paths.types import Hop, Path
 
 HIGHLIGHT = "bold reverse"
 
@@ -294,6 +294,17 @@ class BridgesPane(Tree[str]):
 DOCKER_WORDS = ("DOCKER", "docker0", "br-")
 
 
+def _hops_of_family(path: Path | None) -> list[Hop | None]:
+    """The path's hops, None for those of another address family: docker-proxy's leg 2 is IPv4
+    after an IPv6 leg 1 (6 to 4), and its rule refs name IPv4 rules, not the ones shown."""
+    if path is None:
+        return []
+    proxy = next((h for h in path.hops if h.kind == "proxy"), None)
+    leg2_family = 6 if proxy is not None and ":" in str(proxy.facts.get("container_ip", "")) else 4
+    same = leg2_family == path.query.family
+    return [h if h.leg == 1 or same else None for h in path.hops]
+
+
 class RulesPane(DataTable[Text]):
     view: reactive[View | None] = reactive(None, always_update=True, init=False)
 
@@ -310,31 +321,33 @@ class RulesPane(DataTable[Text]):
 
     def show(self, state: HostState, path: Path | None, filt: str = "") -> None:
         steps: dict[str, list[int]] = {}
-        for i, h in enumerate(path.hops if path else (), 1):
-            if h.kind == "rule":
+        for i, h in enumerate(_hops_of_family(path), 1):
+            if h is not None and h.kind == "rule":
                 steps.setdefault(h.rule_ref, []).append(i)
         decided_by = path.deciding_hop() if path else None
         deciding = decided_by.rule_ref if decided_by is not None and decided_by.kind == "rule" else None
         pal = palette(self)
-        rs = state.rulesets.get(4)
+        # The rules of the path's family: an IPv6 path's refs name ip6tables rules.
+        family = path.query.family if path else 4
+        rs = state.rulesets.get(family)
         # A container that starts or goes changes neither the rules nor, mostly, the path's rules:
         # the rows would come out the same, so they are not built again (they are thousands at scale).
-        same_objects = (rs, state.other_rulesets.get(4), state.nft_tables, pal)  # by identity: they are large
+        same_objects = (rs, state.other_rulesets.get(family), state.nft_tables, pal)  # by identity: they are large
         same_values = (state.missing, tuple((k, tuple(v)) for k, v in steps.items()), deciding, filt)
         last = self._drawn_from
         if last is not None and all(a is b for a, b in zip(same_objects, last[0], strict=True)) \
                 and same_values == last[1]:
             return
         self._drawn_from = (same_objects, same_values)
-        self.border_title = "Rules (raw/mangle/nat/filter + native nftables)" if state.nft_tables else \
-            "Rules (raw/mangle/nat/filter)"
+        self.border_title = ("Rules (raw/mangle/nat/filter + native nftables)" if state.nft_tables else
+                             "Rules (raw/mangle/nat/filter)") + (" — ip6tables" if family == 6 else "")
         rows = []
         native = self._native_rows(state.nft_tables, steps, deciding, filt, pal)
         if rs is None and not native:
-            why = "rules not captured" if "rules" in state.missing else "no IPv4 rules read"
+            why = "rules not captured" if "rules" in state.missing else f"no IPv{family} rules read"
             rows.append(("-none-", [literal(""), literal(why, "italic"), literal(""), literal(""), literal("")]))
         else:
-            other = state.other_rulesets.get(4)
+            other = state.other_rulesets.get(family)
             for prefix, ruleset in (("", rs), (state.other_backend + ":", other)):
                 if ruleset is not None:
                     rows += self._rule_rows(ruleset, prefix, steps, deciding, filt, pal)
