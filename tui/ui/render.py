@@ -35,6 +35,28 @@ def wrapped(value: object, style: str = "") -> Text:
     return Text(str(value).translate(CONTROL_BUT_NEWLINE), style=style)
 
 
+def short_rule(text: str) -> str:
+    """A rule as the panes show it: without `-A CHAIN` (the chain has its own column) and without the
+    `-m tcp` / `-m udp` that `-p tcp` / `-p udp` already implies. Everything else, as written."""
+    words = text.split(" ")
+    if len(words) >= 2 and words[0] in ("-A", "-I"):
+        words = words[2:]
+    out: list[str] = []
+    proto = ""
+    skip = 0
+    for i, w in enumerate(words):
+        if skip:
+            skip -= 1
+            continue
+        if w == "-p" and i + 1 < len(words):
+            proto = words[i + 1]
+        if w == "-m" and i + 1 < len(words) and words[i + 1] == proto and proto in ("tcp", "udp", "sctp"):
+            skip = 1
+            continue
+        out.append(w)
+    return " ".join(out)
+
+
 def join(*parts: tuple[object, str] | str) -> Text:
     """Text.assemble of (value, style) pairs, each value literal."""
     out = Text(no_wrap=True, overflow="ellipsis")

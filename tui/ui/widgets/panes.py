@@ -24,6 +24,7 @@ from tui.ui.render import (
     join,
     literal,
     palette,
+    short_rule,
     wrapped,
 )
 
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     from tui.paths.types import Hop, Path
 
 HIGHLIGHT = "bold reverse"
+# A narrow table/chain column: the rule beside it is what decides (long names end in "…"; the
+# current rule is written in full in the explanation).
+CHAIN_WIDTH = 18
 
 
 def move_to_row(table: DataTable, key: str) -> None:
@@ -59,12 +63,15 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]]) -> None:
     kept = [k for k in existing if k in unique]
     # Rows can be changed in place and new ones appended, but DataTable cannot insert in the middle:
     # when the kept rows are out of order or a new row belongs before an old one, start afresh.
+    shrank = False
     if list(unique)[:len(kept)] != kept:
         table.clear()
         existing, kept = [], []
+        shrank = True
     for key in existing:
         if key not in unique:
             table.remove_row(key)
+            shrank = True
     columns = list(table.columns)
     present = set(kept)
     for key, cells in unique.items():
@@ -78,6 +85,22 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]]) -> None:
             table.add_row(*cells, key=key)
     if current_key is not None and current_key in unique:
         table.move_cursor(row=table.get_row_index(current_key), animate=False)
+    if shrank:
+        _fit_columns(table, list(unique.values()))
+
+
+def _fit_columns(table: DataTable, rows: list[list[Text]]) -> None:
+    """Columns as wide as what they hold now. DataTable widens a column for a longer cell but never
+    narrows it when rows go ("select a port (Enter)" kept the hop column 23 wide for "rule")."""
+    for i, column in enumerate(table.columns.values()):
+        if not column.auto_width:
+            continue
+        width = max([column.label.cell_len, *(cells[i].cell_len for cells in rows if i < len(cells))])
+        if width != column.content_width:
+            column.content_width = width
+            # (textual 8.2.8, pinned: the flag DataTable's own width updates set)
+            table._require_update_dimensions = True
+    table.refresh()
 
 
 def port_kind(b: PortBinding) -> str:
@@ -316,7 +339,9 @@ class RulesPane(DataTable[Text]):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("step", "table/chain", "#", "pkts", "rule")
+        self.add_column("step")
+        self.add_column("chain", width=CHAIN_WIDTH)
+        self.add_columns("#", "pkts", "rule")
         self.border_title = "Rules (raw/mangle/nat/filter)"
 
     def show(self, state: HostState, path: Path | None, filt: str = "") -> None:
@@ -399,7 +424,7 @@ class RulesPane(DataTable[Text]):
                     rows.append((ref, [literal(mark, pal(MARK)), literal(where, style),
                                        literal(r.index, style),
                                        literal("" if r.packets is None else r.packets, style),
-                                       literal(r.text, style)]))
+                                       literal(short_rule(r.text), style)]))
         return rows
 
     def focus_ref(self, ref: str) -> None:
@@ -450,7 +475,9 @@ class PathPane(DataTable[Text]):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("#", "leg", "hop", "where")
+        self.add_columns("#", "leg", "hop")
+        self.add_column("chain", width=CHAIN_WIDTH)
+        self.add_column("where")
         self.border_title = "Path"
 
     def show(self, path: Path | None, kernel: Mapping[int, str] | None = None, kernel_verdict: str = "") -> None:
@@ -459,16 +486,21 @@ class PathPane(DataTable[Text]):
         kernel = kernel or {}
         rows = []
         if path is None:
-            rows.append(("-none-", [literal(""), literal(""), literal("select a port (Enter)", "italic"), literal("")]))
+            rows.append(("-none-", [literal(""), literal(""), literal("select a port (Enter)", "italic"), literal(""),
+                                    literal("")]))
         else:
             for i, h in enumerate(path.hops, 1):
-                where = h.rule or (f"{h.table}/{h.chain} policy {h.policy}" if h.kind == "policy" else h.name)
+                chain = f"{h.family + ' ' if h.family else ''}{h.table}/{h.chain}" if h.chain else ""
+                if h.kind == "rule":
+                    where = h.rule if h.family else short_rule(h.rule)
+                else:
+                    where = f"policy {h.policy}" if h.kind == "policy" else h.name
                 style = pal(UNCERTAIN) if h.uncertain else ""
                 mark = kernel.get(i - 1, "")
                 number = join(str(i), (f" {mark}", pal("$success" if mark == "✓" else "$error"))) if mark \
                     else literal(i)
                 rows.append((f"hop{i}", [number, literal(h.leg), literal(h.kind, "bold " + style),
-                                         literal(where, style)]))
+                                         literal(chain, style), literal(where, style)]))
         sync_rows(self, rows)
         if path is not None:
             self.border_title = Text.assemble("Path — ", (path.verdict, pal(VERDICT_STYLE.get(path.verdict, ""))),
@@ -495,6 +527,10 @@ class Explanation(Static):
             h = path.hops[index]
             head = join((f"hop {index + 1}/{len(path.hops)} ", "bold"), (f"[{h.kind}] ", pal("bold " + NOTE)))
             body = wrapped(h.explanation)
+            if h.kind == "rule":
+                # The rule in full, wrapped: the short form in the tables may be cut.
+                body.append("\n")
+                body.append_text(wrapped(f"{h.family + ' ' if h.family else ''}{h.table}/{h.chain}: {h.rule}", "dim"))
             if h.uncertain:
                 body.append(f"\nuncertain: {h.uncertain}", style=pal(UNCERTAIN))
             self.update(Text.assemble(head, body))
