@@ -33,8 +33,12 @@ async def show_view(name: str, pilot) -> None:
         await pilot.press("n", "n", "n", "n")
     if name == "presenter":
         await pilot.press("f2")
-    if name == "localhost":
+    if name in ("localhost", "journey-proxy"):
         await pilot.press("o", "o")
+    if name.startswith("journey"):
+        await pilot.press("j", "n", "n")
+    if name == "matrix":
+        await pilot.press("m")
     await pilot.pause()
 
 
@@ -45,7 +49,7 @@ async def _drive(name: str, out_dir: Path) -> None:
         app.save_screenshot(f"{name}.svg", str(out_dir))
 
 
-NAMES = ("main", "stepping", "presenter", "localhost")
+NAMES = ("main", "stepping", "presenter", "localhost", "journey", "journey-proxy", "matrix")
 
 
 def render(out_dir: Path) -> None:

@@ -24,3 +24,11 @@ def test_narrow_terminal(snap_compare):
         await show_view("main", pilot)
 
     assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=bring_up)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+def test_journey_at_projector_and_small_sizes(snap_compare, size):
+    async def bring_up(pilot):
+        await show_view("journey", pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=bring_up)

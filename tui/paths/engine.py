@@ -46,6 +46,7 @@ class _Walk:
         self.hops: list[Hop] = []
         self.doubts: list[Doubt] = []
         self.leg = 1
+        self.at_hook = ""  # the hook whose base chains run now: each rule hop records it
 
     def add(self, hop: Hop) -> None:
         hop.leg = self.leg
@@ -87,7 +88,7 @@ class _Walk:
         prefix = f"{backend}:" if backend else ""
         for step in result.steps:
             if step.rule is None:
-                self.add(Hop(HopKind.POLICY, Reason.POLICY, table=table, chain=step.chain,
+                self.add(Hop(HopKind.POLICY, Reason.POLICY, table=table, chain=step.chain, hook=self.at_hook,
                              policy=step.policy, backend=backend, family=family,
                              doubts=[step.doubt] if step.doubt else []))
             else:
@@ -97,7 +98,7 @@ class _Walk:
                              rule=step.rule.text, rule_ref=prefix + step.rule.ref, target=step.target,
                              goto=bool(step.parsed and step.parsed.goto),
                              doubts=[step.doubt] if step.doubt else [], backend=backend, family=family,
-                             handle=getattr(step.rule, "handle", None),
+                             handle=getattr(step.rule, "handle", None), hook=self.at_hook,
                              before=_facts(step.before), after=_facts(step.after)))
         self.doubts.extend(result.doubts)
         # A doubt that belongs to no rule (a loop, a missing chain) goes with the last hop.
@@ -147,6 +148,7 @@ class _Walk:
 
     def _run_plan(self, chain: str, plan: list[tuple[int, int, str, NftTable | None, NftChain | None]],
                   p: Packet) -> str:
+        self.at_hook = chain
         for _prio, _order, name, native, base_chain in plan:
             is_nat = name == "nat" if base_chain is None else base_chain.type == "nat"
             if is_nat and _nat_bound(chain, p):

@@ -171,6 +171,7 @@ class Hop:
     handle: int | None = None  # a native nftables rule's handle
     before: PacketFacts | None = None
     after: PacketFacts | None = None
+    hook: str = ""  # a rule's or policy's netfilter hook (PREROUTING, INPUT, FORWARD, OUTPUT, POSTROUTING)
     # Words, filled by tui.paths.explain at the end of a trace.
     explanation: str = ""
     uncertain: str = ""

@@ -94,6 +94,7 @@ class DockportApp(App[None]):
         Binding("w", "warnings", "Warnings"),
         Binding("v", "verify", "Verify"),
         Binding("m", "matrix", "Who reaches"),
+        Binding("j", "journey", "Journey"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -519,6 +520,15 @@ class DockportApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_journey(self) -> None:
+        """The packet's journey through the host's hooks, stage by stage, for the selected path."""
+        from tui.ui.widgets.journey import JourneyScreen
+
+        if self.session.path is None:
+            self.notify("select a port first (Enter on a row of the containers pane)", severity="warning")
+            return
+        self.push_screen(JourneyScreen(self.session.path, self.session.hop_index))
 
     def action_matrix(self) -> None:
         """Every origin's verdict for the selected port; Enter picks one as the current origin."""

@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from tui.paths.reach import Reachability, what_decided
-from tui.ui.render import VERDICT_STYLE, literal, palette, wrapped
+from tui.ui.render import VERDICT_STYLE, literal, palette, short_rule, wrapped
 
 
 class MatrixScreen(ModalScreen[str | None]):
@@ -40,10 +40,17 @@ class MatrixScreen(ModalScreen[str | None]):
                 continue
             verdict = str(r.path.verdict)
             table.add_row(literal(who), literal(verdict, pal(VERDICT_STYLE.get(verdict, ""))),
-                          literal(str(r.path.via or "")), literal(what_decided(r.path)), key=str(i))
+                          literal(str(r.path.via or "")), literal(_short(what_decided(r.path))), key=str(i))
         table.focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a row (the table's own select)."""
         row = self.answer.rows[event.cursor_row]
         self.dismiss(row.origin if row.to is None else f"{row.origin}|{row.to}")
+
+
+def _short(decided: str) -> str:
+    """An iptables rule as the panes show it, its chain in front ("DOCKER: ! -i br0 -p tcp ...")."""
+    if decided.startswith("-A "):
+        return f"{decided.split()[1]}: {short_rule(decided)}"
+    return decided

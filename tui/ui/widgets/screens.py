@@ -58,6 +58,7 @@ class HelpScreen(ModalScreen[None]):
             "ctrl+s     save the screen as SVG (for slides)",
             "w          what could not be read, why, and how to get it (warnings)",
             "v          verify: one real connection, traced by the kernel, beside the path (root, live)",
+            "j          the packet's journey: hook by hook, its header at each stage (n/p move, Esc back)",
             "m          who reaches this port: every origin's verdict and deciding rule (Enter: use that origin)",
             "l          lab view: the talk's experiments, measured vs predicted (after `lab up`)",
             "ctrl+p     command palette",
