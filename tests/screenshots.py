@@ -39,6 +39,8 @@ async def show_view(name: str, pilot) -> None:
         await pilot.press("j", "n", "n")
     if name == "matrix":
         await pilot.press("m")
+    if name == "tour":
+        await pilot.press("t", "n", "n")
     await pilot.pause()
 
 
@@ -49,7 +51,7 @@ async def _drive(name: str, out_dir: Path) -> None:
         app.save_screenshot(f"{name}.svg", str(out_dir))
 
 
-NAMES = ("main", "stepping", "presenter", "localhost", "journey", "journey-proxy", "matrix")
+NAMES = ("main", "stepping", "presenter", "localhost", "journey", "journey-proxy", "matrix", "tour")
 
 
 def render(out_dir: Path) -> None:

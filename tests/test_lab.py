@@ -82,6 +82,13 @@ def test_lab_matrix_is_measured_and_predicted(lab_daemon):
             assert [measured[(n, "linked")] for n in range(1, 6)] == [True] * 5
             assert [measured[(n, "unlinked")] for n in range(1, 6)] == [True] * 5
         assert [measured[(n, "other-network")] for n in range(1, 6)] == [False] * 5
+        if lab_daemon == "default":
+            # The tour, end to end on the live engine: the five experiments measured by the lab.
+            tour = subprocess.run([sys.executable, "-m", "tui", "tour"], capture_output=True, text=True, timeout=300)
+            assert tour.returncode == 0, tour.stderr
+            assert tour.stdout.count("measured on this host by the lab") == 5, tour.stdout
+            assert "dockport-lab-e1 (no port published or exposed): outside: does not connect" in tour.stdout
+            assert "10. What the talk got wrong" in tour.stdout and "(not EXPOSEd): delivered" in tour.stdout
     finally:
         down = _lab("down")
         assert down.returncode == 0, down.stderr

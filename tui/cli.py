@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     re_.add_argument("--demo", dest="trace_demo", action="store_true")
     re_.add_argument("-6", dest="ipv6", action="store_true", help="the clients speak IPv6")
     re_.add_argument("--json", action="store_true")
+    to = sub.add_parser("tour", help="the talk's five experiments and four open questions, answered on this host")
+    to.add_argument("--bundle", dest="trace_bundle", metavar="DIR")
+    to.add_argument("--demo", dest="trace_demo", action="store_true")
     ve = sub.add_parser("verify", help="make one real connection and put the kernel's trace beside the prediction "
                         "(root; adds a client namespace and trace rules for that connection, and removes them)")
     ve.add_argument("port", help="PORT or PORT/PROTO")
@@ -111,6 +114,35 @@ def run_trace(args: argparse.Namespace) -> int:
     if path.verdict == "uncertain":
         return EXIT_UNCERTAIN
     return EXIT_NOT_DELIVERED
+
+
+def run_tour(args: argparse.Namespace) -> int:
+    """Every stop of the tour, in order. On the live host with the lab up (as root), the five
+    experiments are measured by real connections beside the prediction."""
+    import os
+
+    from tui.lab.tour import tour
+
+    try:
+        state = _load_state(args.trace_bundle, args.trace_demo)
+    except SystemExit as exc:
+        return int(exc.code or EXIT_USAGE)
+    measured = None
+    if not (args.trace_bundle or args.trace_demo) and os.geteuid() == 0:
+        from tui.lab.lab import LabError, status
+
+        try:
+            measured = {key: cell.measured for key, cell in status().cells.items()}
+        except LabError:
+            measured = None  # the lab is not up: predicted answers only
+    for n, stop in enumerate(tour(state, measured), 1):
+        print(f"{n}. {stop.title}\n   {stop.question}\n   {stop.answer}")
+        if stop.source:
+            print(f"   ({stop.source})")
+        if stop.path is not None:
+            print(f"   path: {stop.path.summary}")
+        print()
+    return 0
 
 
 def run_reach(args: argparse.Namespace) -> int:
@@ -243,6 +275,18 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`| head`): no traceback; stdout is pointed at /dev/null so that
+        # Python's own flush at exit does not fail again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "trace":
         return run_trace(args)
@@ -254,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_verify(args)
     if args.command == "reach":
         return run_reach(args)
+    if args.command == "tour":
+        return run_tour(args)
     from tui.ui.app import DockportApp
 
     if args.demo:

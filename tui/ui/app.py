@@ -95,6 +95,7 @@ class DockportApp(App[None]):
         Binding("v", "verify", "Verify"),
         Binding("m", "matrix", "Who reaches"),
         Binding("j", "journey", "Journey"),
+        Binding("t", "tour", "Tour"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -529,6 +530,17 @@ class DockportApp(App[None]):
             self.notify("select a port first (Enter on a row of the containers pane)", severity="warning")
             return
         self.push_screen(JourneyScreen(self.session.path, self.session.hop_index))
+
+    def action_tour(self) -> None:
+        """The talk's experiments and open questions, answered on this host (predicted; `dockport-tui
+        tour` on the live host measures the experiments with the lab)."""
+        from tui.lab.tour import tour
+        from tui.ui.widgets.tour import TourScreen
+
+        if self.session.state is None:
+            self.notify("nothing collected yet", severity="warning")
+            return
+        self.push_screen(TourScreen(tour(self.session.state)))
 
     def action_matrix(self) -> None:
         """Every origin's verdict for the selected port; Enter picks one as the current origin."""

@@ -59,6 +59,7 @@ class HelpScreen(ModalScreen[None]):
             "w          what could not be read, why, and how to get it (warnings)",
             "v          verify: one real connection, traced by the kernel, beside the path (root, live)",
             "j          the packet's journey: hook by hook, its header at each stage (n/p move, Esc back)",
+            "t          the talk's tour: its five experiments and four open questions, answered here",
             "m          who reaches this port: every origin's verdict and deciding rule (Enter: use that origin)",
             "l          lab view: the talk's experiments, measured vs predicted (after `lab up`)",
             "ctrl+p     command palette",
