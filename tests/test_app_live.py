@@ -38,3 +38,41 @@ async def test_docker_run_row_and_path_appear_without_a_key(engine):
                 rig.sh("iptables", "-D", *rule[1:], check=False)
     finally:
         rig.sh("docker", "rm", "-f", name, check=False)
+
+
+async def test_the_rules_of_the_path_count_a_real_clients_packets(engine):
+    """Live counters: the path's rules show how many packets each counted since the path was
+    selected; a real client connecting through the path moves them, on exactly the path's rules."""
+    name = rig.name("counted")
+    port = 22000 + int(rig.RUN_ID, 16) % 1000
+    rig.run_container(name, "-p", f"{port}:80")
+    app = DockportApp(source=("live", ""), poll_seconds=600)
+    try:
+        async with app.run_test(size=(140, 40)) as pilot:
+            assert await until(pilot, lambda: app.state is not None and any(
+                c.name == name for c in app.state.containers), 20)
+            pane = app.query_one(ContainersPane)
+            key = next(k for k, c in pane.choices.items() if c.container == name and c.binding.host_ip == "0.0.0.0")
+            pane.focus()
+            pane.move_cursor(row=pane.get_row_index(key))
+            await pilot.press("enter")
+            app.set_origin(f"external:{rig.CLIENT_IP}")
+            assert await until(pilot, lambda: app.session.counter_deltas() is not None, 10)
+            path = app.path
+            assert path.verdict == "delivered" and path.via == "nat"
+            assert all(v == 0 for v in app.session.counter_deltas().values())
+            for _ in range(3):
+                assert await asyncio.to_thread(rig.connect_from_ns, rig.CLIENT_NS, rig.HOST_SIDE_IP, port)
+            dnat = next(i for i, h in enumerate(path.hops) if h.target == "DNAT")
+
+            def moved() -> bool:
+                deltas = app.session.counter_deltas() or {}
+                return (deltas.get(dnat) or 0) >= 3
+
+            assert await until(pilot, moved, 10)
+            # Shown in the path table, in its own column.
+            table = app.query_one(PathPane)
+            assert "+pkts" in [str(c.label) for c in table.columns.values()]
+            assert table.get_row_at(dnat)[3].plain.startswith("+")
+    finally:
+        rig.sh("docker", "rm", "-f", name, check=False)

@@ -106,3 +106,27 @@ async def test_the_journey_screen_steps_through_the_lit_stages_and_keeps_the_ver
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, JourneyScreen)
+
+
+def test_counter_deltas_start_at_selection_and_follow_the_path():
+    from tui.collect.counters import counters_of
+    from tui.session import PortChoice, Session
+
+    session = Session(DEMO, "demo")
+    c = DEMO.container("demo-web")
+    b = next(b for b in c.ports if b.host_port == 80 and b.host_ip == "0.0.0.0")
+    session.select(PortChoice(c.name, b, c.id))
+    assert session.counter_deltas() is None  # nothing read yet: no column, not zeros
+    counts = counters_of(DEMO.rulesets)
+    session.take_counters(counts)
+    path = session.path
+    assert set(session.counter_deltas().values()) == {0}
+    dnat = next(i for i, h in enumerate(path.hops) if h.target == "DNAT")
+    later = dict(counts)
+    later[(4, path.hops[dnat].rule_ref)] = (counts[(4, path.hops[dnat].rule_ref)] or 0) + 3
+    session.take_counters(later)
+    assert session.counter_deltas()[dnat] == 3
+    assert [d for i, d in session.counter_deltas().items() if i != dnat] == [0] * (len(session.counter_deltas()) - 1)
+    session.set_origin("localhost")  # another path: counted from now on
+    session.take_counters(later)
+    assert set(session.counter_deltas().values()) <= {0}

@@ -48,6 +48,10 @@ class Session:
         self.hop_index = -1
         self.following = False  # the selection was made by the app, not the user
         self.notices: list[str] = []  # for the user, once (the app shows and clears them)
+        # Live rule counters: those read when the path was selected, and the latest ones.
+        self._counted_query: tuple[object, ...] | None = None
+        self.counters_base: dict[tuple[int, str], int | None] = {}
+        self.counters_now: dict[tuple[int, str], int | None] = {}
         # Quick container updates not yet confirmed by a full collection: id -> (sequence, container
         # or None when gone). A full collection that started at sequence s supersedes those <= s.
         self._quick: dict[str, tuple[int, Container | Stopped | None]] = {}
@@ -226,6 +230,34 @@ class Session:
         path = trace(self.state, query)
         return path, findings_for_path(self.state, path)
 
+    def take_counters(self, counters: dict[tuple[int, str], int | None]) -> None:
+        """The rule counters just read. The first reading for a path (another port, origin or
+        family) is its baseline: the path shows what each of its rules counted since."""
+        q = self.path.query if self.path else None
+        key = (q.port, q.proto, q.origin, q.to, q.family) if q else None
+        if key != self._counted_query:
+            self._counted_query = key
+            self.counters_base = dict(counters)
+        self.counters_now = counters
+
+    def counter_deltas(self) -> dict[int, int | None] | None:
+        """Hop index -> packets its rule counted since the path was selected (None: the rule keeps no
+        counter). None when no counters were read for this path (a bundle, or not yet)."""
+        path = self.path
+        if path is None or not self.counters_now or self._counted_query is None:
+            return None
+        q = path.query
+        if self._counted_query != (q.port, q.proto, q.origin, q.to, q.family):
+            return None
+        out: dict[int, int | None] = {}
+        for i, (h, family) in enumerate(zip(path.hops, hop_families(path), strict=True)):
+            if h.kind != "rule" or h.backend:
+                continue
+            key = (0, h.rule_ref) if h.family else (family, h.rule_ref)
+            now, base = self.counters_now.get(key), self.counters_base.get(key)
+            out[i] = None if now is None else now - (base or 0)
+        return out
+
     def step(self, delta: int) -> bool:
         """Move the current hop; False when there is no path to step through."""
         if not self.path or not self.path.hops:
@@ -236,6 +268,14 @@ class Session:
     def take_notices(self) -> list[str]:
         out, self.notices = self.notices, []
         return out
+
+
+def hop_families(path: Path) -> list[int]:
+    """The address family of each hop's packet: the question's, except docker-proxy's leg 2, which
+    goes to the container's address of whatever family the proxy connects to (6 to 4)."""
+    proxy = next((h for h in path.hops if h.kind == "proxy"), None)
+    leg2 = 6 if proxy is not None and ":" in str(proxy.facts.get("container_ip", "")) else 4
+    return [path.query.family if h.leg == 1 else leg2 for h in path.hops]
 
 
 def _family_of(b: PortBinding) -> int:

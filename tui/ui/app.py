@@ -371,6 +371,37 @@ class DockportApp(App[None]):
         # Docker events and (on nft) rule events drive re-collection; the poll is a safety net,
         # and on legacy iptables, which has no rule events, the way rule changes are noticed.
         self.set_interval(self._poll_seconds or (300.0 if watched else 30.0), self.request_refresh)
+        # The rules of a shown path count packets: read every second (read-only), shown as deltas.
+        self.set_interval(1.0, self._poll_counters)
+
+    _counting = False
+
+    def _poll_counters(self) -> None:
+        if self._counting or self.session.path is None:
+            return
+        self._counting = True
+
+        def run() -> None:
+            from tui.collect.counters import read_counters
+
+            try:
+                counters = read_counters()
+            except Exception as exc:  # a counter read must not take the UI down
+                self.log.warning(f"counters not read: {exc}")
+                counters = {}
+
+            def done() -> None:
+                self._counting = False
+                if counters:
+                    self.session.take_counters(counters)
+                    self._render_all()
+
+            try:
+                self.call_from_thread(done)
+            except RuntimeError:
+                pass  # shutting down
+
+        self.run_worker(run, thread=True, group="counters", exit_on_error=False)
 
     # -- tracing ---------------------------------------------------------------------------------
 
@@ -392,7 +423,8 @@ class DockportApp(App[None]):
             return  # nothing yet, or the app is shutting down and its panes are gone
         marks, verdict = self._kernel_marks()
         with self.batch_update():
-            self.view = View(s.state, s.path, s.selected.key if s.selected else None, self.filter_text, marks, verdict)
+            self.view = View(s.state, s.path, s.selected.key if s.selected else None, self.filter_text, marks, verdict,
+                             s.counter_deltas())
             self.step = Step(s.path, s.hop_index, tuple(s.findings))
         self._show_status()
 

@@ -54,6 +54,7 @@ class View:
     filter_text: str
     kernel_marks: Mapping[int, str] = field(default_factory=dict)  # hop index -> ✓/≠ after `verify`
     kernel_verdict: str = ""  # "confirmed by the kernel", or where it differs
+    counters: Mapping[int, int | None] | None = None  # live: hop index -> packets its rule counted since
 
 
 @dataclass(frozen=True, eq=False)

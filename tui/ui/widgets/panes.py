@@ -12,7 +12,7 @@ from textual.widgets.data_table import RowDoesNotExist
 from textual.widgets.tree import TreeNode
 
 from tui.model import Container, HostState, NftTable, PortBinding, RuleSet, veth_owner
-from tui.session import PortChoice
+from tui.session import PortChoice, hop_families
 from tui.ui.messages import Step, View
 from tui.ui.render import (
     MARK,
@@ -322,10 +322,8 @@ def _hops_of_family(path: Path | None) -> list[Hop | None]:
     after an IPv6 leg 1 (6 to 4), and its rule refs name IPv4 rules, not the ones shown."""
     if path is None:
         return []
-    proxy = next((h for h in path.hops if h.kind == "proxy"), None)
-    leg2_family = 6 if proxy is not None and ":" in str(proxy.facts.get("container_ip", "")) else 4
-    same = leg2_family == path.query.family
-    return [h if h.leg == 1 or same else None for h in path.hops]
+    return [h if family == path.query.family else None for h, family in zip(path.hops, hop_families(path),
+                                                                               strict=True)]
 
 
 class RulesPane(DataTable[Text]):
@@ -471,23 +469,38 @@ class PathPane(DataTable[Text]):
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
-            self.show(view.path, view.kernel_marks, view.kernel_verdict)
+            self.show(view.path, view.kernel_marks, view.kernel_verdict, view.counters)
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("#", "leg", "hop")
-        self.add_column("chain", width=CHAIN_WIDTH)
-        self.add_column("where")
+        self._counting(False)
         self.border_title = "Path"
 
-    def show(self, path: Path | None, kernel: Mapping[int, str] | None = None, kernel_verdict: str = "") -> None:
-        """`kernel`: after `verify`, ✓ or ≠ per rule hop (the kernel showed that rule there, or not)."""
+    _counts_shown: bool | None = None
+
+    def _counting(self, counts: bool) -> None:
+        """The columns; live, a "pkts" column with each rule's packets since the path was selected."""
+        if counts == self._counts_shown:
+            return
+        self._counts_shown = counts
+        self.clear(columns=True)
+        self.add_columns("#", "leg", "hop")
+        if counts:
+            self.add_column("+pkts")
+        self.add_column("chain", width=CHAIN_WIDTH)
+        self.add_column("where")
+
+    def show(self, path: Path | None, kernel: Mapping[int, str] | None = None, kernel_verdict: str = "",
+             counters: Mapping[int, int | None] | None = None) -> None:
+        """`kernel`: after `verify`, ✓ or ≠ per rule hop (the kernel showed that rule there, or not).
+        `counters`: live, the packets each rule hop counted since the path was selected."""
+        self._counting(counters is not None)
         pal = palette(self)
         kernel = kernel or {}
         rows = []
         if path is None:
             rows.append(("-none-", [literal(""), literal(""), literal("select a port (Enter)", "italic"), literal(""),
-                                    literal("")]))
+                                    literal("")] + ([literal("")] if counters is not None else [])))
         else:
             for i, h in enumerate(path.hops, 1):
                 chain = f"{h.family + ' ' if h.family else ''}{h.table}/{h.chain}" if h.chain else ""
@@ -499,8 +512,13 @@ class PathPane(DataTable[Text]):
                 mark = kernel.get(i - 1, "")
                 number = join(str(i), (f" {mark}", pal("$success" if mark == "✓" else "$error"))) if mark \
                     else literal(i)
-                rows.append((f"hop{i}", [number, literal(h.leg), literal(h.kind, "bold " + style),
-                                         literal(chain, style), literal(where, style)]))
+                cells = [number, literal(h.leg), literal(h.kind, "bold " + style), literal(chain, style),
+                         literal(where, style)]
+                if counters is not None:
+                    counted = counters.get(i - 1, "")
+                    cells.insert(3, literal("no counter" if counted is None else f"+{counted}" if counted else counted,
+                                            "bold" if counted else "dim"))
+                rows.append((f"hop{i}", cells))
         sync_rows(self, rows)
         if path is not None:
             self.border_title = Text.assemble("Path — ", (path.verdict, pal(VERDICT_STYLE.get(path.verdict, ""))),
