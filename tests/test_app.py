@@ -87,6 +87,30 @@ async def test_the_matrix_shows_every_origin_and_enter_makes_one_current():
         assert app.origin == "localhost" and app.path.query.origin == "localhost" and app.path.via == "proxy"
 
 
+async def test_at_80x24_the_port_the_current_rule_and_its_sentence_are_on_screen():
+    from tui.ui.widgets.panes import Explanation
+
+    app, _state = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        key = await _select(app, pilot)
+        await pilot.press("n", "n", "n")  # hop 3: the DNAT rule
+        await pilot.pause()
+        assert app.screen.has_class("compact")
+        assert not app.query_one(RulesPane).display or not app.query_one(RulesPane).region.area
+        table = app.query_one(ContainersPane)
+        row = table.get_row_index(key)
+        assert table.region.height >= 5 and table.scroll_y <= row < table.scroll_y + table.region.height - 3
+        hop = app.path.hops[2]
+        assert hop.target == "DNAT"
+        explanation = app.query_one(Explanation)
+        shown = str(explanation.render())
+        assert hop.rule in shown.replace("\n", " ") and hop.explanation.split(":")[0] in shown
+        assert explanation.region.height >= 4 and explanation.region.bottom <= 24
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert not app.screen.has_class("compact") and app.query_one(RulesPane).region.area
+
+
 async def test_cycling_origins_retraces():
     app, _ = _app()
     async with app.run_test(size=(120, 40)) as pilot:

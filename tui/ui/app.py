@@ -9,7 +9,7 @@ from pathlib import Path as FsPath
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
@@ -514,6 +514,16 @@ class DockportApp(App[None]):
 
     def action_presenter(self) -> None:
         self.screen.toggle_class("presenter")
+
+    # Below this, four panes side by side show three rows each and no rule text: the layout turns
+    # compact (the containers, the path and the explanation, one above the other).
+    COMPACT_BELOW = (100, 30)
+
+    def on_resize(self, event: events.Resize) -> None:
+        width, height = event.size
+        compact = width < self.COMPACT_BELOW[0] or height < self.COMPACT_BELOW[1]
+        for screen in self.screen_stack[:1]:
+            screen.set_class(compact, "compact")
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
