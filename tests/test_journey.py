@@ -130,3 +130,21 @@ def test_counter_deltas_start_at_selection_and_follow_the_path():
     session.set_origin("localhost")  # another path: counted from now on
     session.take_counters(later)
     assert set(session.counter_deltas().values()) <= {0}
+
+
+async def test_presenter_mode_is_the_journey_of_the_current_hop():
+    app = DockportApp(source=("demo", str(demo_bundle_path())), state=DEMO)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one("#containers")
+        key = next(k for k, c in table.choices.items() if c.container == "demo-web" and c.binding.host_port == 80)
+        table.focus()
+        table.move_cursor(row=table.get_row_index(key))
+        await pilot.press("enter", "n", "n", "n")  # hop 3: nat DOCKER's DNAT, in PREROUTING
+        await pilot.press("f2")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, JourneyScreen)
+        assert screen.journey.stages[screen.current].name == "PREROUTING"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert not isinstance(app.screen, JourneyScreen)

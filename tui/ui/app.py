@@ -513,7 +513,12 @@ class DockportApp(App[None]):
         self._step(-1)
 
     def action_presenter(self) -> None:
-        self.screen.toggle_class("presenter")
+        """Presenter mode: the journey of the selected path, stage by stage (without a path, the path
+        and a large explanation, fewer panes)."""
+        if self.session.path is not None and self.screen is self.screen_stack[0]:
+            self.action_journey()
+            return
+        self.screen_stack[0].toggle_class("presenter")
 
     # Below this, four panes side by side show three rows each and no rule text: the layout turns
     # compact (the containers, the path and the explanation, one above the other).

@@ -40,7 +40,7 @@ class StageBox(Static):
 
 class JourneyScreen(Screen[None]):
     BINDINGS = [Binding("n", "move(1)", "Next stage"), Binding("p", "move(-1)", "Prev stage"),
-                Binding("escape,j,q", "dismiss", "Back")]
+                Binding("escape,j,q,f2", "dismiss", "Back")]
 
     def __init__(self, path: Path, hop_index: int = -1) -> None:
         super().__init__()

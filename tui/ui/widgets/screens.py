@@ -52,7 +52,7 @@ class HelpScreen(ModalScreen[None]):
             "Enter      trace the selected port",
             "o / O      next / previous origin (external, host, localhost, each container)",
             "n / p      step to the next / previous hop (focus follows the hop)",
-            "f2         presenter mode (large explanation, fewer panes)",
+            "f2         presenter mode: the journey of the selected path (without one: path and explanation)",
             "/          filter containers and rules; Esc clears",
             "r          re-collect now",
             "ctrl+s     save the screen as SVG (for slides)",
