@@ -148,3 +148,10 @@ async def test_presenter_mode_is_the_journey_of_the_current_hop():
         await pilot.press("f2")
         await pilot.pause()
         assert not isinstance(app.screen, JourneyScreen)
+
+
+def test_a_frame_switched_by_the_bridge_has_no_routing_stage():
+    path = trace(DEMO, Query(27017, "tcp", "container:demo-mysql", to="172.20.0.3"))
+    names = [s.name for s in journey_of(path).stages]
+    assert "routing" not in names and names.index("PREROUTING") < names.index("FORWARD")
+    assert sorted(i for s in journey_of(path).stages for i in s.hops) == list(range(len(path.hops)))

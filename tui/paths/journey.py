@@ -67,6 +67,8 @@ def _leg_stages(path: Path, leg: int, deciding: Hop | None) -> list[Stage]:
     else:
         plan = ["client", "interface", "PREROUTING", "routing"] + (
             ["INPUT", "socket"] if to_host else ["FORWARD", "POSTROUTING", "bridge", "veth", "container"])
+        if any(h.reason == Reason.BRIDGED for _i, h in hops):
+            plan.remove("routing")  # switched by the bridge at layer 2: no routing decision
     stages = {name: Stage(name, leg) for name in plan}
     order = list(plan)
     for i, h in hops:
