@@ -74,10 +74,7 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
     kernel_policies = [(e.table, e.chain, e.verdict) for e in events if e.kind == "policy" and e.table != "raw"]
     our_policies = [(h.table, h.chain, h.policy) for h in path.hops
                     if h.kind == "policy" and h.leg == 1 and h.table != "raw" and not h.backend and not h.family]
-    rest = iter(kernel_policies)
-    assert all(p in rest for p in our_policies), f"{query.origin}: engine {our_policies}\n kernel {kernel_policies}"
-    assert [p for p in our_policies if p[2] != "ACCEPT"] == [p for p in kernel_policies if p[2] != "ACCEPT"], (
-        f"{query.origin}: engine {our_policies}\n kernel {kernel_policies}")
+    _same_stopping_policies(query, our_policies, kernel_policies)
     if proxy is not None:
         gateway = HostView.of(state).route(proxy.container_ip)[2]
         leg2 = rig.parse_trace(text, proto, proxy.container_port, gateway)
@@ -85,6 +82,15 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
         ours2 = [h.rule for h in path.hops if h.kind == "rule" and h.leg == 2 and not h.family]
         assert ours2 == [e.rule for e in leg2 if e.kind == "rule"], f"leg 2 of {query}"
     check_outcome(path, query, proto, connected)
+
+
+def _same_stopping_policies(query: Query, ours: list, theirs: list) -> None:
+    """Every policy the engine names, the kernel shows in that order; and the policies that did not
+    let the packet through are the same on both sides."""
+    rest = iter(theirs)
+    assert all(p in rest for p in ours), f"{query.origin}: engine {ours}\n kernel {theirs}"
+    assert [p for p in ours if p[2] != "ACCEPT"] == [p for p in theirs if p[2] != "ACCEPT"], (
+        f"{query.origin}: engine {ours}\n kernel {theirs}")
 
 
 def judge_native(state, query: Query, proto: str, connect, netns: str | None = None) -> None:
@@ -228,10 +234,7 @@ def judge_by_nft_trace(state, query: Query, proto: str, connect, netns: str | No
     k_rules, k_policies = kernel(events)
     o_rules, o_policies = ours(1)
     assert o_rules == k_rules, f"{query.origin}: engine {o_rules}\n kernel {k_rules}\n{words}"
-    rest = iter(k_policies)
-    assert all(p in rest for p in o_policies), f"{query.origin}: engine {o_policies}\n kernel {k_policies}"
-    assert [p for p in o_policies if p[2] != "ACCEPT"] == [p for p in k_policies if p[2] != "ACCEPT"], (
-        f"{query.origin}: engine {o_policies}\n kernel {k_policies}")
+    _same_stopping_policies(query, o_policies, k_policies)
     if proxy is not None:
         gateway = HostView.of(state).route(proxy.container_ip)[2]
         leg2 = rig.parse_nft_trace(text, proto, proxy.container_port, gateway)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from tests.screenshots import demo_app, show_view
 from tui.cli import demo_bundle_path
 from tui.collect.bundle import load_bundle
 from tui.collect.iptables_save import parse_iptables_save
 from tui.paths.engine import Query, trace
 from tui.paths.journey import journey_of
-from tui.ui.app import DockportApp
 from tui.ui.widgets.journey import JourneyScreen, StageBox
 
 DEMO = load_bundle(demo_bundle_path(), source="demo")
@@ -80,13 +80,10 @@ def test_refused_reaches_the_container_and_no_further():
 
 
 async def test_the_journey_screen_steps_through_the_lit_stages_and_keeps_the_verdict():
-    app = DockportApp(source=("demo", str(demo_bundle_path())), state=DEMO)
+    app = demo_app()
     async with app.run_test(size=(100, 30)) as pilot:
-        table = app.query_one("#containers")
-        key = next(k for k, c in table.choices.items() if c.container == "demo-web" and c.binding.host_port == 80)
-        table.focus()
-        table.move_cursor(row=table.get_row_index(key))
-        await pilot.press("enter", "o", "o")  # localhost: through docker-proxy
+        await show_view("main", pilot)  # demo-web's port 80 selected and traced
+        await pilot.press("o", "o")  # localhost: through docker-proxy
         await pilot.pause()
         await pilot.press("j")
         await pilot.pause()
@@ -133,13 +130,10 @@ def test_counter_deltas_start_at_selection_and_follow_the_path():
 
 
 async def test_presenter_mode_is_the_journey_of_the_current_hop():
-    app = DockportApp(source=("demo", str(demo_bundle_path())), state=DEMO)
+    app = demo_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        table = app.query_one("#containers")
-        key = next(k for k, c in table.choices.items() if c.container == "demo-web" and c.binding.host_port == 80)
-        table.focus()
-        table.move_cursor(row=table.get_row_index(key))
-        await pilot.press("enter", "n", "n", "n")  # hop 3: nat DOCKER's DNAT, in PREROUTING
+        await show_view("main", pilot)  # demo-web's port 80 selected and traced
+        await pilot.press("n", "n", "n")  # hop 3: nat DOCKER's DNAT, in PREROUTING
         await pilot.press("f2")
         await pilot.pause()
         screen = app.screen

@@ -85,18 +85,26 @@ def _parse_port(text: str) -> tuple[int, str]:
     return int(port), proto
 
 
-def run_trace(args: argparse.Namespace) -> int:
-    from tui.paths.types import Query, QueryError
-    from tui.session import Session
-
+def _port_and_state(args: argparse.Namespace):
+    """(port, proto, state) of a `trace`/`reach` question, or the exit status of a usage error."""
     try:
         port, proto = _parse_port(args.port)
     except ValueError as exc:
         return _usage_error(str(exc))
     try:
-        state = _load_state(args.trace_bundle, args.trace_demo)
+        return port, proto, _load_state(args.trace_bundle, args.trace_demo)
     except SystemExit as exc:
         return int(exc.code or EXIT_USAGE)
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    from tui.paths.types import Query, QueryError
+    from tui.session import Session
+
+    asked = _port_and_state(args)
+    if isinstance(asked, int):
+        return asked
+    port, proto, state = asked
     try:
         path, findings = Session(state, "").ask(Query(port, proto, args.origin, args.to,
                                                       family=6 if args.ipv6 else 4))
@@ -149,14 +157,10 @@ def run_reach(args: argparse.Namespace) -> int:
     """Exit 0 when the answer could be computed, 2 on bad usage."""
     from tui.paths.reach import reach
 
-    try:
-        port, proto = _parse_port(args.port)
-    except ValueError as exc:
-        return _usage_error(str(exc))
-    try:
-        state = _load_state(args.trace_bundle, args.trace_demo)
-    except SystemExit as exc:
-        return int(exc.code or EXIT_USAGE)
+    asked = _port_and_state(args)
+    if isinstance(asked, int):
+        return asked
+    port, proto, state = asked
     answer = reach(state, port, proto, 6 if args.ipv6 else 4)
     print(json.dumps(answer.as_json(), indent=2) if args.json else format_reach(answer))
     return 0

@@ -13,8 +13,10 @@ from tui.model import RuleSet
 Counters = dict[tuple[int, str], int | None]
 
 
-def read_counters() -> Counters:
-    fw = collect_firewall()
+def read_counters(native: bool = True) -> Counters:
+    """`native`: read nft's ruleset too (only a path through native nftables rules needs it: the
+    JSON of a large ruleset is the costly part, and this runs every second)."""
+    fw = collect_firewall(read_nft=native)
     out = counters_of(fw.rulesets)
     if fw.nft_json:
         from tui.collect.nft_json import NftParseError, tables_from_json

@@ -57,7 +57,7 @@ def legacy_tables(family: int) -> list[str]:
         return []
 
 
-def collect_firewall() -> FirewallResult:
+def collect_firewall(read_nft: bool = True) -> FirewallResult:
     result = FirewallResult()
     backend, warnings = detect_backend()
     result.backend = backend
@@ -81,7 +81,7 @@ def collect_firewall() -> FirewallResult:
                     result.other_rulesets[family] = legacy
                     result.warnings.append(beside_warning(family, "legacy", "nft", legacy,
                                                           f"{_SAVE[family]}-legacy-save"))
-    result.nft_json, result.nft_unread = read_nft_ruleset()
+    result.nft_json, result.nft_unread = read_nft_ruleset() if read_nft else (None, "not asked for")
     return result
 
 

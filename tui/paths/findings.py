@@ -120,7 +120,9 @@ def _unfiltered_ipv6_networks(state: HostState) -> list[Finding]:
     if "rules" in state.missing or any(t.family in ("ip6", "inet") and t.rule_count for t in state.nft_tables):
         return []
     v6 = state.rulesets.get(6)
-    text = "\n".join(r.text for r in v6.all_rules()) if v6 is not None else ""
+    if v6 is None:
+        return []  # the IPv6 rules were not read: whether they filter the network is not known
+    text = "\n".join(r.text for r in v6.all_rules())
     return [Finding("ipv6-net-unfiltered", WARN, {"network": n.name, "bridge": n.bridge,
                                                   "forwarding": state.sysctl("net.ipv6.conf.all.forwarding")})
             for n in state.networks
@@ -199,7 +201,7 @@ def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = T
             out += _native_input_bypass(state, b, trace)
         if b.host_ip == "::" or (b.host_ip or "").count(":") >= 2:
             v6 = state.rulesets.get(6)
-            if v6 is None or not _has_dnat(v6, b):
+            if v6 is not None and not _has_dnat(v6, b):  # (not read: nothing to say)
                 proxy = next((p for p in state.proxies if p.proto == b.proto and p.host_port == b.host_port
                               and p.host_ip == b.host_ip), None)
                 out.append(Finding("ipv6-no-rule", WARN, {"binding": b, "proxy": proxy,

@@ -377,15 +377,17 @@ class DockportApp(App[None]):
     _counting = False
 
     def _poll_counters(self) -> None:
-        if self._counting or self.session.path is None:
+        path = self.session.path
+        if self._counting or path is None:
             return
         self._counting = True
+        native = any(h.family for h in path.hops)
 
         def run() -> None:
             from tui.collect.counters import read_counters
 
             try:
-                counters = read_counters()
+                counters = read_counters(native)
             except Exception as exc:  # a counter read must not take the UI down
                 self.log.warning(f"counters not read: {exc}")
                 counters = {}

@@ -126,22 +126,27 @@ def from_nft_monitor(text: str, proto: str, dport: int, src: str | None, own_tab
     return hops
 
 
+def save_positions(save: str) -> dict[tuple[str, str, int], str]:
+    """(table, chain, 1-based position) -> the rule as iptables-save prints it."""
+    out: dict[tuple[str, str, int], str] = {}
+    table, count = "", dict[str, int]()
+    for line in save.splitlines():
+        if line.startswith("*"):
+            table, count = line[1:], {}
+        elif line.startswith("-A "):
+            chain = line.split()[1]
+            count[chain] = count.get(chain, 0) + 1
+            out[(table, chain, count[chain])] = line
+    return out
+
+
 def iptables_rules_by_handle(ruleset_json: str, saves: dict[str, str]) -> dict[tuple[str, str, str, int], str]:
     """(family, table, chain, handle) -> the rule's text as iptables-save prints it, for the tables
     iptables-nft keeps: `nft -j -a list ruleset` gives each rule's handle in chain order, and the
     save's rule at the same position is that rule. `saves`: family ("ip", "ip6") -> save text."""
     import json
 
-    at: dict[tuple[str, str, str, int], str] = {}
-    for family, save in saves.items():
-        table, count = "", dict[str, int]()
-        for line in save.splitlines():
-            if line.startswith("*"):
-                table, count = line[1:], {}
-            elif line.startswith("-A "):
-                chain = line.split()[1]
-                count[chain] = count.get(chain, 0) + 1
-                at[(family, table, chain, count[chain])] = line
+    at = {(family, *where): line for family, save in saves.items() for where, line in save_positions(save).items()}
     out: dict[tuple[str, str, str, int], str] = {}
     position: dict[tuple[str, str, str], int] = {}
     for item in json.loads(ruleset_json).get("nftables", []):

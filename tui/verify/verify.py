@@ -207,7 +207,7 @@ class _ClientNamespace:
 
     @classmethod
     def make(cls, undo: contextlib.ExitStack, family: int = 4) -> _ClientNamespace:
-        net = _free_network()
+        net = _free_network(4)
         host_ip, client_ip = (str(a) for a in list(ipaddress.ip_network(net).hosts())[:2])
         ns, host_end, client_end = NAME, f"dpv{os.getpid()}h"[:15], f"dpv{os.getpid()}c"[:15]
         undo.callback(_run, "ip", "netns", "del", ns, check=False)
@@ -222,7 +222,7 @@ class _ClientNamespace:
         _run("ip", "-n", ns, "link", "set", "lo", "up")
         _run("ip", "-n", ns, "route", "add", "default", "via", host_ip)
         if family == 6:
-            net6 = _free_network6()
+            net6 = _free_network(6)
             host_ip, client_ip = (str(a) for a in list(ipaddress.ip_network(net6).hosts())[:2])
             # nodad: a tentative address (duplicate detection pending) cannot be used at once.
             _run("ip", "addr", "add", f"{host_ip}/126", "dev", host_end, "nodad")
@@ -231,27 +231,19 @@ class _ClientNamespace:
         return cls(ns, host_ip, client_ip)
 
 
-def _free_network() -> str:
-    used = _run("ip", "-4", "-o", "addr", "show").stdout + _run("ip", "-4", "route", "show", "table", "all").stdout
-    taken = [ipaddress.ip_network(w, strict=False) for w in used.split() if "/" in w and _is_network(w)]
-    for net in CLIENT_NETS:
-        candidate = ipaddress.ip_network(net)
-        if not any(candidate.overlaps(t) for t in taken if t.version == 4 and t.prefixlen > 0):
-            return net
-    raise VerifyError("every documentation range verify could give its client is in use on this host")
-
-
 CLIENT_NETS6 = ("2001:db8:d0c:f::/126", "2001:db8:d0c:e::/126", "2001:db8:d0c:d::/126")
 
 
-def _free_network6() -> str:
-    used = _run("ip", "-6", "-o", "addr", "show").stdout + _run("ip", "-6", "route", "show", "table", "all").stdout
+def _free_network(family: int) -> str:
+    """The first documentation range of the family that no address or route of the host uses."""
+    flag = f"-{family}"
+    used = _run("ip", flag, "-o", "addr", "show").stdout + _run("ip", flag, "route", "show", "table", "all").stdout
     taken = [ipaddress.ip_network(w, strict=False) for w in used.split() if "/" in w and _is_network(w)]
-    for net in CLIENT_NETS6:
+    for net in CLIENT_NETS if family == 4 else CLIENT_NETS6:
         candidate = ipaddress.ip_network(net)
-        if not any(candidate.overlaps(t) for t in taken if t.version == 6 and t.prefixlen > 0):
+        if not any(candidate.overlaps(t) for t in taken if t.version == family and t.prefixlen > 0):
             return net
-    raise VerifyError("every documentation range verify could give its IPv6 client is in use on this host")
+    raise VerifyError(f"every documentation range verify could give its IPv{family} client is in use on this host")
 
 
 def _is_network(word: str) -> bool:
@@ -315,7 +307,7 @@ class _Tracer:
         time.sleep(0.3)  # the monitors subscribe
         if backend == "legacy":
             save = _run("iptables-legacy-save").stdout
-            tracer.legacy_rules = _positions(save)
+            tracer.legacy_rules = kernel.save_positions(save)
         return tracer
 
     def _monitor(self, undo: contextlib.ExitStack, name: str, argv: list[str]) -> None:
@@ -386,19 +378,6 @@ def _merge(iptables: list[KernelHop], native: list[KernelHop], both: bool) -> li
     """Two monitors each saw their own tables; their order between each other is not in their
     output, so native hops follow (the comparison takes the two kinds apart anyway)."""
     return iptables + native if both else native
-
-
-def _positions(save: str) -> dict[tuple[str, str, int], str]:
-    out: dict[tuple[str, str, int], str] = {}
-    table, count = "", dict[str, int]()
-    for line in save.splitlines():
-        if line.startswith("*"):
-            table, count = line[1:], {}
-        elif line.startswith("-A "):
-            chain = line.split()[1]
-            count[chain] = count.get(chain, 0) + 1
-            out[(table, chain, count[chain])] = line
-    return out
 
 
 def _settled(path: Path) -> str:
