@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 
 from tui.collect.iptables_save import backend_of, beside_warning, parse_iptables_save
@@ -215,7 +216,18 @@ def _params(params: dict[str, list[str]]) -> list[str]:
     return out
 
 
+# libiptc (python-iptables) is not thread-safe: its table objects are shared per table and a
+# refresh frees what another thread still walks (measured: a segfault that ended the app when the
+# per-second counter read met a full collection). One reader at a time, in this process.
+_IPTC_LOCK = threading.Lock()
+
+
 def read_with_iptc(family: int, table_names: list[str]) -> RuleSet:
+    with _IPTC_LOCK:
+        return _read_with_iptc(family, table_names)
+
+
+def _read_with_iptc(family: int, table_names: list[str]) -> RuleSet:
     import iptc  # deferred: loading libiptc is slow and fails on hosts without it
 
     table_cls = iptc.Table if family == 4 else iptc.Table6
