@@ -27,6 +27,11 @@ def engine():
     if reason:
         pytest.skip(reason)
     if rig.current_backend() != "nft":
+        # A run that died (a crash skips every finally) left the host on iptables-legacy with its
+        # daemon: put the default host back before anything is measured.
+        rig.cleanup_docker()
+        rig.stop_daemon()
+        rig.flush_legacy()
         rig.set_backend("nft")
     if not rig.daemon_running():
         rig.start_daemon()
