@@ -26,15 +26,9 @@ def engine():
     reason = _engine_available()
     if reason:
         pytest.skip(reason)
-    if rig.current_backend() != "nft":
-        # A run that died (a crash skips every finally) left the host on iptables-legacy with its
-        # daemon: put the default host back before anything is measured.
-        rig.cleanup_docker()
-        rig.stop_daemon()
-        rig.flush_legacy()
-        rig.set_backend("nft")
-    if not rig.daemon_running():
-        rig.start_daemon()
+    # A run that died (a crash skips every finally) or a hand repair may have left another host.
+    for change in rig.default_host():
+        print(f"default host: {change}")
     rig.ensure_image()
     rig.make_client_ns()
     yield

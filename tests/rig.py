@@ -490,6 +490,39 @@ def flush_legacy() -> None:
                 sh(tool, "-t", table, "-P", chain, "ACCEPT", check=False)
 
 
+def default_host() -> list[str]:
+    """Put the host in the state every engine test assumes, and say what had to change.
+
+    A fresh Docker host: iptables-nft, no legacy rules, the default daemon, and the FORWARD policy
+    DROP that Docker sets when it has to turn IPv4 forwarding on itself (a daemon started while
+    forwarding is already on leaves the policy as it finds it, and outside clients then reach
+    unpublished containers). IPv6 forwarding off and no fe80::1 on docker0, as before any IPv6 daemon.
+    A run that died half-way (a crash skips every finally), or a hand-made repair, leaves otherwise."""
+    changed: list[str] = []
+    if current_backend() != "nft":
+        cleanup_docker()
+        stop_daemon()
+        set_backend("nft")
+        changed.append("iptables backend back to nft")
+    if Path("/proc/net/ip_tables_names").exists() and "-A " in sh("iptables-legacy-save", check=False).stdout:
+        flush_legacy()
+        changed.append("legacy rules flushed")
+    policy = sh("iptables-nft", "-S", "FORWARD", check=False).stdout.splitlines()[:1]
+    if not daemon_running() or policy != ["-P FORWARD DROP"]:
+        stop_daemon()
+        sh("sysctl", "-w", "net.ipv4.ip_forward=0", check=False)
+        start_daemon()
+        changed.append("default daemon started with IPv4 forwarding off (FORWARD policy DROP)")
+    for key in ("net.ipv6.conf.all.forwarding", "net.ipv6.conf.default.forwarding"):
+        if sh("sysctl", "-n", key, check=False).stdout.strip() == "1":
+            sh("sysctl", "-w", f"{key}=0", check=False)
+            changed.append(f"{key}=0")
+    if "fe80::1/64" in sh("ip", "-6", "addr", "show", "dev", "docker0", check=False).stdout:
+        sh("ip", "-6", "addr", "del", "fe80::1/64", "dev", "docker0", check=False)
+        changed.append("fe80::1 removed from docker0")
+    return changed
+
+
 IPV6_SUBNET = "fd01:d0c::/64"  # the default bridge's IPv6 subnet under ipv6_daemon (a ULA)
 _IPV6_SYSCTLS = ("net.ipv6.conf.all.forwarding", "net.ipv6.conf.default.forwarding",
                  "net.bridge.bridge-nf-call-ip6tables")
