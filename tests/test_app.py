@@ -111,6 +111,35 @@ async def test_at_80x24_the_port_the_current_rule_and_its_sentence_are_on_screen
         assert not app.screen.has_class("compact") and app.query_one(RulesPane).region.area
 
 
+async def test_at_100_columns_every_rule_on_the_path_shows_its_target_arguments_and_ports():
+    """The projector's width: each rule hop's row in the path table shows, inside the pane, the
+    target with its arguments and the ports it matches (the full rule is in the explanation)."""
+    app, _state = _app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        checked = 0
+        for container, port, presses in (("demo-web", 80, ()), ("demo-web", 80, ("o", "o")),
+                                         ("demo-swoole", 32771, ())):
+            await _select(app, pilot, container, port)
+            if presses:
+                await pilot.press(*presses)
+                await pilot.pause()
+            table = app.query_one(PathPane)
+            where = table.ordered_columns[-1]
+            left = sum(c.get_render_width(table) for c in table.ordered_columns[:-1]) + table.cell_padding
+            visible = table.scrollable_content_region.width - left
+            for i, hop in enumerate(app.path.hops):
+                if hop.kind != "rule" or hop.family:
+                    continue
+                shown = table.get_row_at(i)[len(table.ordered_columns) - 1].plain[:visible]
+                words = hop.rule.split()
+                must = [w for w in words[words.index("-j") + 1:] if not w.startswith("--")]
+                must += [words[k + 1] for k, w in enumerate(words) if w in ("--dport", "--dports", "--sport")]
+                assert all(w in shown for w in must), (hop.rule, shown)
+                checked += 1
+            assert where.label.plain == "where"
+        assert checked >= 8
+
+
 async def test_cycling_origins_retraces():
     app, _ = _app()
     async with app.run_test(size=(120, 40)) as pilot:

@@ -57,6 +57,48 @@ def short_rule(text: str) -> str:
     return " ".join(out)
 
 
+# `iptables -L`'s words for what decides: the target with its arguments and the ports.
+_PORT_WORDS = {"--dport": "dpt:", "--destination-port": "dpt:", "--sport": "spt:", "--source-port": "spt:",
+               "--dports": "dpts:", "--destination-ports": "dpts:", "--sports": "spts:", "--source-ports": "spts:"}
+_TARGET_WORDS = {"--to-destination": "", "--to-source": "", "--to-ports": "ports:"}
+
+
+def rule_gist(text: str) -> str:
+    """A rule as the path table shows it, what decides first: the target and its arguments, then the
+    protocol and ports (as `iptables -L` writes them), then every other match as written.
+    `! -i br-79b4db416e28 -p tcp -m tcp --dport 80 -j DNAT --to-destination 172.20.0.5:80` becomes
+    `DNAT 172.20.0.5:80 tcp dpt:80 ! -i br-79b4db416e28`: a narrow column still shows where it
+    sends the packet and for which port; the full rule is beside it."""
+    words = short_rule(text).split(" ")
+    jump = next((i for i, w in enumerate(words) if w in ("-j", "-g") and i + 1 < len(words)), None)
+    if jump is None:
+        return " ".join(words)
+    target = ["goto" if words[jump] == "-g" else "", words[jump + 1]]
+    args = words[jump + 2:]
+    for i, w in enumerate(args):
+        if w in _TARGET_WORDS and i + 1 < len(args):
+            args[i + 1] = _TARGET_WORDS[w] + args[i + 1]
+            args[i] = ""
+    head, proto, ports, rest = words[:jump], "", [], []
+    i = 0
+    while i < len(head):
+        w, nxt = head[i], head[i + 1] if i + 1 < len(head) else ""
+        negated = w == "!" and nxt in _PORT_WORDS
+        if negated:
+            w, nxt = nxt, head[i + 2] if i + 2 < len(head) else ""
+        if w == "-p" and nxt and (i == 0 or head[i - 1] != "!"):
+            proto, i = nxt, i + 2
+        elif w in _PORT_WORDS and nxt:
+            ports.append(("!" if negated else "") + _PORT_WORDS[w] + nxt)
+            i += 3 if negated else 2
+        elif w == "-m" and nxt == "multiport":
+            i += 2
+        else:
+            rest.append(w)
+            i += 1
+    return " ".join(x for x in [*target, *args, proto, *ports, *rest] if x)
+
+
 def join(*parts: tuple[object, str] | str) -> Text:
     """Text.assemble of (value, style) pairs, each value literal."""
     out = Text(no_wrap=True, overflow="ellipsis")

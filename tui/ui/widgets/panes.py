@@ -24,6 +24,7 @@ from tui.ui.render import (
     join,
     literal,
     palette,
+    rule_gist,
     short_rule,
     wrapped,
 )
@@ -484,7 +485,7 @@ class PathPane(DataTable[Text]):
             return
         self._counts_shown = counts
         self.clear(columns=True)
-        self.add_columns("#", "leg", "hop")
+        self.add_column("#")
         if counts:
             self.add_column("+pkts")
         self.add_column("chain", width=CHAIN_WIDTH)
@@ -499,24 +500,30 @@ class PathPane(DataTable[Text]):
         kernel = kernel or {}
         rows = []
         if path is None:
-            rows.append(("-none-", [literal(""), literal(""), literal("select a port (Enter)", "italic"), literal(""),
-                                    literal("")] + ([literal("")] if counters is not None else [])))
+            empty = [literal("")] * (2 if counters is not None else 1)
+            rows.append(("-none-", [*empty, literal("select a port (Enter)", "italic")]))
         else:
             for i, h in enumerate(path.hops, 1):
-                chain = f"{h.family + ' ' if h.family else ''}{h.table}/{h.chain}" if h.chain else ""
+                style = pal(UNCERTAIN) if h.uncertain else ""
+                # A rule hop names its chain; any other hop names its kind in that column, so the rule
+                # text gets the width (at 100 columns its target and ports must show).
+                if h.chain:
+                    chain = literal(f"{h.family + ' ' if h.family else ''}{h.table}/{h.chain}", style)
+                else:
+                    chain = literal(h.kind, "italic " + style)
                 if h.kind == "rule":
-                    where = h.rule if h.family else short_rule(h.rule)
+                    where = h.rule if h.family else rule_gist(h.rule)
                 else:
                     where = f"policy {h.policy}" if h.kind == "policy" else h.name
-                style = pal(UNCERTAIN) if h.uncertain else ""
                 mark = kernel.get(i - 1, "")
-                number = join(str(i), (f" {mark}", pal("$success" if mark == "✓" else "$error"))) if mark \
-                    else literal(i)
-                cells = [number, literal(h.leg), literal(h.kind, "bold " + style), literal(chain, style),
-                         literal(where, style)]
+                # docker-proxy's own connection is leg 2; its hops say so in the number.
+                number = f"{i} L{h.leg}" if h.leg > 1 else str(i)
+                number_cell = join(number, (f" {mark}", pal("$success" if mark == "✓" else "$error"))) if mark \
+                    else literal(number)
+                cells = [number_cell, chain, literal(where, style)]
                 if counters is not None:
                     counted = counters.get(i - 1, "")
-                    cells.insert(3, literal("no counter" if counted is None else f"+{counted}" if counted else counted,
+                    cells.insert(1, literal("no counter" if counted is None else f"+{counted}" if counted else counted,
                                             "bold" if counted else "dim"))
                 rows.append((f"hop{i}", cells))
         sync_rows(self, rows)
