@@ -41,21 +41,34 @@ async def show_view(name: str, pilot) -> None:
         await pilot.press("m")
     if name == "tour":
         await pilot.press("t", "n", "n")
+    if name == "help":
+        await pilot.press("question_mark")
     await pilot.pause()
 
 
 async def _drive(name: str, out_dir: Path) -> None:
-    app = demo_app()
-    async with app.run_test(size=(120, 40)) as pilot:
-        await show_view(name, pilot)
-        app.save_screenshot(f"{name}.svg", str(out_dir))
+    from tui import i18n
+
+    # "main-zh": the main view, a path stepped into, every sentence in Chinese.
+    lang = "zh" if name.endswith("-zh") else "en"
+    view = name.removesuffix("-zh")
+    i18n.set_language(lang)
+    try:
+        app = demo_app()
+        async with app.run_test(size=(120, 40)) as pilot:
+            await show_view("stepping" if view == "main" and lang == "zh" else view, pilot)
+            app.save_screenshot(f"{name}.svg", str(out_dir))
+    finally:
+        i18n.set_language("en")
 
 
 NAMES = ("main", "stepping", "presenter", "localhost", "journey", "journey-proxy", "matrix", "tour")
+# Screenshots only (the snapshot tests take the Chinese views at two sizes themselves).
+SHOTS = (*NAMES, "main-zh")
 
 
 def render(out_dir: Path) -> None:
-    for name in NAMES:
+    for name in SHOTS:
         asyncio.run(_drive(name, out_dir))
 
 
@@ -69,7 +82,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         render(Path(tmp))
-        stale = [n for n in NAMES if not (OUT / f"{n}.svg").exists()
+        stale = [n for n in SHOTS if not (OUT / f"{n}.svg").exists()
                  or not filecmp.cmp(Path(tmp) / f"{n}.svg", OUT / f"{n}.svg", shallow=False)]
     if stale:
         raise SystemExit(f"stale screenshots (run python -m tests.screenshots): {stale}")

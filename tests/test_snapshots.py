@@ -32,3 +32,22 @@ def test_journey_at_projector_and_small_sizes(snap_compare, size):
         await show_view("journey", pilot)
 
     assert snap_compare(demo_app(), terminal_size=size, run_before=bring_up)
+
+
+@pytest.fixture
+def chinese():
+    from tui import i18n
+
+    i18n.set_language("zh")
+    yield
+    i18n.set_language("en")
+
+
+@pytest.mark.parametrize("size", [(100, 30), (120, 40)])
+@pytest.mark.parametrize("view", ["stepping", "journey", "help"])
+def test_chinese_at_projector_and_wide_sizes(snap_compare, chinese, view, size):
+    """Every sentence in Chinese; the panes keep their columns (CJK is two cells a character)."""
+    async def bring_up(pilot):
+        await show_view(view, pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=bring_up)

@@ -16,11 +16,27 @@ def demo_bundle_path() -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="dockport-tui", description=(
+    # --lang is accepted before the subcommand and after it (`trace --lang zh`).
+    lang = argparse.ArgumentParser(add_help=False)
+    lang.add_argument("--lang", choices=["en", "zh"], default=argparse.SUPPRESS,
+                      help="language of the sentences (default: from LC_ALL/LANG; English otherwise)")
+    ap = argparse.ArgumentParser(prog="dockport-tui", parents=[lang], description=(
         "Where does a packet to a Docker port go, and why does it (not) arrive?"))
     ap.add_argument("--demo", action="store_true", help="explore the bundled demo host (no Docker needed)")
     ap.add_argument("--bundle", metavar="DIR", help="explore a capture bundle")
     sub = ap.add_subparsers(dest="command")
+    _add_parser = sub.add_parser
+
+    def add_parser(name: str, **kw):
+        return _add_parser(name, parents=[lang], **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
+    sv = sub.add_parser("serve", help="the app in a browser tab (textual-serve), on 127.0.0.1:8000 by default")
+    sv.add_argument("--demo", dest="serve_demo", action="store_true")
+    sv.add_argument("--bundle", dest="serve_bundle", metavar="DIR")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; see the README "
+                    "for ssh -L)")
+    sv.add_argument("--port", type=int, default=8000)
     cap = sub.add_parser("capture", help="write a capture bundle of this host")
     cap.add_argument("dir")
     lab = sub.add_parser("lab", help="the talk's five experiments on this engine, measured and predicted")
@@ -129,6 +145,7 @@ def run_tour(args: argparse.Namespace) -> int:
     experiments are measured by real connections beside the prediction."""
     import os
 
+    from tui.i18n import _
     from tui.lab.tour import tour
 
     try:
@@ -148,7 +165,7 @@ def run_tour(args: argparse.Namespace) -> int:
         if stop.source:
             print(f"   ({stop.source})")
         if stop.path is not None:
-            print(f"   path: {stop.path.summary}")
+            print("   " + _("path: {summary}").format(summary=stop.path.summary))
         print()
     return 0
 
@@ -167,50 +184,62 @@ def run_reach(args: argparse.Namespace) -> int:
 
 
 def format_reach(answer) -> str:
+    from rich.cells import cell_len
+
+    from tui.i18n import _, word
     from tui.paths.reach import what_decided
 
     m = answer.mapping
     q = answer.query
     head = f"{q.proto}/{q.port} (IPv{q.family})" + (f": {m.container.name}, {m.binding.key}" if m else
-                                                    ": no container publishes it")
+                                                    _(": no container publishes it"))
     rows = []
     for r in answer.rows:
         who = f"{r.origin} → {r.to}" if r.to else r.origin
         if r.path is None:
             rows.append((who, "—", "", r.error))
             continue
-        rows.append((who, str(r.path.verdict), str(r.path.via or ""), what_decided(r.path)))
-    widths = [max(len(row[i]) for row in rows + [("origin", "verdict", "via", "")]) for i in range(3)]
-    lines = [head, "", "  ".join(h.ljust(w) for h, w in zip(("origin", "verdict", "via"), widths, strict=True))
-             + "  deciding rule (or what decided)"]
+        rows.append((who, word(r.path.verdict), word(r.path.via or ""), what_decided(r.path)))
+    heads = (_("origin"), _("verdict"), _("via"))
+    # Padded by terminal cells, not characters: a Chinese word is two cells wide.
+    widths = [max(cell_len(row[i]) for row in [*rows, heads]) for i in range(3)]
+
+    def pad(text: str, width: int) -> str:
+        return text + " " * (width - cell_len(text))
+
+    lines = [head, "", "  ".join(pad(h, w) for h, w in zip(heads, widths, strict=True))
+             + "  " + _("deciding rule (or what decided)")]
     for row in rows:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        lines.append("  ".join(pad(cell, w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
     return "\n".join(lines)
 
 
 def format_path(path, findings=()) -> str:
+    from tui.i18n import _, word
+
     lines = [path.summary, ""]
     leg = 1
     for i, hop in enumerate(path.hops, 1):
         if hop.leg != leg:
             leg = hop.leg
-            lines.append("  -- leg 2: docker-proxy's own connection to the container --")
+            lines.append("  -- " + _("leg 2: docker-proxy's own connection to the container") + " --")
         where = hop.rule or (f"{hop.table}/{hop.chain} policy {hop.policy}" if hop.kind == "policy" else hop.name)
-        lines.append(f"{i:3d}. [{hop.kind}] {where}")
+        lines.append(f"{i:3d}. [{word(hop.kind)}] {where}")
         lines.append(f"       {hop.explanation}")
         if hop.uncertain:
-            lines.append(f"       uncertain: {hop.uncertain}")
+            lines.append("       " + _("uncertain: {why}").format(why=hop.uncertain))
     lines.append("")
-    lines.append(f"verdict: {path.verdict}" + (f" (via {path.via})" if path.via else ""))
+    lines.append(_("verdict: {verdict}").format(verdict=word(path.verdict))
+                 + (_(" (via {via})").format(via=word(path.via)) if path.via else ""))
     for d in path.doubts:
-        lines.append(f"  uncertain because: {d}")
+        lines.append("  " + _("uncertain because: {why}").format(why=d))
     if findings:
         lines.append("")
-        lines.append("findings:")
+        lines.append(_("findings:"))
     for f in findings:
         lines.append(f"  [{f.severity}] {f.reason}")
         if f.evidence:
-            lines.append(f"         evidence: {f.evidence}")
+            lines.append("         " + _("evidence: {evidence}").format(evidence=f.evidence))
     return "\n".join(lines)
 
 
@@ -292,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
+    from tui.i18n import set_language
+
+    set_language(getattr(args, "lang", None))
+    if args.command == "serve":
+        return run_serve(args)
     if args.command == "trace":
         return run_trace(args)
     if args.command == "capture":
@@ -324,6 +358,22 @@ def _main(argv: list[str] | None) -> int:
         except BundleError as exc:
             return _usage_error(str(exc))
     return run_app(DockportApp(source=source, state=state))
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from tui import serve
+
+    if args.serve_bundle and not Path(args.serve_bundle).is_dir():
+        return _usage_error(f"{args.serve_bundle}: not a directory")
+    if not args.serve_demo and not args.serve_bundle:
+        why = serve.live_allowed()
+        if why:
+            return _usage_error(f"serve: {why}")
+    if not serve.is_loopback(args.host):
+        print(serve.exposure_warning(args.host), file=sys.stderr)
+    command = serve.app_command(args.serve_demo, args.serve_bundle, getattr(args, "lang", None))
+    serve.serve(command, args.host, args.port)
+    return 0
 
 
 def run_app(app, **run_options: object) -> int:

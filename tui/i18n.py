@@ -79,3 +79,23 @@ def compile_po(po: Path) -> bytes:
     out = io.BytesIO()
     write_mo(out, catalog)
     return out.getvalue()
+
+
+# Values of the model and the engine (port kinds, hop kinds, verdicts, ways in) as the panes name
+# them. The values themselves never change (JSON, tests); only how they read on screen.
+WORDS = {
+    "published": N_("published"), "loopback": N_("loopback"), "ephemeral": N_("ephemeral"),
+    "expose-only": N_("expose-only"), "routed": N_("routed"),
+    "interface": N_("interface"), "rule": N_("rule"), "policy": N_("policy"), "route": N_("route"),
+    "bridge": N_("bridge"), "veth": N_("veth"), "socket": N_("socket"), "proxy": N_("proxy"),
+    "container": N_("container"), "local": N_("local"),
+    "delivered": N_("delivered"), "refused": N_("refused"), "dropped": N_("dropped"), "rejected": N_("rejected"),
+    "uncertain": N_("uncertain"),
+    "nat": N_("nat"), "direct": N_("direct"),
+}
+
+
+def word(value: object) -> str:
+    """A model value as shown in the current language (unknown values as they are)."""
+    text = str(value)
+    return _(WORDS[text]) if text in WORDS else text

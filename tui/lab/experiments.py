@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tui.i18n import N_
+
 LABEL = "dockport.lab"
 PREFIX = "dockport-lab-"
 IMAGE = "dockport-lab:busybox"
@@ -31,21 +33,21 @@ class Experiment:
 
 
 EXPERIMENTS = (
-    Experiment(1, "no EXPOSE, no -p", False, ""),
-    Experiment(2, "EXPOSE without -p", True, ""),
-    Experiment(3, "EXPOSE with -p", True, "-p"),
-    Experiment(4, "EXPOSE with -P", True, "-P"),
-    Experiment(5, "-p only", False, "-p"),
+    Experiment(1, N_("no EXPOSE, no -p"), False, ""),
+    Experiment(2, N_("EXPOSE without -p"), True, ""),
+    Experiment(3, N_("EXPOSE with -p"), True, "-p"),
+    Experiment(4, N_("EXPOSE with -P"), True, "-P"),
+    Experiment(5, N_("-p only"), False, "-p"),
 )
 
 CLIENTS = ("outside", "linked", "unlinked", "other-network", "host-localhost", "host-address")
 CLIENT_TITLES = {
-    "outside": "outside",
-    "linked": "linked",
-    "unlinked": "unlinked",
-    "other-network": "other net",
-    "host-localhost": "host 127.0.0.1",
-    "host-address": "host address",
+    "outside": N_("outside"),
+    "linked": N_("linked"),
+    "unlinked": N_("unlinked"),
+    "other-network": N_("other net"),
+    "host-localhost": N_("host 127.0.0.1"),
+    "host-address": N_("host address"),
 }
 CONTAINER_CLIENTS = {"linked": f"{PREFIX}linked", "unlinked": f"{PREFIX}unlinked",
                      "other-network": f"{PREFIX}other"}

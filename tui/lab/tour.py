@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tui.i18n import _
 from tui.lab.experiments import EXPERIMENTS, SERVICE_PORT, Experiment
 from tui.model import Container, HostState, PortBinding
 from tui.paths.engine import trace
+from tui.paths.explain import verdict_word
 from tui.paths.packet import HostView
 from tui.paths.types import Path, Query, QueryError
 
@@ -39,39 +41,39 @@ def tour(state: HostState, measured: dict[tuple[int, str], bool | None] | None =
 
 def _experiment_stop(state: HostState, exp: Experiment, measured: dict[tuple[int, str], bool | None] | None,
                      shown: set[str]) -> TourStop:
-    title = f"Experiment {exp.number}: {exp.title}"
-    question = (f"A container started with {exp.title}: who reaches its service, from outside, from "
-                "another container on its network, and from the host's 127.0.0.1?")
+    title = _("Experiment {number}: {title}").format(number=exp.number, title=_(exp.title))
+    question = _("A container started with {title}: who reaches its service, from outside, from "
+                 "another container on its network, and from the host's 127.0.0.1?").format(title=_(exp.title))
     c, binding = _container_like(state, exp, shown)
     if c is not None:
         shown.add(c.id)
     if c is None:
-        return TourStop(title, question, "No container on this host is started that way: run "
-                        "`sudo dockport-tui lab up` on a Docker host to measure it.", "", None)
+        return TourStop(title, question, _("No container on this host is started that way: run "
+                                           "`sudo dockport-tui lab up` on a Docker host to measure it."), "", None)
     port = binding.host_port if binding is not None and binding.published else None
     inside = binding.container_port if binding is not None else _service_port(c)
     proto = binding.proto if binding is not None else "tcp"
     ip = next((e.ip for e in c.endpoints if e.ip), "")
     peer = next((o for o in state.containers if o.state == "running" and o.id != c.id
                  and o.network_mode != "host" and _shares_network(o, c)), None)
-    answers: list[tuple[str, str, Path | None]] = []
+    # (the lab's client that measures it, who asks as the sentence says it, the answer, its path)
+    answers: list[tuple[str, str, str, Path | None]] = []
     outside = _ask(state, Query(port, proto, "external") if port else Query(inside, proto, "external", to=ip))
-    answers.append(("outside", _verdict(outside), outside))
+    answers.append(("outside", _("outside"), _verdict(outside), outside))
     if peer is not None:
         other = _ask(state, Query(inside, proto, f"container:{peer.name}", to=ip))
-        answers.append((f"another container ({peer.name})", _verdict(other), other))
+        answers.append(("unlinked", _("another container ({name})").format(name=peer.name), _verdict(other), other))
     local = _ask(state, Query(port, proto, "localhost")) if port else None
-    answers.append(("host 127.0.0.1", _verdict(local) if port else "nothing to connect to (no host port)", local))
-    source = "predicted by the path engine"
+    answers.append(("host-localhost", _("host 127.0.0.1"),
+                    _verdict(local) if port else _("nothing to connect to (no host port)"), local))
+    source = _("predicted by the path engine")
     if measured is not None and c.name == exp.name:
-        lab = {"outside": measured.get((exp.number, "outside")),
-               "another container": measured.get((exp.number, "unlinked")),
-               "host 127.0.0.1": measured.get((exp.number, "host-localhost"))}
-        answers = [(who, _measured_word(lab.get(who.split(" (")[0])) + f" (predicted: {word})", p)
-                   for who, word, p in answers]
-        source = "measured on this host by the lab (and predicted beside it)"
-    text = f"{c.name}" + (f" ({binding.key})" if binding is not None else " (no port published or exposed)") + \
-        ": " + "; ".join(f"{who}: {word}" for who, word, _p in answers)
+        answers = [(client, who, _("{measured} (predicted: {predicted})").format(
+                       measured=_measured_word(measured.get((exp.number, client))), predicted=said), p)
+                   for client, who, said, p in answers]
+        source = _("measured on this host by the lab (and predicted beside it)")
+    text = f"{c.name}" + (f" ({binding.key})" if binding is not None else _(" (no port published or exposed)")) + \
+        ": " + "; ".join(f"{who}: {said}" for _client, who, said, _p in answers)
     return TourStop(title, question, text, source, outside)
 
 
@@ -138,53 +140,54 @@ def _open_questions(state: HostState) -> list[TourStop]:
     def stop(title: str, question: str, query: Query | None, say) -> TourStop:
         path = _ask(state, query) if query is not None else None
         if path is None:
-            return TourStop(title, question, "This host has no container to ask it of.", "", None)
-        return TourStop(title, question, say(path), "predicted by the path engine", path)
+            return TourStop(title, question, _("This host has no container to ask it of."), "", None)
+        return TourStop(title, question, say(path), _("predicted by the path engine"), path)
 
     port = b.host_port if b is not None else None
+    proxy_word = _("on") if proxy else _("off") if proxy is False else _("(unknown)")
     stops.append(stop(
-        "Open question 1: --userland-proxy=false",
-        "What happens to 127.0.0.1:PORT when the userland proxy is off?",
+        _("Open question 1: --userland-proxy=false"),
+        _("What happens to 127.0.0.1:PORT when the userland proxy is off?"),
         Query(port, "tcp", "localhost") if port else None,
-        lambda p: (f"This daemon runs with the proxy {'on' if proxy else 'off' if proxy is False else '(unknown)'}: "
-                   f"127.0.0.1:{port} is {p.verdict} via {p.via or 'nothing'}. "
-                   + ("With the proxy on, docker-proxy accepts and opens its own connection (the container sees "
-                      "the gateway's address). With it off, nat OUTPUT DNATs 127.0.0.1 straight to the container, "
-                      "which needs route_localnet=1 on the bridge (Docker sets it) and a MASQUERADE."
+        lambda p: (_("This daemon runs with the proxy {proxy}: 127.0.0.1:{port} is {verdict}. ").format(
+                       proxy=proxy_word, port=port, verdict=_verdict_via(p))
+                   + (_("With the proxy on, docker-proxy accepts and opens its own connection (the container sees "
+                        "the gateway's address). With it off, nat OUTPUT DNATs 127.0.0.1 straight to the container, "
+                        "which needs route_localnet=1 on the bridge (Docker sets it) and a MASQUERADE.")
                       if proxy is not False else
-                      "nat OUTPUT DNATs 127.0.0.1 straight to the container (route_localnet=1 on the bridge, "
-                      "then MASQUERADE); with the proxy on, docker-proxy would accept it instead."))))
+                      _("nat OUTPUT DNATs 127.0.0.1 straight to the container (route_localnet=1 on the bridge, "
+                        "then MASQUERADE); with the proxy on, docker-proxy would accept it instead.")))))
     target_ip = next((e.ip for e in c.endpoints if e.ip), "") if c is not None else ""
     stops.append(stop(
-        "Open question 2: container ↔ container",
-        "Does a container reach another one's port directly, and which rules see it?",
+        _("Open question 2: container ↔ container"),
+        _("Does a container reach another one's port directly, and which rules see it?"),
         Query(b.container_port, "tcp", f"container:{peer.name}", to=target_ip) if peer and b and target_ip else None,
-        lambda p: f"{p.query.origin} → {target_ip}:{p.query.port}: {p.verdict}. {_bridged_words(p)}"))
+        lambda p: f"{p.query.origin} → {target_ip}:{p.query.port}: {verdict_word(p.verdict)}. {_bridged_words(p)}"))
     stops.append(stop(
-        "Open question 3: host → container",
-        "The host connects to its own address and the published port: proxy or DNAT?",
+        _("Open question 3: host → container"),
+        _("The host connects to its own address and the published port: proxy or DNAT?"),
         Query(port, "tcp", "host", to=host_ip or None) if port else None,
-        lambda p: f"{p.query.src} → {p.query.dst}:{port}: {p.verdict} via {p.via or 'nothing'}: {p.summary}"))
+        lambda p: f"{p.query.src} → {p.query.dst}:{port}: {_verdict_via(p)}: {p.summary}"))
     stops.append(stop(
-        "Open question 4: container → host",
-        "A container connects to the host's address and a published port: where does it go?",
+        _("Open question 4: container → host"),
+        _("A container connects to the host's address and a published port: where does it go?"),
         Query(port, "tcp", f"container:{peer.name}") if port and peer else None,
-        lambda p: f"{p.query.src} → {p.query.dst}:{port}: {p.verdict} via {p.via or 'nothing'}: {p.summary}"))
+        lambda p: f"{p.query.src} → {p.query.dst}:{port}: {_verdict_via(p)}: {p.summary}"))
     return stops
 
 
 def _bridged_words(p: Path) -> str:
     bridged = next((h for h in p.hops if h.kind == "bridge"), None)
     if bridged is not None and bridged.facts.get("nf_bridge") is not None:
-        return ("On one bridge the frame is switched at layer 2; br_netfilter still runs it through iptables "
-                "(FORWARD), where ICC decides." if bridged.facts["nf_bridge"] else
-                "On one bridge, and bridge-nf-call-iptables=0: no iptables rule sees it at all.")
-    return "The containers are on different networks: the packet is routed through the host (FORWARD)."
+        return (_("On one bridge the frame is switched at layer 2; br_netfilter still runs it through iptables "
+                  "(FORWARD), where ICC decides.") if bridged.facts["nf_bridge"] else
+                _("On one bridge, and bridge-nf-call-iptables=0: no iptables rule sees it at all."))
+    return _("The containers are on different networks: the packet is routed through the host (FORWARD).")
 
 
 def _what_the_talk_got_wrong(state: HostState) -> TourStop:
-    title = "What the talk got wrong for today's Docker"
-    question = "Does EXPOSE restrict which ports other containers reach?"
+    title = _("What the talk got wrong for today's Docker")
+    question = _("Does EXPOSE restrict which ports other containers reach?")
     lab = next((c for c in state.containers if c.name == EXPERIMENTS[0].name and c.state == "running"), None)
     c = lab or next((c for c in state.containers if c.state == "running" and c.network_mode != "host"
                      and any(lsn.proto == "tcp" and lsn.ip in ("0.0.0.0", "::")
@@ -193,19 +196,21 @@ def _what_the_talk_got_wrong(state: HostState) -> TourStop:
     peer = next((o for o in state.containers if c is not None and o.state == "running" and o.id != c.id
                  and o.network_mode != "host" and _shares_network(o, c)), None)
     if c is None or peer is None:
-        return TourStop(title, question, "No container on this host listens on a port it does not EXPOSE, beside "
-                        "another container: `sudo dockport-tui lab up` sets that up (experiment 1).", "", None)
+        return TourStop(title, question, _("No container on this host listens on a port it does not EXPOSE, beside "
+                                           "another container: `sudo dockport-tui lab up` sets that up (experiment "
+                                           "1)."), "", None)
     unexposed = next((lsn.port for lsn in c.listeners or () if lsn.proto == "tcp" and lsn.ip in ("0.0.0.0", "::")
                       and not any(b.container_port == lsn.port for b in c.ports)), SERVICE_PORT)
     ip = next(e.ip for e in c.endpoints if e.ip)
     path = _ask(state, Query(unexposed, "tcp", f"container:{peer.name}", to=ip))
     icc = any(n.icc for n in state.networks if n.name in {e.network for e in c.endpoints})
-    answer = (f"No. {peer.name} → {c.name}:{unexposed} (not EXPOSEd): {_verdict(path)}. "
-              + ("While ICC is on, every container on the network reaches every listening port, EXPOSEd or not: "
-                 "EXPOSE is documentation (and what -P publishes)." if icc else
-                 "ICC is off on this network: Docker's own rules decide, and EXPOSE still restricts nothing "
-                 "by itself."))
-    return TourStop(title, question, answer, "predicted by the path engine", path)
+    answer = (_("No. {peer} → {container}:{port} (not EXPOSEd): {verdict}. ").format(
+                  peer=peer.name, container=c.name, port=unexposed, verdict=_verdict(path))
+              + (_("While ICC is on, every container on the network reaches every listening port, EXPOSEd or not: "
+                   "EXPOSE is documentation (and what -P publishes).") if icc else
+                 _("ICC is off on this network: Docker's own rules decide, and EXPOSE still restricts nothing "
+                   "by itself.")))
+    return TourStop(title, question, answer, _("predicted by the path engine"), path)
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -219,12 +224,16 @@ def _ask(state: HostState, query: Query) -> Path | None:
 
 def _verdict(path: Path | None) -> str:
     if path is None:
-        return "cannot be asked here"
-    return f"{path.verdict}" + (f" (via {path.via})" if path.via else "")
+        return _("cannot be asked here")
+    return verdict_word(path.verdict) + (_(" (via {via})").format(via=path.via) if path.via else "")
+
+
+def _verdict_via(path: Path) -> str:
+    return _("{verdict} via {via}").format(verdict=verdict_word(path.verdict), via=path.via or _("nothing"))
 
 
 def _measured_word(connected: bool | None) -> str:
-    return {True: "connects", False: "does not connect", None: "nothing to connect to"}[connected]
+    return {True: _("connects"), False: _("does not connect"), None: _("nothing to connect to")}[connected]
 
 
 def _host_address(state: HostState) -> str:

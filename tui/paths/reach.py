@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tui.i18n import _
 from tui.model import HostState
 from tui.paths.engine import find_mapping, trace
 from tui.paths.types import ORIGINS, Mapping, Path, Query, QueryError
@@ -62,11 +63,13 @@ def what_decided(path: Path) -> str:
     if path.verdict in ("refused", "uncertain") and last is not None and last.kind != "rule":
         return last.explanation.split(":")[0]  # the container or the host said no, or it is not known
     if deciding is not None:
-        return deciding.rule or f"{deciding.table}/{deciding.chain} policy {deciding.policy}"
+        return deciding.rule or _("{table}/{chain} policy {policy}").format(
+            table=deciding.table, chain=deciding.chain, policy=deciding.policy)
     proxy = next((h for h in path.hops if h.kind == "proxy"), None)
     if proxy is not None and path.verdict == "delivered":
         f = proxy.facts
-        return f"docker-proxy (pid {f['pid']}) to {f['container_ip']}:{f['container_port']}"
+        return _("docker-proxy (pid {pid}) to {ip}:{port}").format(
+            pid=f["pid"], ip=f["container_ip"], port=f["container_port"])
     return last.explanation.split(":")[0] if last is not None else ""
 
 

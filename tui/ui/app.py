@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the live collector pulls in the Docker SDK: imported when f
     from tui.collect.live import LiveCollector
     from tui.collect.watch import RuleChangeMonitor
     from tui.verify.verify import Verification
+from tui.i18n import N_, _
 from tui.model import Container, HostState, Stopped
 from tui.session import PortChoice, Session
 from tui.ui.messages import ContainersChanged, RefreshRequested, SourceStatus, StateLoaded, Step, View
@@ -37,10 +38,15 @@ from tui.ui.widgets.panes import (
     RulesPane,
 )
 from tui.ui.widgets.screens import ConfirmVerify, HelpScreen, WarningsScreen
+from tui.ui.words import translate_bindings
 
 # The wheel carries styles/ inside the package (tui/styles); an editable install finds it at the root.
 _PACKAGE = FsPath(__file__).resolve().parent.parent
 STYLES = next((d for d in (_PACKAGE / "styles", _PACKAGE.parent / "styles") if d.is_dir()), _PACKAGE / "styles")
+
+
+# The statuses that are whole sentences of ours (the others carry a path or an error of the host).
+STATUS_WORDS = (N_("demo bundle"), N_("live"), N_("loaded"), N_("daemon unreachable (retrying)"))
 
 
 def _status_colour(status: str) -> str:
@@ -56,14 +62,14 @@ class DockportCommands(Provider):
         app = self.app
         assert isinstance(app, DockportApp)
         commands: list[tuple[str, Callable[[], object]]] = [
-            (f"Trace from {o}", functools.partial(app.set_origin, o)) for o in app.origins()]
+            (_("Trace from {origin}").format(origin=o), functools.partial(app.set_origin, o)) for o in app.origins()]
         commands += [
-            ("Presenter mode (toggle)", app.action_presenter),
-            ("Save screen as SVG", app.action_save_svg),
-            ("Refresh now", app.action_refresh),
-            ("Lab view (experiments: measured vs predicted)", app.action_lab),
-            ("Next hop", app.action_next_hop),
-            ("Previous hop", app.action_prev_hop),
+            (_("Presenter mode (toggle)"), app.action_presenter),
+            (_("Save screen as SVG"), app.action_save_svg),
+            (_("Refresh now"), app.action_refresh),
+            (_("Lab view (experiments: measured vs predicted)"), app.action_lab),
+            (_("Next hop"), app.action_next_hop),
+            (_("Previous hop"), app.action_prev_hop),
         ]
         matcher = self.matcher(query)
         for label, callback in commands:
@@ -81,29 +87,30 @@ class DockportApp(App[None]):
     TITLE = "dockport-tui"
     COMMANDS = App.COMMANDS | {DockportCommands}
     BINDINGS = [
-        Binding("enter", "trace_selected", "Trace", show=True, priority=False),
-        Binding("o", "next_origin", "Origin"),
-        Binding("O", "prev_origin", "Origin←", show=False),
-        Binding("n", "next_hop", "Next"),
-        Binding("p", "prev_hop", "Prev"),
-        Binding("f2", "presenter", "Present"),
-        Binding("slash", "filter", "Filter"),
-        Binding("r", "refresh", "Refresh"),
-        Binding("ctrl+s", "save_svg", "SVG"),
-        Binding("l", "lab", "Lab"),
-        Binding("w", "warnings", "Warnings"),
-        Binding("v", "verify", "Verify"),
-        Binding("m", "matrix", "Who reaches"),
-        Binding("j", "journey", "Journey"),
-        Binding("t", "tour", "Tour"),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("enter", "trace_selected", N_("Trace"), show=True, priority=False),
+        Binding("o", "next_origin", N_("Origin")),
+        Binding("O", "prev_origin", N_("Origin←"), show=False),
+        Binding("n", "next_hop", N_("Next")),
+        Binding("p", "prev_hop", N_("Prev")),
+        Binding("f2", "presenter", N_("Present")),
+        Binding("slash", "filter", N_("Filter")),
+        Binding("r", "refresh", N_("Refresh")),
+        Binding("ctrl+s", "save_svg", N_("SVG")),
+        Binding("l", "lab", N_("Lab")),
+        Binding("w", "warnings", N_("Warnings")),
+        Binding("v", "verify", N_("Verify")),
+        Binding("m", "matrix", N_("Who reaches")),
+        Binding("j", "journey", N_("Journey")),
+        Binding("t", "tour", N_("Tour")),
+        Binding("question_mark", "help", N_("Help")),
+        Binding("q", "quit", N_("Quit")),
+        Binding("ctrl+c", "quit", N_("Quit"), show=False, priority=True),
     ]
 
     def __init__(self, source: tuple[str, str] = ("demo", ""), state: HostState | None = None,
                  event_source=None, poll_seconds: float | None = None) -> None:
         super().__init__()
+        translate_bindings(self)
         self.source = source
         self.session = Session()
         self._initial_state = state
@@ -172,7 +179,7 @@ class DockportApp(App[None]):
         with Horizontal(id="bottom"):
             yield PathPane(id="path").data_bind(DockportApp.view)
             yield Explanation(id="explanation").data_bind(DockportApp.step)
-        yield Input(placeholder="filter containers and rules…", id="filter")
+        yield Input(placeholder=_("filter containers and rules…"), id="filter")
         yield Static(id="status")
         yield Footer()
 
@@ -447,13 +454,15 @@ class DockportApp(App[None]):
         st = self.session.state
         status = self.session.status
         pal = palette(self.screen)
-        parts = [("● ", pal(_status_colour(status))), (status, "bold"),
-                 f"   origin: {self.session.origin} (IPv{self.session.family})"]
+        # The status stays English inside (its words pick the colour); it is translated as shown.
+        parts = [("● ", pal(_status_colour(status))), (_(status), "bold"),
+                 _("   origin: {origin} (IPv{family})").format(origin=self.session.origin, family=self.session.family)]
         if st:
             f = st.facts
-            proxy = {True: "on", False: "off", None: "unknown"}[f.userland_proxy]
-            parts.append(f"   docker {f.docker_version or '?'}  firewall {f.firewall_backend}  "
-                         f"userland-proxy {proxy}{' (inferred)' if f.userland_proxy_inferred else ''}")
+            proxy = {True: _("on"), False: _("off"), None: _("unknown")}[f.userland_proxy]
+            parts.append(_("   docker {version}  firewall {backend}  userland-proxy {proxy}").format(
+                version=f.docker_version or "?", backend=f.firewall_backend, proxy=proxy)
+                + (_(" (inferred)") if f.userland_proxy_inferred else ""))
             if st.warnings:
                 parts.append((f"   ⚠ {len(st.warnings)}: {st.warnings[0].message}", pal("$warning")))
         text = Text.assemble(*[(literal(p[0], p[1]) if isinstance(p, tuple) else literal(p)) for p in parts])
@@ -469,7 +478,7 @@ class DockportApp(App[None]):
     def action_trace_selected(self) -> None:
         choice = self.query_one(ContainersPane).choice_at_cursor()
         if choice is None:
-            self.notify("Pick a row with a port first.", markup=False)
+            self.notify(_("Pick a row with a port first."), markup=False)
             return
         self.session.select(choice)
         self._render_all()
@@ -484,7 +493,7 @@ class DockportApp(App[None]):
 
     def _step(self, delta: int) -> None:
         if not self.session.step(delta):
-            self.notify("Trace a port first (Enter).", markup=False)
+            self.notify(_("Trace a port first (Enter)."), markup=False)
             return
         hop = self.path.hops[self.hop_index]
         self.step = Step(self.path, self.hop_index, tuple(self.findings))
@@ -558,7 +567,7 @@ class DockportApp(App[None]):
 
     def action_save_svg(self) -> None:
         path = self.save_screenshot()
-        self.notify(f"saved {path}", markup=False)
+        self.notify(_("saved {path}").format(path=path), markup=False)
 
     def action_warnings(self) -> None:
         self.push_screen(WarningsScreen(self.state))
@@ -576,7 +585,7 @@ class DockportApp(App[None]):
         from tui.ui.widgets.journey import JourneyScreen
 
         if self.session.path is None:
-            self.notify("select a port first (Enter on a row of the containers pane)", severity="warning")
+            self.notify(_("select a port first (Enter on a row of the containers pane)"), severity="warning")
             return
         self.push_screen(JourneyScreen(self.session.path, self.session.hop_index))
 
@@ -587,7 +596,7 @@ class DockportApp(App[None]):
         from tui.ui.widgets.tour import TourScreen
 
         if self.session.state is None:
-            self.notify("nothing collected yet", severity="warning")
+            self.notify(_("nothing collected yet"), severity="warning")
             return
         self.push_screen(TourScreen(tour(self.session.state)))
 
@@ -598,7 +607,7 @@ class DockportApp(App[None]):
 
         choice, state = self.session.selected, self.session.state
         if choice is None or state is None:
-            self.notify("select a port first (Enter on a row of the containers pane)", severity="warning")
+            self.notify(_("select a port first (Enter on a row of the containers pane)"), severity="warning")
             return
         q = self.session.query_for(choice)
         self.push_screen(MatrixScreen(reach(state, q.port, q.proto, q.family)), callback=self._matrix_answer)
@@ -606,20 +615,20 @@ class DockportApp(App[None]):
     def _matrix_answer(self, origin: str | None) -> None:
         if not origin:
             return
-        origin, _, to = origin.partition("|")
+        origin, _sep, to = origin.partition("|")
         if to:
-            self.notify(f"direct routing to {to}: `dockport-tui trace PORT --to {to}` asks it; the origin is now "
-                        "external", markup=False)
+            self.notify(_("direct routing to {to}: `dockport-tui trace PORT --to {to}` asks it; the origin is now "
+                          "external").format(to=to), markup=False)
         self.set_origin(origin)
 
     # -- verify: the kernel's own trace beside the path ------------------------------------------
 
     def action_verify(self) -> None:
         if self.source[0] != "live":
-            self.notify("verify asks this host's kernel: it runs on the live host only", severity="warning")
+            self.notify(_("verify asks this host's kernel: it runs on the live host only"), severity="warning")
             return
         if self.session.selected is None or self.session.path is None:
-            self.notify("select a port first (Enter)", severity="warning")
+            self.notify(_("select a port first (Enter)"), severity="warning")
             return
         if not self._verify_confirmed:
             self.push_screen(ConfirmVerify(), callback=self._verify_answer)
@@ -634,8 +643,8 @@ class DockportApp(App[None]):
     def _start_verify(self) -> None:
         assert self.session.selected is not None
         q = self.session.query_for(self.session.selected)
-        self.notify(f"verify: one {q.proto} connection to port {q.port} from {q.origin}, traced by the kernel…",
-                    markup=False)
+        self.notify(_("verify: one {proto} connection to port {port} from {origin}, traced by the kernel…").format(
+            proto=q.proto, port=q.port, origin=q.origin), markup=False)
 
         def run() -> None:
             from tui.verify.verify import VerifyError, verify
@@ -646,7 +655,8 @@ class DockportApp(App[None]):
                 self.call_from_thread(self.notify, f"verify: {exc}", severity="error", markup=False)
                 return
             except Exception as exc:  # say it, keep the app
-                self.call_from_thread(self.notify, f"verify failed: {exc}", severity="error", markup=False)
+                self.call_from_thread(self.notify, _("verify failed: {error}").format(error=exc), severity="error",
+                                      markup=False)
                 return
             self.call_from_thread(self._verified, result)
 

@@ -11,24 +11,26 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui.i18n import N_, _
 from tui.paths.journey import Journey, Stage, journey_of
 from tui.paths.types import PacketFacts, Path
 from tui.ui.render import NOTE, VERDICT_STYLE, join, palette, short_rule, wrapped
+from tui.ui.words import translate_bindings
 
 # What each kind of stage is, in a few words (hooks by their netfilter name).
 STAGE_WORDS = {
-    "client": "the sender",
-    "interface": "arrives",
-    "PREROUTING": "netfilter, before routing (raw, mangle, nat: DNAT happens here)",
-    "routing": "routing decision",
-    "INPUT": "netfilter, for the host itself",
-    "FORWARD": "netfilter, routed through the host (filter: Docker's ACCEPTs and DROPs)",
-    "OUTPUT": "netfilter, sent by the host (nat OUTPUT: DNAT for the host's own packets)",
-    "POSTROUTING": "netfilter, after routing (nat: MASQUERADE/SNAT happens here)",
-    "bridge": "the Linux bridge",
-    "veth": "the veth pair into the container",
-    "container": "the container's socket",
-    "socket": "a local socket",
+    "client": N_("the sender"),
+    "interface": N_("arrives"),
+    "PREROUTING": N_("netfilter, before routing (raw, mangle, nat: DNAT happens here)"),
+    "routing": N_("routing decision"),
+    "INPUT": N_("netfilter, for the host itself"),
+    "FORWARD": N_("netfilter, routed through the host (filter: Docker's ACCEPTs and DROPs)"),
+    "OUTPUT": N_("netfilter, sent by the host (nat OUTPUT: DNAT for the host's own packets)"),
+    "POSTROUTING": N_("netfilter, after routing (nat: MASQUERADE/SNAT happens here)"),
+    "bridge": N_("the Linux bridge"),
+    "veth": N_("the veth pair into the container"),
+    "container": N_("the container's socket"),
+    "socket": N_("a local socket"),
 }
 CHANGE_WORDS = {("dst",): "DNAT", ("dport",): "DNAT", ("dst", "dport"): "DNAT", ("src",): "SNAT/MASQUERADE",
                 ("src", "sport"): "SNAT/MASQUERADE"}
@@ -39,11 +41,12 @@ class StageBox(Static):
 
 
 class JourneyScreen(Screen[None]):
-    BINDINGS = [Binding("n", "move(1)", "Next stage"), Binding("p", "move(-1)", "Prev stage"),
-                Binding("escape,j,q,f2", "dismiss", "Back")]
+    BINDINGS = [Binding("n", "move(1)", N_("Next stage")), Binding("p", "move(-1)", N_("Prev stage")),
+                Binding("escape,j,q,f2", "dismiss", N_("Back"))]
 
     def __init__(self, path: Path, hop_index: int = -1) -> None:
         super().__init__()
+        translate_bindings(self)
         self.journey: Journey = journey_of(path)
         lit = [i for i, s in enumerate(self.journey.stages) if s.passed]
         start = self.journey.stage_of_hop(hop_index) if hop_index >= 0 else (lit[0] if lit else 0)
@@ -52,13 +55,14 @@ class JourneyScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         path = self.journey.path
         q = path.query
-        yield Static(wrapped(f"Journey of {q.proto}/{q.port} from {q.origin} ({q.src} → {q.dst}) — n/p: stage, "
-                             "Esc: back"), id="journey-title")
+        yield Static(wrapped(_("Journey of {proto}/{port} from {origin} ({src} → {dst}) — n/p: stage, "
+                               "Esc: back").format(proto=q.proto, port=q.port, origin=q.origin, src=q.src, dst=q.dst)),
+                     id="journey-title")
         with VerticalScroll(id="journey"):
             leg = 0
             for i, stage in enumerate(self.journey.stages):
                 if stage.leg != leg and leg:
-                    yield Static(wrapped("── docker-proxy opens its own connection to the container (leg 2) ──"),
+                    yield Static(wrapped(_("── docker-proxy opens its own connection to the container (leg 2) ──")),
                                  classes="leg-break")
                 leg = stage.leg
                 yield StageBox(id=f"stage-{i}", classes="stage")
@@ -94,16 +98,17 @@ class JourneyScreen(Screen[None]):
         marker = "▶ " if current else "  "
         out = join((marker, "bold"), (stage.name, "bold"),
                    (f"  {stage.label}" if stage.label else "", pal(NOTE)),
-                   (f"   {STAGE_WORDS.get(stage.name, '')}", "dim"))
+                   (f"   {_(STAGE_WORDS[stage.name])}" if stage.name in STAGE_WORDS else "", "dim"))
         if not stage.passed:
-            out.append("\n   not passed", style="dim italic")
+            out.append("\n   " + _("not passed"), style="dim italic")
             return out
         if stage.packet is not None:
             out.append("\n   ")
             out.append_text(_header(stage.packet, stage.changed, pal))
             if stage.changed and stage.before is not None:
-                what = CHANGE_WORDS.get(stage.changed, "rewritten")
-                out.append(f"   ← {what}: was {_endpoint(stage.before, stage.changed)}", style=pal("$warning"))
+                what = CHANGE_WORDS.get(stage.changed) or _("rewritten")
+                was = _endpoint(stage.before, stage.changed)
+                out.append("   ← " + _("{what}: was {endpoint}").format(what=what, endpoint=was), style=pal("$warning"))
         for i in stage.hops:
             h = path.hops[i]
             if h.kind == "rule":
@@ -112,10 +117,10 @@ class JourneyScreen(Screen[None]):
                 text = h.rule if (deciding or h.family) else short_rule(h.rule)
                 out.append("\n   ")
                 out.append_text(join((f"{where}: ", "dim"), (text, "bold" if deciding else ""),
-                                     ("   ◆ deciding" if deciding else "", pal("$accent"))))
+                                     ("   ◆ " + _("deciding") if deciding else "", pal("$accent"))))
             elif h.kind == "policy":
                 out.append("\n   ")
-                out.append_text(join((f"{h.table}/{h.chain} policy {h.policy}", "dim")))
+                out.append_text(join((f"{h.table}/{h.chain} " + _("policy {policy}").format(policy=h.policy), "dim")))
         if current:
             for i in stage.hops:
                 out.append("\n   ")

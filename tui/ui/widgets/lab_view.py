@@ -9,15 +9,21 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from tui.i18n import N_, _
 from tui.ui.render import literal, palette, wrapped
+from tui.ui.words import translate_bindings, word
 
 
 class LabScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,l", "dismiss", "Close"), Binding("r", "measure", "Measure again")]
+    BINDINGS = [Binding("escape,q,l", "dismiss", N_("Close")), Binding("r", "measure", N_("Measure again"))]
+
+    def __init__(self) -> None:
+        super().__init__()
+        translate_bindings(self)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="lab-body"):
-            yield Static(literal("Lab: measuring… (each cell is a real connection)", "bold"), id="lab-head")
+            yield Static(literal(_("Lab: measuring… (each cell is a real connection)"), "bold"), id="lab-head")
             yield DataTable(id="lab-table", cursor_type="cell")
             yield Static(id="lab-why")
 
@@ -25,7 +31,7 @@ class LabScreen(ModalScreen[None]):
         self.action_measure()
 
     def action_measure(self) -> None:
-        self.query_one("#lab-head", Static).update(literal("Lab: measuring…", "bold"))
+        self.query_one("#lab-head", Static).update(literal(_("Lab: measuring…"), "bold"))
         self._measure()
 
     @work(thread=True, exclusive=True, exit_on_error=False)
@@ -41,7 +47,8 @@ class LabScreen(ModalScreen[None]):
 
     def _show_error(self, message: str) -> None:
         self.query_one("#lab-head", Static).update(wrapped(
-            f"Lab: {message}\nStart it with `sudo dockport-tui lab up` (and remove it with `lab down`).",
+            _("Lab: {message}\nStart it with `sudo dockport-tui lab up` (and remove it with `lab down`).").format(
+                message=message),
             palette(self)("$warning")))
 
     def _show(self, matrix) -> None:
@@ -52,7 +59,7 @@ class LabScreen(ModalScreen[None]):
         pal = palette(self)
         table = self.query_one("#lab-table", DataTable)
         table.clear(columns=True)
-        table.add_columns("experiment", *(CLIENT_TITLES[c] for c in CLIENTS))
+        table.add_columns(_("experiment"), *(_(CLIENT_TITLES[c]) for c in CLIENTS))
         for exp in EXPERIMENTS:
             cells = []
             for client in CLIENTS:
@@ -60,11 +67,13 @@ class LabScreen(ModalScreen[None]):
                 style = ("bold $error reverse" if not cell.agrees else
                          "$success" if cell.measured else "dim" if cell.measured is None else "$error")
                 cells.append(literal(cell.text, pal(style)))
-            table.add_row(literal(f"{exp.number} {exp.title}"), *cells, key=str(exp.number))
+            table.add_row(literal(f"{exp.number} {_(exp.title)}"), *cells, key=str(exp.number))
         bad = len(matrix.disagreements())
         self.query_one("#lab-head", Static).update(literal(
-            f"Lab — ICC {onoff(matrix.icc)}, userland proxy {onoff(matrix.userland_proxy)}: measured (predicted); "
-            + ("prediction and measurement agree everywhere" if not bad else f"{bad} cells disagree (!)"), "bold"))
+            _("Lab — ICC {icc}, userland proxy {proxy}: measured (predicted); ").format(
+                icc=_(onoff(matrix.icc)), proxy=_(onoff(matrix.userland_proxy)))
+            + (_("prediction and measurement agree everywhere") if not bad else
+               _("{bad} cells disagree (!)").format(bad=bad)), "bold"))
 
     def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
         from tui.lab.experiments import CLIENTS
@@ -77,6 +86,7 @@ class LabScreen(ModalScreen[None]):
         cell = matrix.cells.get((number, client))
         if cell is not None:
             self.query_one("#lab-why", Static).update(wrapped(
-                f"{number} / {client} → {cell.target or 'nothing to connect to'}: engine says "
-                f"{cell.verdict or '-'}; deciding: {cell.reason}"))
+                _("{number} / {client} → {target}: engine says {verdict}; deciding: {reason}").format(
+                    number=number, client=client, target=cell.target or _("nothing to connect to"),
+                    verdict=word(cell.verdict) if cell.verdict else "-", reason=cell.reason)))
 

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Static, Tree
 from textual.widgets.data_table import RowDoesNotExist
 from textual.widgets.tree import TreeNode
 
+from tui.i18n import N_, _
 from tui.model import Container, HostState, NftTable, PortBinding, RuleSet, veth_owner
 from tui.session import PortChoice, hop_families
 from tui.ui.messages import Step, View
@@ -28,6 +29,7 @@ from tui.ui.render import (
     short_rule,
     wrapped,
 )
+from tui.ui.words import word
 
 if TYPE_CHECKING:
     from tui.paths.findings import Finding
@@ -117,7 +119,7 @@ def port_kind(b: PortBinding) -> str:
 
 
 class ContainersPane(DataTable[Text]):
-    BORDER_TITLE = "Containers & ports"
+    BORDER_TITLE = N_("Containers & ports")
     view: reactive[View | None] = reactive(None, always_update=True, init=False)
 
     def watch_view(self, view: View | None) -> None:
@@ -127,8 +129,8 @@ class ContainersPane(DataTable[Text]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_columns("!", "container", "address", "port", "kind")
-        self.border_title = self.BORDER_TITLE
+        self.add_columns("!", _("container"), _("address"), _("port"), _("kind"))
+        self.border_title = _(self.BORDER_TITLE)
         self.choices: dict[str, PortChoice] = {}
         self.marks = FindingMarks()
         self.redraw_legend()
@@ -136,9 +138,9 @@ class ContainersPane(DataTable[Text]):
     def redraw_legend(self) -> None:
         pal = palette(self)
         self.border_subtitle = Text.assemble(
-            *((f"{kind} ", pal(style)) for kind, style in PORT_KIND_STYLE.items()),
+            *((f"{word(kind)} ", pal(style)) for kind, style in PORT_KIND_STYLE.items()),
             (FINDING_MARK["problem"][0], pal(FINDING_MARK["problem"][1])),
-            (FINDING_MARK["warn"][0], pal(FINDING_MARK["warn"][1])), (" findings", "dim"))
+            (FINDING_MARK["warn"][0], pal(FINDING_MARK["warn"][1])), (_(" findings"), "dim"))
 
     def show(self, state: HostState, path: Path | None, selected: str | None, filt: str = "") -> None:
         rows = []
@@ -151,7 +153,7 @@ class ContainersPane(DataTable[Text]):
                 if filt and filt not in c.name.lower():
                     continue
                 rows.append((f"{c.id}|-", [literal(""), literal(c.name, _state_style(c)), literal(ip),
-                                           literal("—"), literal("no ports", "dim")]))
+                                           literal("—"), literal(_("no ports"), "dim")]))
                 continue
             for b in bindings:
                 choice = PortChoice(c.name, b, c.id)
@@ -164,9 +166,9 @@ class ContainersPane(DataTable[Text]):
                 if selected == choice.key:
                     port.stylize(HIGHLIGHT)
                 rows.append((choice.key, [self.marks.mark(state, c, b, pal), literal(c.name, _state_style(c)),
-                                          literal(ip), port, literal(kind, pal(PORT_KIND_STYLE[kind]))]))
+                                          literal(ip), port, literal(word(kind), pal(PORT_KIND_STYLE[kind]))]))
         if not rows:
-            reason = "no containers" if "docker" not in state.missing else "Docker not reachable (see status)"
+            reason = _("no containers") if "docker" not in state.missing else _("Docker not reachable (see status)")
             rows.append(("-empty-", [literal(""), literal(reason, "italic"), literal(""), literal(""), literal("")]))
         sync_rows(self, rows)
 
@@ -270,7 +272,7 @@ class BridgesPane(Tree[str]):
     view: reactive[View | None] = reactive(None, always_update=True, init=False)
 
     def on_mount(self) -> None:
-        self.border_title = "Bridges & veths"
+        self.border_title = _("Bridges & veths")
         self.show_root = False
         self.guide_depth = 2
         self.node_by_key: dict[str, TreeNode[str]] = {}
@@ -286,10 +288,10 @@ class BridgesPane(Tree[str]):
     def _wanted(state: HostState, path: Path | None, pal: Palette) -> list[WantedNode]:
         on_path = {h.name for h in path.hops if h.kind in ("bridge", "veth")} if path else set()
         if "links" in state.missing:
-            return [("-note-", literal("links not captured (see status)", "italic"), None)]
+            return [("-note-", literal(_("links not captured (see status)"), "italic"), None)]
         bridges = [link for link in state.links if link.kind == "bridge"]
         if not bridges:
-            return [("-note-", literal("no bridges on this host", "italic"), None)]
+            return [("-note-", literal(_("no bridges on this host"), "italic"), None)]
         wanted: list[WantedNode] = []
         for br in bridges:
             net = next((n for n in state.networks if n.bridge == br.name), None)
@@ -338,10 +340,10 @@ class RulesPane(DataTable[Text]):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_column("step")
-        self.add_column("chain", width=CHAIN_WIDTH)
-        self.add_columns("#", "pkts", "rule")
-        self.border_title = "Rules (raw/mangle/nat/filter)"
+        self.add_column(_("step"))
+        self.add_column(_("chain"), width=CHAIN_WIDTH)
+        self.add_columns("#", _("pkts"), _("rule"))
+        self.border_title = _("Rules (raw/mangle/nat/filter)")
 
     def show(self, state: HostState, path: Path | None, filt: str = "") -> None:
         steps: dict[str, list[int]] = {}
@@ -363,12 +365,13 @@ class RulesPane(DataTable[Text]):
                 and same_values == last[1]:
             return
         self._drawn_from = (same_objects, same_values)
-        self.border_title = ("Rules (raw/mangle/nat/filter + native nftables)" if state.nft_tables else
-                             "Rules (raw/mangle/nat/filter)") + (" — ip6tables" if family == 6 else "")
+        self.border_title = (_("Rules (raw/mangle/nat/filter + native nftables)") if state.nft_tables else
+                             _("Rules (raw/mangle/nat/filter)")) + (" — ip6tables" if family == 6 else "")
         rows = []
         native = self._native_rows(state.nft_tables, steps, deciding, filt, pal)
         if rs is None and not native:
-            why = "rules not captured" if "rules" in state.missing else f"no IPv{family} rules read"
+            why = _("rules not captured") if "rules" in state.missing else _("no IPv{family} rules read").format(
+                family=family)
             rows.append(("-none-", [literal(""), literal(why, "italic"), literal(""), literal(""), literal("")]))
         else:
             other = state.other_rulesets.get(family)
@@ -377,10 +380,10 @@ class RulesPane(DataTable[Text]):
                     rows += self._rule_rows(ruleset, prefix, steps, deciding, filt, pal)
             rows += native
             if not rows:
-                rows.append(("-none-", [literal(""), literal("no rules" + (" match the filter" if filt else ""),
+                rows.append(("-none-", [literal(""), literal(_("no rules match the filter") if filt else _("no rules"),
                                                              "italic"), literal(""), literal(""), literal("")]))
         if "nft" in state.missing:
-            rows.append(("-nft-", [literal(""), literal("nftables rules not read (see status)", "italic"),
+            rows.append(("-nft-", [literal(""), literal(_("nftables rules not read (see status)"), "italic"),
                                    literal(""), literal(""), literal("")]))
         sync_rows(self, rows)
 
@@ -439,7 +442,7 @@ class ProxiesPane(DataTable[Text]):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("pid", "listens", "→ container", "mapping")
+        self.add_columns("pid", _("listens"), _("→ container"), _("mapping"))
         self.border_title = "docker-proxy"
 
     def show(self, state: HostState, path: Path | None) -> None:
@@ -448,16 +451,16 @@ class ProxiesPane(DataTable[Text]):
         by_ip = {e.ip: c.name for c in state.containers for e in c.endpoints}
         for p in state.proxies:
             style = HIGHLIGHT if str(p.pid) in on_path else ""
-            owner = by_ip.get(p.container_ip, "no such container!")
+            owner = by_ip.get(p.container_ip, _("no such container!"))
             rows.append((str(p.pid), [literal(p.pid, style), literal(f"{p.host_ip}:{p.host_port}/{p.proto}", style),
                                       literal(f"{p.container_ip}:{p.container_port}", style), literal(owner, style)]))
         if not rows:
             if "proxies" in state.missing:
-                why = "processes not captured"
+                why = _("processes not captured")
             elif state.facts.userland_proxy is False:
-                why = "userland proxy is off: no docker-proxy"
+                why = _("userland proxy is off: no docker-proxy")
             else:
-                why = "no docker-proxy running"
+                why = _("no docker-proxy running")
             rows.append(("-none-", [literal(""), literal(why, "italic"), literal(""), literal("")]))
         sync_rows(self, rows)
 
@@ -475,7 +478,7 @@ class PathPane(DataTable[Text]):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self._counting(False)
-        self.border_title = "Path"
+        self.border_title = _("Path")
 
     _counts_shown: bool | None = None
 
@@ -488,8 +491,8 @@ class PathPane(DataTable[Text]):
         self.add_column("#")
         if counts:
             self.add_column("+pkts")
-        self.add_column("chain", width=CHAIN_WIDTH)
-        self.add_column("where")
+        self.add_column(_("chain"), width=CHAIN_WIDTH)
+        self.add_column(_("where"))
 
     def show(self, path: Path | None, kernel: Mapping[int, str] | None = None, kernel_verdict: str = "",
              counters: Mapping[int, int | None] | None = None) -> None:
@@ -501,7 +504,7 @@ class PathPane(DataTable[Text]):
         rows = []
         if path is None:
             empty = [literal("")] * (2 if counters is not None else 1)
-            rows.append(("-none-", [*empty, literal("select a port (Enter)", "italic")]))
+            rows.append(("-none-", [*empty, literal(_("select a port (Enter)"), "italic")]))
         else:
             for i, h in enumerate(path.hops, 1):
                 style = pal(UNCERTAIN) if h.uncertain else ""
@@ -510,11 +513,11 @@ class PathPane(DataTable[Text]):
                 if h.chain:
                     chain = literal(f"{h.family + ' ' if h.family else ''}{h.table}/{h.chain}", style)
                 else:
-                    chain = literal(h.kind, "italic " + style)
+                    chain = literal(word(h.kind), "italic " + style)
                 if h.kind == "rule":
                     where = h.rule if h.family else rule_gist(h.rule)
                 else:
-                    where = f"policy {h.policy}" if h.kind == "policy" else h.name
+                    where = _("policy {policy}").format(policy=h.policy) if h.kind == "policy" else h.name
                 mark = kernel.get(i - 1, "")
                 # docker-proxy's own connection is leg 2; its hops say so in the number.
                 number = f"{i} L{h.leg}" if h.leg > 1 else str(i)
@@ -523,16 +526,17 @@ class PathPane(DataTable[Text]):
                 cells = [number_cell, chain, literal(where, style)]
                 if counters is not None:
                     counted = counters.get(i - 1, "")
-                    cells.insert(1, literal("no counter" if counted is None else f"+{counted}" if counted else counted,
-                                            "bold" if counted else "dim"))
+                    shown = _("no counter") if counted is None else f"+{counted}" if counted else counted
+                    cells.insert(1, literal(shown, "bold" if counted else "dim"))
                 rows.append((f"hop{i}", cells))
         sync_rows(self, rows)
         if path is not None:
-            self.border_title = Text.assemble("Path — ", (path.verdict, pal(VERDICT_STYLE.get(path.verdict, ""))),
-                                              f" (via {path.via})" if path.via else "",
+            verdict = (word(path.verdict), pal(VERDICT_STYLE.get(path.verdict, "")))
+            self.border_title = Text.assemble(_("Path — "), verdict,
+                                              _(" (via {via})").format(via=word(path.via)) if path.via else "",
                                               (f" — {kernel_verdict}" if kernel_verdict else "", "bold"))
         else:
-            self.border_title = "Path"
+            self.border_title = _("Path")
 
 
 class Explanation(Static):
@@ -545,19 +549,20 @@ class Explanation(Static):
     def show_hop(self, path: Path | None, index: int, findings: list[Finding] | None = None) -> None:
         pal = palette(self)
         if path is None:
-            self.update(literal("Pick a port in the Containers pane and press Enter. "
-                                "o changes the origin; n/p step through the hops.", "italic"))
+            self.update(literal(_("Pick a port in the Containers pane and press Enter. "
+                                  "o changes the origin; n/p step through the hops."), "italic"))
             return
         if 0 <= index < len(path.hops):
             h = path.hops[index]
-            head = join((f"hop {index + 1}/{len(path.hops)} ", "bold"), (f"[{h.kind}] ", pal("bold " + NOTE)))
+            head = join((_("hop {n}/{total} ").format(n=index + 1, total=len(path.hops)), "bold"),
+                        (f"[{word(h.kind)}] ", pal("bold " + NOTE)))
             body = wrapped(h.explanation)
             if h.kind == "rule":
                 # The rule in full, wrapped: the short form in the tables may be cut.
                 body.append("\n")
                 body.append_text(wrapped(f"{h.family + ' ' if h.family else ''}{h.table}/{h.chain}: {h.rule}", "dim"))
             if h.uncertain:
-                body.append(f"\nuncertain: {h.uncertain}", style=pal(UNCERTAIN))
+                body.append("\n" + _("uncertain: {why}").format(why=h.uncertain), style=pal(UNCERTAIN))
             self.update(Text.assemble(head, body))
         else:
             text = Text.assemble(wrapped(path.summary, pal(VERDICT_STYLE.get(path.verdict, ""))))

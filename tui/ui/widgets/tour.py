@@ -9,16 +9,19 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui.i18n import N_, _
 from tui.lab.tour import TourStop
 from tui.ui.render import NOTE, VERDICT_STYLE, join, palette, wrapped
+from tui.ui.words import translate_bindings
 
 
 class TourScreen(Screen[None]):
-    BINDINGS = [Binding("n,right", "move(1)", "Next stop"), Binding("p,left", "move(-1)", "Prev stop"),
-                Binding("enter", "journey", "Its journey"), Binding("escape,t,q", "dismiss", "Back")]
+    BINDINGS = [Binding("n,right", "move(1)", N_("Next stop")), Binding("p,left", "move(-1)", N_("Prev stop")),
+                Binding("enter", "journey", N_("Its journey")), Binding("escape,t,q", "dismiss", N_("Back"))]
 
     def __init__(self, stops: list[TourStop]) -> None:
         super().__init__()
+        translate_bindings(self)
         self.stops = stops
         self.index = 0
 
@@ -40,7 +43,7 @@ class TourScreen(Screen[None]):
 
         stop = self.stops[self.index]
         if stop.path is None:
-            self.notify("this stop has no path on this host", severity="warning")
+            self.notify(_("this stop has no path on this host"), severity="warning")
             return
         self.app.push_screen(JourneyScreen(stop.path))
 
@@ -48,8 +51,8 @@ class TourScreen(Screen[None]):
         pal = palette(self)
         stop = self.stops[self.index]
         self.query_one("#tour-title", Static).update(
-            join((f"Tour {self.index + 1}/{len(self.stops)}  ", "bold"), (stop.title, "bold " + pal(NOTE)),
-                 ("   n/p: stop · Enter: its journey · Esc: back", "dim")))
+            join((_("Tour {n}/{total}  ").format(n=self.index + 1, total=len(self.stops)), "bold"),
+                 (stop.title, "bold " + pal(NOTE)), (_("   n/p: stop · Enter: its journey · Esc: back"), "dim")))
         body = wrapped(stop.question, "bold")
         body.append("\n\n")
         body.append_text(wrapped(stop.answer))
@@ -57,6 +60,6 @@ class TourScreen(Screen[None]):
             body.append("\n\n")
             body.append_text(wrapped(stop.source, "italic dim"))
         if stop.path is not None:
-            body.append("\n\nThe path that explains it: ", style="bold")
+            body.append("\n\n" + _("The path that explains it: "), style="bold")
             body.append_text(wrapped(stop.path.summary, pal(VERDICT_STYLE.get(stop.path.verdict, ""))))
         self.query_one("#tour-body", Static).update(body)
