@@ -127,7 +127,7 @@ def run_trace(args: argparse.Namespace) -> int:
     except QueryError as exc:
         return _usage_error(str(exc))
     for w in state.warnings:
-        if w.source != "firewall" or "not read" in w.message:
+        if w.source != "firewall" or w.unread:
             print(f"dockport-tui: {w.message}" + (f" — {w.hint}" if w.hint else ""), file=sys.stderr)
     if args.json:
         print(json.dumps(path.as_json() | {"findings": [f.as_json() for f in findings]}, indent=2))

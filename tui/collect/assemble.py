@@ -15,6 +15,7 @@ from tui.collect.docker_json import (
     facts_from_docker,
     network_from_inspect,
 )
+from tui.i18n import _
 from tui.model import (
     Container,
     HostState,
@@ -149,21 +150,23 @@ def _native_tables(p: Pieces, docker_firewall: str,
 
     if p.nft_json is None:
         if docker_firewall == "nftables":
-            return (), [Warning_("rules", f"Docker writes its rules with nftables, and they were not read "
-                                 f"({p.nft_unread or 'nft-ruleset.json not captured'}): every path is uncertain",
-                                 "install nftables (apt-get install nftables) and run as root")]
+            return (), [Warning_("rules", _("Docker writes its rules with nftables, and they were not read "
+                                           "({why}): every path is uncertain").format(
+                                             why=p.nft_unread or _("nft-ruleset.json not captured")),
+                                 _("install nftables (apt-get install nftables) and run as root"), unread=True)]
         return (), []
     try:
         return tables_from_json(p.nft_json, [*p.rulesets.values(), *p.other_rulesets.values()]), []
     except NftParseError as exc:
         problems.append(f"nft ruleset: {exc}")
-        return (), [Warning_("rules", f"nft ruleset not read: {exc}")]
+        return (), [Warning_("rules", _("nft ruleset not read: {error}").format(error=exc), unread=True)]
 
 
 def _problem_warnings(problems: list[str], containers: tuple[Container, ...]) -> list[Warning_]:
     """One warning per field that could not be read (the first few, then how many more)."""
     every = problems + [x for c in containers for x in c.problems]
-    shown = [Warning_("input", f"not read: {x}", "answers that depend on it are uncertain") for x in every[:20]]
+    shown = [Warning_("input", _("not read: {field}").format(field=x), _("answers that depend on it are uncertain"),
+                      unread=True) for x in every[:20]]
     if len(every) > 20:
-        shown.append(Warning_("input", f"not read: {len(every) - 20} more fields"))
+        shown.append(Warning_("input", _("not read: {count} more fields").format(count=len(every) - 20), unread=True))
     return shown

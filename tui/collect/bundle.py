@@ -27,6 +27,7 @@ from tui.collect.linux_text import (
 )
 from tui.collect.procfs import SYSCTL_PATTERN
 from tui.collect.run import CommandFailed, run
+from tui.i18n import _
 from tui.model import HostState, Warning_
 
 FORMAT = "dockport-bundle/1"
@@ -41,13 +42,15 @@ def _read_text(path: Path, warnings: list[Warning_]) -> str | None:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            warnings.append(Warning_("bundle", f"{path.name}: {size} bytes is too large, skipped"))
+            warnings.append(Warning_("bundle", _("{file}: {size} bytes is too large, skipped").format(
+                file=path.name, size=size), unread=True))
             return None
         return path.read_text(errors="replace")
     except FileNotFoundError:
         return None
     except OSError as exc:
-        warnings.append(Warning_("bundle", f"{path.name}: cannot read ({exc.strerror})"))
+        warnings.append(Warning_("bundle", _("{file}: cannot read ({error})").format(
+            file=path.name, error=exc.strerror), unread=True))
         return None
 
 
@@ -62,7 +65,8 @@ def _read_rules(path: Path, family: int, warnings: list[Warning_]):
     except FileNotFoundError:
         return None
     except OSError as exc:
-        warnings.append(Warning_("bundle", f"{path.name}: cannot read ({exc.strerror})"))
+        warnings.append(Warning_("bundle", _("{file}: cannot read ({error})").format(
+            file=path.name, error=exc.strerror), unread=True))
         return None
     warnings += rw
     return rs, head
@@ -75,13 +79,16 @@ def _read_json(path: Path, warnings: list[Warning_], kind: type) -> Any:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        warnings.append(Warning_("bundle", f"{path.name}: line {exc.lineno}: not valid JSON ({exc.msg})"))
+        warnings.append(Warning_("bundle", _("{file}: line {lineno}: not valid JSON ({error})").format(
+            file=path.name, lineno=exc.lineno, error=exc.msg), unread=True))
         return None
     if not isinstance(value, kind):
-        warnings.append(Warning_("bundle", f"{path.name}: expected a JSON {kind.__name__}"))
+        warnings.append(Warning_("bundle", _("{file}: expected a JSON {kind}").format(file=path.name,
+                                                                                     kind=kind.__name__), unread=True))
         return None
     if isinstance(value, list) and not all(isinstance(v, dict) for v in value):
-        warnings.append(Warning_("bundle", f"{path.name}: expected a list of objects"))
+        warnings.append(Warning_("bundle", _("{file}: expected a list of objects").format(file=path.name),
+                                 unread=True))
         return None
     return value
 
@@ -158,7 +165,8 @@ def load_bundle(directory: str | os.PathLike[str], source: str = "") -> HostStat
 
 
 def _with_missing_notes(state: HostState) -> HostState:
-    notes = [Warning_("bundle", f"{part}: not captured in this bundle") for part in sorted(state.missing)]
+    notes = [Warning_("bundle", _("{part}: not captured in this bundle").format(part=part), unread=True)
+             for part in sorted(state.missing)]
     return state.with_warnings(*notes)
 
 
@@ -217,7 +225,7 @@ def capture(directory: str | os.PathLike[str]) -> list[str]:
         problems.append(f"docker: {str(exc).splitlines()[0] if str(exc) else exc!r}")
         inspected = []
     commands = _shell_equivalents()
-    backend, _ = detect_backend()
+    backend, _warnings = detect_backend()
     if backend == "nft" and legacy_tables(4):
         commands.append(("iptables-legacy-save.txt", ["iptables-legacy-save", "-c"]))
     if shutil.which("ipset"):

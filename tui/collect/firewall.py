@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from tui.collect.iptables_save import backend_of, beside_warning, parse_iptables_save
 from tui.collect.run import CommandFailed, run
+from tui.i18n import _
 from tui.model import Chain, Rule, RuleSet, Warning_
 
 _SAVE = {4: "iptables", 6: "ip6tables"}
@@ -41,8 +42,8 @@ def detect_backend() -> tuple[str, list[Warning_]]:
     try:
         out = run(["iptables", "-V"]).stdout
     except CommandFailed as exc:
-        return "unknown", [Warning_("firewall", f"cannot tell the iptables backend: {exc}",
-                                    "install iptables, or capture the rules on the host")]
+        return "unknown", [Warning_("firewall", _("cannot tell the iptables backend: {error}").format(error=exc),
+                                    _("install iptables, or capture the rules on the host"))]
     if "nf_tables" in out:
         return "nft", []
     if "legacy" in out:
@@ -110,8 +111,8 @@ def _read_save(family: int, command: str, result: FirewallResult, quiet: bool = 
         proc = run([command, "-c"])
     except CommandFailed as exc:
         if not quiet:
-            result.warnings.append(Warning_("firewall", f"IPv{family} rules not read: {exc}",
-                                            _hint_for(exc)))
+            result.warnings.append(Warning_("firewall", _("IPv{family} rules not read: {error}").format(
+                family=family, error=exc), _hint_for(exc), unread=True))
         return None
     name = f"{command}.txt" if command != f"{_SAVE[family]}-save" else f"{_SAVE[family]}-save.txt"
     result.raw_text[name] = proc.stdout
@@ -126,9 +127,9 @@ def _read_save(family: int, command: str, result: FirewallResult, quiet: bool = 
 
 def _hint_for(exc: CommandFailed) -> str:
     if exc.missing:
-        return "install the iptables package, or capture a bundle on a host that has it"
+        return _("install the iptables package, or capture a bundle on a host that has it")
     if exc.permission:
-        return "run as root (sudo dockport-tui), or load a capture bundle made as root"
+        return _("run as root (sudo dockport-tui), or load a capture bundle made as root")
     return ""
 
 
@@ -142,9 +143,10 @@ def _read_legacy(family: int, result: FirewallResult, prefer_iptc: bool) -> Rule
             return read_with_iptc(family, names)
         except Exception as exc:  # libiptc missing, wrong ABI, no permission
             result.warnings.append(Warning_(
-                "firewall", f"python-iptables could not read IPv{family} legacy rules ({exc}); "
-                f"falling back to {_SAVE[family]}-legacy-save",
-                "run as root; install libip4tc2/libip6tc2 for python-iptables"))
+                "firewall", _("python-iptables could not read IPv{family} legacy rules ({error}); "
+                              "falling back to {command}").format(family=family, error=exc,
+                                                                  command=f"{_SAVE[family]}-legacy-save"),
+                _("run as root; install libip4tc2/libip6tc2 for python-iptables"), unread=True))
     return _read_save(family, f"{_SAVE[family]}-legacy-save", result)
 
 

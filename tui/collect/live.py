@@ -15,6 +15,7 @@ from typing import Any
 
 from tui.collect.assemble import Pieces, assemble
 from tui.collect.firewall import collect_firewall
+from tui.i18n import _
 from tui.model import HostState, Warning_
 
 
@@ -139,10 +140,11 @@ def read_docker(pieces: Pieces, client: Any = None, caches: LiveCollector | None
         pieces.docker_version, pieces.docker_info = caches.facts.get(api)
     except Exception as exc:  # socket missing, permission denied, daemon down
         text = str(exc)
-        hint = "start dockerd, or load a capture bundle"
+        hint = _("start dockerd, or load a capture bundle")
         if "ermission denied" in text:
-            hint = "add yourself to the docker group or run with sudo"
-        pieces.warnings.append(Warning_("docker", f"Docker daemon not reachable: {_short(text)}", hint))
+            hint = _("add yourself to the docker group or run with sudo")
+        pieces.warnings.append(Warning_("docker", _("Docker daemon not reachable: {error}").format(error=_short(text)),
+                                        hint, unread=True))
         return None
     from docker.errors import NotFound
 
@@ -190,7 +192,8 @@ def read_container_details(pieces: Pieces, namespaces: NamespaceCache | None = N
         except PermissionError:
             denied.append(c.get("Name", cid))
         except Exception as exc:
-            pieces.warnings.append(Warning_("links", f"netns of {c.get('Name', cid)} not read: {_short(str(exc))}"))
+            pieces.warnings.append(Warning_("links", _("netns of {container} not read: {error}").format(
+                container=c.get("Name", cid), error=_short(str(exc))), unread=True))
         try:
             pieces.container_listeners[cid] = _container_listeners(pid, key)
         except (FileNotFoundError, ProcessLookupError):
@@ -199,8 +202,9 @@ def read_container_details(pieces: Pieces, namespaces: NamespaceCache | None = N
             denied.append(c.get("Name", cid))
     if denied:
         pieces.warnings.append(Warning_(
-            "links", f"container namespaces not readable ({len(set(denied))} containers): "
-            "veth owners and listening sockets unknown", "run as root (sudo dockport-tui)"))
+            "links", _("container namespaces not readable ({count} containers): "
+                       "veth owners and listening sockets unknown").format(count=len(set(denied))),
+            _("run as root (sudo dockport-tui)"), unread=True))
     namespaces.forget_unused()
 
 
@@ -241,8 +245,8 @@ def read_ipsets(rulesets, warnings: list) -> dict:
     try:
         return ipsets_from_save(run(["ipset", "save"]).stdout)
     except CommandFailed as exc:
-        warnings.append(Warning_("firewall", f"rules use ipsets, but their members were not read: {exc}",
-                                 "install ipset and run as root; paths through those rules stay uncertain"))
+        warnings.append(Warning_("firewall", _("rules use ipsets, but their members were not read: {error}").format(
+            error=exc), _("install ipset and run as root; paths through those rules stay uncertain"), unread=True))
         return {}
 
 
@@ -300,4 +304,4 @@ def _proc_part():
 
         return read_proxies(), read_sysctls(), []
     except OSError as exc:
-        return None, None, [Warning_("proc", f"/proc not readable: {exc}")]
+        return None, None, [Warning_("proc", _("/proc not readable: {error}").format(error=exc), unread=True)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 
+from tui.i18n import _
 from tui.model import Address, Link, Route, Warning_
 
 _SCOPES = {253: "link", 254: "host", 200: "site"}
@@ -95,5 +96,5 @@ def _veth_ends_here() -> tuple[tuple[str, int, int], ...]:
 
 
 def netlink_warning(exc: Exception) -> Warning_:
-    return Warning_("links", f"links, addresses and routes not read: {exc}",
-                    "run as root, or load a capture bundle")
+    return Warning_("links", _("links, addresses and routes not read: {error}").format(error=exc),
+                    _("run as root, or load a capture bundle"), unread=True)

@@ -20,6 +20,7 @@ import tarfile
 from dataclasses import dataclass, field
 
 from tui.collect.run import CommandFailed, run
+from tui.i18n import _, word
 from tui.lab.experiments import (
     CLIENT_NS,
     CLIENT_SIDE,
@@ -82,7 +83,8 @@ def _client():
         client.ping()
         return client
     except Exception as exc:
-        raise LabError(f"the Docker daemon is not reachable: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise LabError(_("the Docker daemon is not reachable: {error}").format(
+            error=str(exc).splitlines()[0] if str(exc) else exc)) from None
 
 
 def daemon_settings() -> tuple[bool | None, bool | None]:
@@ -109,12 +111,13 @@ def up(image: str | None = None, say=print) -> None:
 def _up(client, image: str | None, say) -> None:
     api = client.api
     if api.containers(all=True, filters={"label": LABEL}):
-        raise LabError("a lab is already up: `dockport-tui lab down` first")
+        raise LabError(_("a lab is already up: `dockport-tui lab down` first"))
     image = image or _build_image(api)
     exposed = (api.inspect_image(image).get("Config") or {}).get("ExposedPorts") or {}
     if exposed:
-        say(f"lab: note: {image} itself EXPOSEs {', '.join(sorted(exposed))}, so experiment 1 is not "
-            "'no EXPOSE' (build one without EXPOSE, or let the lab build its own)")
+        say(_("lab: note: {image} itself EXPOSEs {ports}, so experiment 1 is not "
+              "'no EXPOSE' (build one without EXPOSE, or let the lab build its own)").format(
+            image=image, ports=", ".join(sorted(exposed))))
     labels = {LABEL: "1"}
     api.create_network(OTHER_NETWORK, driver="bridge", labels=labels)
     for exp in EXPERIMENTS:
@@ -126,15 +129,17 @@ def _up(client, image: str | None, say) -> None:
            host_config=api.create_host_config(network_mode=OTHER_NETWORK))
     _make_outside_client()
     icc, proxy = daemon_settings()
-    say(f"lab: up: 5 experiments, 3 client containers, an outside client ({CLIENT_NS}, {CLIENT_SIDE}); "
-        f"the daemon runs with ICC {onoff(icc)} and the userland proxy {onoff(proxy)}")
+    say(_("lab: up: 5 experiments, 3 client containers, an outside client ({namespace}, {address}); "
+          "the daemon runs with ICC {icc} and the userland proxy {proxy}").format(
+        namespace=CLIENT_NS, address=CLIENT_SIDE, icc=_(onoff(icc)), proxy=_(onoff(proxy))))
 
 
 def yes_no(value: bool | None) -> str:
-    return {True: "yes", False: "no", None: "-"}[value]
+    return {True: _("yes"), False: _("no"), None: "-"}[value]
 
 
 def onoff(value: bool | None) -> str:
+    """"on"/"off"/"unknown", in English (a key as much as a word): `_(onoff(x))` shows it."""
     return {True: "on", False: "off", None: "unknown"}[value]
 
 
@@ -159,7 +164,7 @@ def _build_image(api) -> str:
         pass
     busybox = shutil.which("busybox")
     if not busybox:
-        raise LabError("no image given and busybox is not installed: use --image IMAGE (serving HTTP on :80)")
+        raise LabError(_("no image given and busybox is not installed: use --image IMAGE (serving HTTP on :80)"))
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for d in ("bin", "www", "tmp"):
@@ -239,7 +244,7 @@ def down(say=print) -> None:
             except Exception:
                 pass
     _remove_outside_client()
-    say(f"lab: down ({len(removed)} removed)")
+    say(_("lab: down ({count} removed)").format(count=len(removed)))
 
 
 # -- status -----------------------------------------------------------------------------------------
@@ -273,7 +278,7 @@ def status() -> Matrix:
     session = Session(state, "live")
     names = {c.name for c in state.containers}
     if not all(e.name in names for e in EXPERIMENTS):
-        raise LabError("the lab is not up: `dockport-tui lab up`")
+        raise LabError(_("the lab is not up: `dockport-tui lab up`"))
     bridge = next((n for n in state.networks if n.bridge == "docker0"), None)
     matrix = Matrix(bridge.icc if bridge else None, state.facts.userland_proxy)
     view = HostView.of(state)
@@ -282,14 +287,15 @@ def status() -> Matrix:
     for exp in EXPERIMENTS:
         c = state.container(exp.name)
         if c is None:
-            raise LabError(f"{exp.name} went away while the lab was measured: run `dockport-tui lab status` again")
+            raise LabError(_("{container} went away while the lab was measured: run `dockport-tui lab status` "
+                             "again").format(container=exp.name))
         ip = next((e.ip for e in c.endpoints if e.ip), "")
         port = next((b.host_port for b in c.ports if b.published and b.container_port == SERVICE_PORT
                      and b.host_ip in ("0.0.0.0", "")), None)
         for client in CLIENTS:
             probe = probe_for(exp, client, ip, port, host_ip)
             if probe.target is None:
-                matrix.cells[(exp.number, client)] = Cell(None, None, "", "not published: nothing to connect to")
+                matrix.cells[(exp.number, client)] = Cell(None, None, "", _("not published: nothing to connect to"))
                 continue
             path, _findings = session.ask(Query(probe.target[1], "tcp", probe.origin, probe.to))
             # The rule that decided, or else the last thing that did (a socket, routing, a proxy).
@@ -303,31 +309,41 @@ def status() -> Matrix:
 
 
 def format_matrix(m: Matrix) -> str:
+    from rich.cells import cell_len
+
     from tui.lab.experiments import CLIENT_TITLES
 
-    head = (f"ICC {onoff(m.icc)}, userland proxy {onoff(m.userland_proxy)}; each cell: measured (predicted).\n"
-            "outside/host: the published port when there is one, else the container's address; "
-            "containers: the container's address")
-    cols = [CLIENT_TITLES[c] for c in CLIENTS]
-    width = max(len(c) for c in cols)
+    def right(text: str, width: int) -> str:  # by terminal cells: a Chinese word is two a character
+        return " " * (width - cell_len(text)) + text
+
+    def left(text: str, width: int) -> str:
+        return text + " " * (width - cell_len(text))
+
+    head = (_("ICC {icc}, userland proxy {proxy}; each cell: measured (predicted).").format(
+                icc=_(onoff(m.icc)), proxy=_(onoff(m.userland_proxy))) + "\n"
+            + _("outside/host: the published port when there is one, else the container's address; "
+                "containers: the container's address"))
+    cols = [_(CLIENT_TITLES[c]) for c in CLIENTS]
+    width = max(cell_len(c) for c in cols)
     lines = [head, ""]
-    lines.append(f"{'experiment':<24}" + "".join(f"{c[:width]:>{width + 2}}" for c in cols))
+    lines.append(left(_("experiment"), 24) + "".join(right(c, width + 2) for c in cols))
     for exp in EXPERIMENTS:
-        row = f"{exp.number} {exp.title:<22}"
+        row = left(f"{exp.number} {_(exp.title)}", 24)
         for client in CLIENTS:
-            row += f"{m.cells[(exp.number, client)].text:>{width + 2}}"
+            row += right(m.cells[(exp.number, client)].text, width + 2)
         lines.append(row)
     bad = m.disagreements()
     lines.append("")
-    lines.append("prediction and measurement agree in every cell" if not bad else
-                 f"{len(bad)} cells disagree (marked !):")
+    lines.append(_("prediction and measurement agree in every cell") if not bad else
+                 _("{count} cells disagree (marked !):").format(count=len(bad)))
     for number, client in bad:
         cell = m.cells[(number, client)]
-        lines.append(f"  {number} / {client}: measured {yes_no(cell.measured)}, "
-                     f"engine says {cell.verdict}: {cell.reason}")
+        lines.append("  " + _("{number} / {client}: measured {measured}, engine says {verdict}: {reason}").format(
+            number=number, client=client, measured=yes_no(cell.measured), verdict=word(cell.verdict),
+            reason=cell.reason))
     return "\n".join(lines)
 
 
 def require_root() -> None:
     if os.geteuid() != 0:
-        raise LabError("the lab creates containers, a network namespace and a veth pair: run it as root")
+        raise LabError(_("the lab creates containers, a network namespace and a veth pair: run it as root"))

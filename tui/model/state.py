@@ -18,6 +18,7 @@ class Warning_:
     source: str
     message: str
     hint: str = ""
+    unread: bool = False  # it says what was not read (not a finding about the host's setup)
 
 
 @dataclass(frozen=True)

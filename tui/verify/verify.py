@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui.i18n import _, word
 from tui.model import HostState
 from tui.paths.engine import Query, QueryError, trace
 from tui.paths.packet import HostView
@@ -56,12 +57,12 @@ class Verification:
     @property
     def headline(self) -> str:
         if not self.legs[0]:
-            return "the kernel traced no packet of this connection: nothing is confirmed"
+            return _("the kernel traced no packet of this connection: nothing is confirmed")
         if self.agree:
-            return "confirmed by the kernel"
+            return _("confirmed by the kernel")
         if self.first_difference is not None:
-            return f"the kernel differs from step {self.first_difference + 1}"
-        return f"the kernel's outcome differs ({self.outcome})"
+            return _("the kernel differs from step {step}").format(step=self.first_difference + 1)
+        return _("the kernel's outcome differs ({outcome})").format(outcome=self.outcome)
 
     def marks(self, path: TracedPath) -> dict[int, str]:
         """Hop index in `path` -> ✓ where the kernel showed the same rule at that place, ≠ where not."""
@@ -97,9 +98,9 @@ class Verification:
 def verify(port: int, proto: str, origin: str, to: str | None,
            collect: Callable[[], HostState] | None = None, family: int = 4) -> Verification:
     if os.geteuid() != 0:
-        raise VerifyError("verify needs root: it adds trace rules and a client namespace for one connection")
+        raise VerifyError(_("verify needs root: it adds trace rules and a client namespace for one connection"))
     if origin.startswith("external:"):
-        raise VerifyError("verify makes its own outside client: use --from external (it picks the address)")
+        raise VerifyError(_("verify makes its own outside client: use --from external (it picks the address)"))
     if to is not None and ":" in to:
         family = 6
     if collect is None:
@@ -163,7 +164,7 @@ def heal() -> list[str]:
             if len(words) == 3 and words[2].startswith(f"{PREFIX}-") and gone(words[2]):
                 _run("nft", "delete", "table", words[1], words[2], check=False)
                 removed.append(f"nft table {words[1]} {words[2]}")
-    return [f"removed what an interrupted verify left: {r}" for r in removed]
+    return [_("removed what an interrupted verify left: {what}").format(what=r) for r in removed]
 
 
 def _shell_words(text: str) -> list[str]:
@@ -243,7 +244,8 @@ def _free_network(family: int) -> str:
         candidate = ipaddress.ip_network(net)
         if not any(candidate.overlaps(t) for t in taken if t.version == family and t.prefixlen > 0):
             return net
-    raise VerifyError(f"every documentation range verify could give its IPv{family} client is in use on this host")
+    raise VerifyError(_("every documentation range verify could give its IPv{family} client is in use on this "
+                        "host").format(family=family))
 
 
 def _is_network(word: str) -> bool:
@@ -298,10 +300,10 @@ class _Tracer:
             tracer._monitor(undo, "xtables", ["xtables-monitor", "--trace", "-4"])
             tracer._trace_rules(undo, "iptables", matches)
         elif not native:
-            raise VerifyError("no xtables-monitor (package iptables) to read the kernel's trace")
+            raise VerifyError(_("no xtables-monitor (package iptables) to read the kernel's trace"))
         if native:
             if not shutil.which("nft"):
-                raise VerifyError("native nftables tables, and no nft (package nftables) to read their trace")
+                raise VerifyError(_("native nftables tables, and no nft (package nftables) to read their trace"))
             tracer._monitor(undo, "nft", ["nft", "-a", "monitor", "trace"])
             tracer._nft_rules(undo, src, proto, sport, proxy)
         time.sleep(0.3)  # the monitors subscribe
@@ -383,7 +385,7 @@ def _merge(iptables: list[KernelHop], native: list[KernelHop], both: bool) -> li
 def _settled(path: Path) -> str:
     """The monitor's output once it stops growing (monitors lag behind the packet)."""
     last, stable = -1, 0
-    for _ in range(50):
+    for _attempt in range(50):
         size = path.stat().st_size
         stable = stable + 1 if size == last else 0
         if stable >= 3:
@@ -411,7 +413,8 @@ def _connect(state: HostState, query: Query, client: _ClientNamespace | None, sp
         c = state.container(query.origin.split(":", 1)[1])
         if c is not None and c.network_mode != "host":
             if not c.sandbox_key:
-                raise VerifyError(f"container {c.name}: its network namespace is not known")
+                raise VerifyError(_("container {container}: its network namespace is not known").format(
+                    container=c.name))
             return _in_netns(c.sandbox_key, lambda: _probe(query, sport))
     return _probe(query, sport)
 
@@ -469,7 +472,7 @@ def _compare(query: Query, predicted: TracedPath, kernel_leg1: list[KernelHop], 
         first = min(len(a), len(b))
     notes = []
     if not kernel_leg1:
-        notes.append("the kernel traced no packet of this connection")
+        notes.append(_("the kernel traced no packet of this connection"))
     return Verification(query, predicted, kernel_leg1 + kernel_leg2, outcome, first, (a, b), notes,
                         (kernel_leg1, kernel_leg2))
 
@@ -477,24 +480,29 @@ def _compare(query: Query, predicted: TracedPath, kernel_leg1: list[KernelHop], 
 def report(v: Verification) -> str:
     """Prediction and kernel side by side, the first difference marked, then each verdict."""
     a, b = v.compared
-    width = max([len(x) for x in a] + [len("predicted")])
-    lines = [v.predicted.summary, "", f"    {'predicted'.ljust(width)}  kernel"]
+    from rich.cells import cell_len
+
+    predicted = _("predicted")
+    width = max([cell_len(x) for x in a] + [cell_len(predicted)])
+    lines = [v.predicted.summary, "", f"    {predicted}{' ' * (width - cell_len(predicted))}  " + _("kernel")]
     for i in range(max(len(a), len(b))):
         left = a[i] if i < len(a) else "—"
         right = b[i] if i < len(b) else "—"
         mark = "≠" if v.first_difference == i else " "
-        lines.append(f"{mark} {i + 1:>2} {left.ljust(width)}  {right}")
+        lines.append(f"{mark} {i + 1:>2} {left}{' ' * (width - cell_len(left))}  {right}")
     lines.append("")
-    lines.append(f"predicted: {v.predicted.verdict}" + (f" (via {v.predicted.via})" if v.predicted.via else ""))
-    lines.append(f"kernel:    the connection {'succeeded' if v.outcome == 'connected' else 'failed: ' + v.outcome}")
-    lines += [f"note: {n}" for n in v.notes]
+    lines.append(_("predicted: {verdict}").format(verdict=word(v.predicted.verdict))
+                 + (_(" (via {via})").format(via=word(v.predicted.via)) if v.predicted.via else ""))
+    lines.append(_("kernel:    the connection succeeded") if v.outcome == "connected" else
+                 _("kernel:    the connection failed: {outcome}").format(outcome=v.outcome))
+    lines += [_("note: {note}").format(note=n) for n in v.notes]
     if v.agree:
-        lines.append("confirmed by the kernel: the same rules, in the same order, and the same outcome")
+        lines.append(_("confirmed by the kernel: the same rules, in the same order, and the same outcome"))
     elif not v.legs[0]:
         lines.append(v.headline)
     else:
-        lines.append(f"they differ from step {v.first_difference + 1} on" if v.first_difference is not None
-                     else "the rules agree, the outcome does not")
-        lines.append("the engine was wrong here: `dockport-tui capture DIR` writes this host's state, so that "
-                     "the case can be reported and rebuilt")
+        lines.append(_("they differ from step {step} on").format(step=v.first_difference + 1)
+                     if v.first_difference is not None else _("the rules agree, the outcome does not"))
+        lines.append(_("the engine was wrong here: `dockport-tui capture DIR` writes this host's state, so that "
+                       "the case can be reported and rebuilt"))
     return "\n".join(lines)
