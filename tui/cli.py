@@ -8,6 +8,8 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from tui.i18n import _, set_language, word
+
 EXIT_DELIVERED, EXIT_NOT_DELIVERED, EXIT_USAGE, EXIT_UNCERTAIN = 0, 1, 2, 3
 
 
@@ -145,7 +147,6 @@ def run_tour(args: argparse.Namespace) -> int:
     experiments are measured by real connections beside the prediction."""
     import os
 
-    from tui.i18n import _
     from tui.lab.tour import tour
 
     try:
@@ -186,7 +187,6 @@ def run_reach(args: argparse.Namespace) -> int:
 def format_reach(answer) -> str:
     from rich.cells import cell_len
 
-    from tui.i18n import _, word
     from tui.paths.reach import what_decided
 
     m = answer.mapping
@@ -215,7 +215,6 @@ def format_reach(answer) -> str:
 
 
 def format_path(path, findings=()) -> str:
-    from tui.i18n import _, word
 
     lines = [path.summary, ""]
     leg = 1
@@ -295,7 +294,7 @@ def run_verify(args: argparse.Namespace) -> int:
     port, _, proto = args.port.partition("/")
     proto = proto or "tcp"
     if not port.isdigit() or proto not in ("tcp", "udp"):
-        return _usage_error(f"{args.port}: expected PORT or PORT/PROTO (tcp or udp)")
+        return _usage_error(_("{port}: expected PORT or PORT/PROTO (tcp or udp)").format(port=args.port))
     try:
         result = verify(int(port), proto, args.origin, args.to, family=6 if args.ipv6 else 4)
     except VerifyError as exc:
@@ -321,8 +320,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-    from tui.i18n import set_language
-
     set_language(getattr(args, "lang", None))
     if args.command == "serve":
         return run_serve(args)
@@ -344,7 +341,7 @@ def _main(argv: list[str] | None) -> int:
         source = ("demo", str(demo_bundle_path()))
     elif args.bundle:
         if not Path(args.bundle).is_dir():
-            return _usage_error(f"{args.bundle}: not a directory")
+            return _usage_error(_("{path}: not a directory").format(path=args.bundle))
         source = ("bundle", args.bundle)
     else:
         source = ("live", "")
@@ -364,7 +361,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from tui import serve
 
     if args.serve_bundle and not Path(args.serve_bundle).is_dir():
-        return _usage_error(f"{args.serve_bundle}: not a directory")
+        return _usage_error(_("{path}: not a directory").format(path=args.serve_bundle))
     if not args.serve_demo and not args.serve_bundle:
         why = serve.live_allowed()
         if why:

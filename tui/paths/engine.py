@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from tui.i18n import _
 from tui.model import Container, HostState, Link, NftChain, NftTable, Proxy, RuleSet
 from tui.paths import explain
 from tui.paths.netfilter import HookResult, Step, run_hook
@@ -271,16 +272,19 @@ def resolve_query(state: HostState, view: HostView, q: Query) -> tuple[Packet, C
         try:
             ip = ipaddress.ip_address(given)
         except ValueError:
-            raise QueryError(f"--to {given!r} is not an IP address" if given == q.to
-                             else f"not an IP address: {given!r}") from None
+            raise QueryError(_("--to {given} is not an IP address").format(given=repr(given)) if given == q.to
+                             else _("not an IP address: {given}").format(given=repr(given))) from None
         if ip.version == 6:
             q.family = 6  # an IPv6 address in the question implies -6
         elif q.family == 6:
-            raise QueryError(f"{given} is an IPv4 address, and the question is asked in IPv6 (-6)")
+            raise QueryError(_("{given} is an IPv4 address, and the question is asked in IPv6 (-6)").format(
+                given=given))
     packet, src_container = _first_packet(state, view, q)
     if not packet.dst or not packet.src:
-        why = "links not captured" if "links" in state.missing else f"no IPv{q.family} address found"
-        raise QueryError(f"the host's own addresses are unknown ({why}): give the destination with --to")
+        why = _("links not captured") if "links" in state.missing else _("no IPv{family} address found").format(
+            family=q.family)
+        raise QueryError(_("the host's own addresses are unknown ({why}): give the destination with --to").format(
+            why=why))
     return packet, src_container
 
 
@@ -297,19 +301,19 @@ def _first_packet(state: HostState, view: HostView, q: Query) -> tuple[Packet, C
     if not primary:
         primary = next((str(ip) for name, ips in view.local_by_iface.items() if name != "lo"
                         for ip in ips if ip.version == family and not ip.is_link_local), "")
-    no_address = f"the host has no IPv{family} address to connect to"
+    no_address = _("the host has no IPv{family} address to connect to").format(family=family)
     src_container = None
     if origin == "external" or origin.startswith("external:"):
         if origin.startswith("external:"):
             q.src = origin.split(":", 1)[1]
             iface, _gw, _s = view.route(q.src)
             if iface in ("", "lo"):
-                raise QueryError(f"the host has no route back to {q.src}")
+                raise QueryError(_("the host has no route back to {src}").format(src=q.src))
         else:
             iface = ext_if
             if not iface:
-                raise QueryError(f"the host has no IPv{family} default route: give the client as "
-                                 f"external:{'IP' if family == 4 else 'IPV6'}")
+                raise QueryError(_("the host has no IPv{family} default route: give the client as "
+                                   "external:{address}").format(family=family, address="IP" if family == 4 else "IPV6"))
             q.src = _outside_address(view, family)
         q.dst = q.to or view.primary_address(iface, family) or primary
         return Packet(q.src, q.dst, q.proto, CLIENT_SPORT, q.port, iif=iface), None
@@ -327,7 +331,7 @@ def _first_packet(state: HostState, view: HostView, q: Query) -> tuple[Packet, C
         name = origin.split(":", 1)[1]
         src_container = state.container(name)
         if src_container is None:
-            raise QueryError(f"no container named {name!r}")
+            raise QueryError(_("no container named {name}").format(name=repr(name)))
         if src_container.network_mode == "host":
             # --network host: the container's process is a process of the host, network-wise.
             q.dst = q.to or primary
@@ -339,13 +343,14 @@ def _first_packet(state: HostState, view: HostView, q: Query) -> tuple[Packet, C
             return Packet(q.src, q.dst, q.proto, CLIENT_SPORT, q.port), src_container
         q.src, _net = _first_ip(src_container, family)
         if not q.src:
-            raise QueryError(f"container {name!r} has no IPv{family} address on a network"
-                             + (" (its networks have IPv6 off)" if family == 6 else ""))
+            raise QueryError(_("container {name} has no IPv{family} address on a network").format(
+                name=repr(name), family=family) + (_(" (its networks have IPv6 off)") if family == 6 else ""))
         q.dst = q.to or primary
         if not q.dst:
             raise QueryError(no_address)
         return Packet(q.src, q.dst, q.proto, CLIENT_SPORT, q.port), src_container
-    raise QueryError(f"unknown origin {origin!r}: use external, external:IP, host, localhost or container:NAME")
+    raise QueryError(_("unknown origin {origin}: use external, external:IP, host, localhost or container:NAME").format(
+        origin=repr(origin)))
 
 
 def _outside_address(view: HostView, family: int = 4) -> str:
