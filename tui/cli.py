@@ -236,7 +236,7 @@ def format_path(path, findings=()) -> str:
         lines.append("")
         lines.append(_("findings:"))
     for f in findings:
-        lines.append(f"  [{f.severity}] {f.reason}")
+        lines.append(f"  [{word(f.severity)}] {f.reason}")
         if f.evidence:
             lines.append("         " + _("evidence: {evidence}").format(evidence=f.evidence))
     return "\n".join(lines)

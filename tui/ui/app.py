@@ -45,8 +45,18 @@ _PACKAGE = FsPath(__file__).resolve().parent.parent
 STYLES = next((d for d in (_PACKAGE / "styles", _PACKAGE.parent / "styles") if d.is_dir()), _PACKAGE / "styles")
 
 
-# The statuses that are whole sentences of ours (the others carry a path or an error of the host).
+# The status stays English inside (its first words pick the colour); it is translated as shown: a
+# whole sentence of ours, or the words of ours in front of a path or an error of the host.
 STATUS_WORDS = (N_("demo bundle"), N_("live"), N_("loaded"), N_("daemon unreachable (retrying)"))
+STATUS_PREFIXES = (N_("daemon unreachable (retrying) — showing the state of"), N_("live (firewall changes polled"),
+                   N_("collection failed"), N_("cannot load"), N_("bundle"))
+
+
+def status_words(status: str) -> str:
+    if status in STATUS_WORDS:
+        return _(status)
+    prefix = next((p for p in STATUS_PREFIXES if status.startswith(p)), "")
+    return _(prefix) + status[len(prefix):] if prefix else status
 
 
 def _status_colour(status: str) -> str:
@@ -454,8 +464,7 @@ class DockportApp(App[None]):
         st = self.session.state
         status = self.session.status
         pal = palette(self.screen)
-        # The status stays English inside (its words pick the colour); it is translated as shown.
-        parts = [("● ", pal(_status_colour(status))), (_(status), "bold"),
+        parts = [("● ", pal(_status_colour(status))), (status_words(status), "bold"),
                  _("   origin: {origin} (IPv{family})").format(origin=self.session.origin, family=self.session.family)]
         if st:
             f = st.facts

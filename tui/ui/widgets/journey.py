@@ -15,7 +15,7 @@ from tui.i18n import N_, _
 from tui.paths.journey import Journey, Stage, journey_of
 from tui.paths.types import PacketFacts, Path
 from tui.ui.render import NOTE, VERDICT_STYLE, join, palette, short_rule, wrapped
-from tui.ui.words import translate_bindings
+from tui.ui.words import translate_bindings, word
 
 # What each kind of stage is, in a few words (hooks by their netfilter name).
 STAGE_WORDS = {
@@ -96,7 +96,7 @@ class JourneyScreen(Screen[None]):
     def _stage_text(self, stage: Stage, current: bool, pal) -> Text:
         path = self.journey.path
         marker = "▶ " if current else "  "
-        out = join((marker, "bold"), (stage.name, "bold"),
+        out = join((marker, "bold"), (word(stage.name), "bold"),
                    (f"  {stage.label}" if stage.label else "", pal(NOTE)),
                    (f"   {_(STAGE_WORDS[stage.name])}" if stage.name in STAGE_WORDS else "", "dim"))
         if not stage.passed:

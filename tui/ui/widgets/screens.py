@@ -10,7 +10,7 @@ from textual.widgets import Static
 from tui.i18n import N_, _
 from tui.model import HostState
 from tui.ui.render import wrapped
-from tui.ui.words import translate_bindings
+from tui.ui.words import translate_bindings, word
 
 
 class WarningsScreen(ModalScreen[None]):
@@ -37,7 +37,7 @@ class WarningsScreen(ModalScreen[None]):
                 if w.hint:
                     lines.append(f"    → {w.hint}")
             for f in host_findings(st):
-                lines.append(f"{f.severity}: {f.reason}")
+                lines.append(f"{word(f.severity)}: {f.reason}")
                 if f.evidence:
                     lines.append(_("    evidence: {evidence}").format(evidence=f.evidence))
             if not st.warnings and not st.missing:
