@@ -21,11 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     # --lang is accepted before the subcommand and after it (`trace --lang zh`).
     lang = argparse.ArgumentParser(add_help=False)
     lang.add_argument("--lang", choices=["en", "zh"], default=argparse.SUPPRESS,
-                      help="language of the sentences (default: from LC_ALL/LANG; English otherwise)")
-    ap = argparse.ArgumentParser(prog="dockport-tui", parents=[lang], description=(
+                      help=_("language of the sentences (default: from LC_ALL/LANG; English otherwise)"))
+    ap = argparse.ArgumentParser(prog="dockport-tui", parents=[lang], description=_(
         "Where does a packet to a Docker port go, and why does it (not) arrive?"))
-    ap.add_argument("--demo", action="store_true", help="explore the bundled demo host (no Docker needed)")
-    ap.add_argument("--bundle", metavar="DIR", help="explore a capture bundle")
+    ap.add_argument("--demo", action="store_true", help=_("explore the bundled demo host (no Docker needed)"))
+    ap.add_argument("--bundle", metavar="DIR", help=_("explore a capture bundle"))
     sub = ap.add_subparsers(dest="command")
     _add_parser = sub.add_parser
 
@@ -33,44 +33,44 @@ def _parser() -> argparse.ArgumentParser:
         return _add_parser(name, parents=[lang], **kw)
 
     sub.add_parser = add_parser  # type: ignore[method-assign]
-    sv = sub.add_parser("serve", help="the app in a browser tab (textual-serve), on 127.0.0.1:8000 by default")
+    sv = sub.add_parser("serve", help=_("the app in a browser tab (textual-serve), on 127.0.0.1:8000 by default"))
     sv.add_argument("--demo", dest="serve_demo", action="store_true")
     sv.add_argument("--bundle", dest="serve_bundle", metavar="DIR")
-    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; see the README "
-                    "for ssh -L)")
+    sv.add_argument("--host", default="127.0.0.1", help=_("address to listen on (default 127.0.0.1; see the README "
+                    "for ssh -L)"))
     sv.add_argument("--port", type=int, default=8000)
-    cap = sub.add_parser("capture", help="write a capture bundle of this host")
+    cap = sub.add_parser("capture", help=_("write a capture bundle of this host"))
     cap.add_argument("dir")
-    lab = sub.add_parser("lab", help="the talk's five experiments on this engine, measured and predicted")
+    lab = sub.add_parser("lab", help=_("the talk's five experiments on this engine, measured and predicted"))
     lab.add_argument("action", choices=["up", "status", "down"])
-    lab.add_argument("--image", help="image serving HTTP on :80 (default: a tiny one built from busybox)")
+    lab.add_argument("--image", help=_("image serving HTTP on :80 (default: a tiny one built from busybox)"))
     lab.add_argument("--json", action="store_true")
-    tr = sub.add_parser("trace", help="print the path of one port")
-    tr.add_argument("port", help="PORT or PORT/PROTO")
+    tr = sub.add_parser("trace", help=_("print the path of one port"))
+    tr.add_argument("port", help=_("PORT or PORT/PROTO"))
     tr.add_argument("--bundle", dest="trace_bundle", metavar="DIR")
     tr.add_argument("--demo", dest="trace_demo", action="store_true")
     tr.add_argument("--from", dest="origin", default="external",
-                    help="external (default), external:IP, host, localhost, container:NAME")
-    tr.add_argument("--to", dest="to", help="destination address (default: the host's address)")
+                    help=_("external (default), external:IP, host, localhost, container:NAME"))
+    tr.add_argument("--to", dest="to", help=_("destination address (default: the host's address)"))
     tr.add_argument("-6", dest="ipv6", action="store_true",
-                    help="the client speaks IPv6 (implied by an IPv6 address in --from or --to)")
+                    help=_("the client speaks IPv6 (implied by an IPv6 address in --from or --to)"))
     tr.add_argument("--json", action="store_true")
-    re_ = sub.add_parser("reach", help="every origin at once for one port: who reaches it, and which rule decides")
-    re_.add_argument("port", help="PORT or PORT/PROTO")
+    re_ = sub.add_parser("reach", help=_("every origin at once for one port: who reaches it, and which rule decides"))
+    re_.add_argument("port", help=_("PORT or PORT/PROTO"))
     re_.add_argument("--bundle", dest="trace_bundle", metavar="DIR")
     re_.add_argument("--demo", dest="trace_demo", action="store_true")
-    re_.add_argument("-6", dest="ipv6", action="store_true", help="the clients speak IPv6")
+    re_.add_argument("-6", dest="ipv6", action="store_true", help=_("the clients speak IPv6"))
     re_.add_argument("--json", action="store_true")
-    to = sub.add_parser("tour", help="the talk's five experiments and four open questions, answered on this host")
+    to = sub.add_parser("tour", help=_("the talk's five experiments and four open questions, answered on this host"))
     to.add_argument("--bundle", dest="trace_bundle", metavar="DIR")
     to.add_argument("--demo", dest="trace_demo", action="store_true")
-    ve = sub.add_parser("verify", help="make one real connection and put the kernel's trace beside the prediction "
-                        "(root; adds a client namespace and trace rules for that connection, and removes them)")
-    ve.add_argument("port", help="PORT or PORT/PROTO")
+    ve = sub.add_parser("verify", help=_("make one real connection and put the kernel's trace beside the prediction "
+                        "(root; adds a client namespace and trace rules for that connection, and removes them)"))
+    ve.add_argument("port", help=_("PORT or PORT/PROTO"))
     ve.add_argument("--from", dest="origin", default="external",
-                    help="external (default: a client namespace verify makes), host, localhost, container:NAME")
-    ve.add_argument("--to", dest="to", help="destination address (default: the host's address)")
-    ve.add_argument("-6", dest="ipv6", action="store_true", help="connect over IPv6 (traced with nft monitor)")
+                    help=_("external (default: a client namespace verify makes), host, localhost, container:NAME"))
+    ve.add_argument("--to", dest="to", help=_("destination address (default: the host's address)"))
+    ve.add_argument("-6", dest="ipv6", action="store_true", help=_("connect over IPv6 (traced with nft monitor)"))
     ve.add_argument("--json", action="store_true")
     return ap
 
@@ -318,9 +318,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def _lang_in(argv: list[str]) -> str | None:
+    """--lang before argparse runs: its help is written in that language too."""
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv) and argv[i + 1] in ("en", "zh"):
+            return argv[i + 1]
+        if arg.startswith("--lang=") and arg[7:] in ("en", "zh"):
+            return arg[7:]
+    return None
+
+
 def _main(argv: list[str] | None) -> int:
+    set_language(_lang_in(sys.argv[1:] if argv is None else argv))
     args = _parser().parse_args(argv)
-    set_language(getattr(args, "lang", None))
     if args.command == "serve":
         return run_serve(args)
     if args.command == "trace":
