@@ -78,7 +78,8 @@ def generate(root: Path, containers: int = 1000, networks: int = 50, rules: int 
             "HostConfig": {"NetworkMode": net["Name"],
                            "PortBindings": {key: [{"HostIp": "", "HostPort": str(host_port)}]}},
             "NetworkSettings": {"SandboxKey": f"/var/run/docker/netns/{cid[:12]}",
-                                "Ports": {key: [{"HostIp": "0.0.0.0", "HostPort": str(host_port)}]},
+                                "Ports": {key: [{"HostIp": "0.0.0.0", "HostPort": str(host_port)},
+                                                {"HostIp": "::", "HostPort": str(host_port)}]},
                                 "Networks": {net["Name"]: {"NetworkID": net["Id"], "IPAddress": ip,
                                                            "IPPrefixLen": net["_subnet"].prefixlen,
                                                            "Gateway": str(net["_subnet"][1])}}},
@@ -88,8 +89,10 @@ def generate(root: Path, containers: int = 1000, networks: int = 50, rules: int 
                           f"-j DNAT --to-destination {ip}:{cport}")
         filter_docker.append(f"-A DOCKER -d {ip}/32 ! -i {br} -o {br} -p tcp -m tcp --dport {cport} -j ACCEPT")
         post.append(f"-A POSTROUTING -s {ip}/32 -d {ip}/32 -p tcp -m tcp --dport {cport} -j MASQUERADE")
-        ps.append(f"{200000 + i:7d} /usr/bin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port {host_port} "
-                  f"-container-ip {ip} -container-port {cport}")
+        # With the userland proxy on, Docker starts two per binding: 0.0.0.0 and [::] (both to IPv4).
+        for k, host_ip in enumerate(("0.0.0.0", "::")):
+            ps.append(f"{200000 + 2 * i + k:7d} /usr/bin/docker-proxy -proto tcp -host-ip {host_ip} "
+                      f"-host-port {host_port} -container-ip {ip} -container-port {cport}")
 
     bridges = [n["_bridge"] for n in nets]
     per_net_filter = []

@@ -124,7 +124,7 @@ def run_trace(args: argparse.Namespace) -> int:
         return asked
     port, proto, state = asked
     try:
-        path, findings = Session(state, "").ask(Query(port, proto, args.origin, args.to,
+        path, findings = Session(state, "", retrace=False).ask(Query(port, proto, args.origin, args.to,
                                                       family=6 if args.ipv6 else 4))
     except QueryError as exc:
         return _usage_error(str(exc))

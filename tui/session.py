@@ -38,7 +38,9 @@ class PortChoice:
 
 
 class Session:
-    def __init__(self, state: HostState | None = None, status: str = "loading…") -> None:
+    def __init__(self, state: HostState | None = None, status: str = "loading…", retrace: bool = True) -> None:
+        """`retrace=False`: a session that only answers questions (`ask`: the CLI, the lab) does not
+        trace the port it would follow on screen."""
         self.state: HostState | None = None
         self.status = status
         self.origin = "external"
@@ -57,7 +59,7 @@ class Session:
         self._quick: dict[str, tuple[int, Container | Stopped | None]] = {}
         self._sequence = 0
         if state is not None:
-            self.load(state, status)
+            self.load(state, status, retrace)
 
     # -- live data -----------------------------------------------------------------------------
 
@@ -219,8 +221,8 @@ class Session:
             self.notices.append(str(exc))
             return
         c = self._container_of(self.selected)
-        self.findings = host_findings(self.state) + (port_findings(self.state, c, self.selected.binding)
-                                                     if c else [])
+        self.findings = host_findings(self.state) + (
+            port_findings(self.state, c, self.selected.binding, known=[self.path]) if c else [])
 
     def ask(self, query: Query) -> tuple[Path, list[Finding]]:
         """One question about the current state, away from the selection: the CLI's and the lab's."""
@@ -288,7 +290,7 @@ def findings_for_path(state: HostState, path: Path) -> list[Finding]:
 
     found = host_findings(state)
     if path.mapping is not None:
-        found += port_findings(state, path.mapping.container, path.mapping.binding)
+        found += port_findings(state, path.mapping.container, path.mapping.binding, known=[path])
     return found
 
 

@@ -275,7 +275,7 @@ def status() -> Matrix:
     from tui.session import Session
 
     state = collect_live()
-    session = Session(state, "live")
+    session = Session(state, "live", retrace=False)
     names = {c.name for c in state.containers}
     if not all(e.name in names for e in EXPERIMENTS):
         raise LabError(_("the lab is not up: `dockport-tui lab up`"))

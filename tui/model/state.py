@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tui.model.memo import per_object
+
 
 @dataclass(frozen=True)
 class Warning_:
@@ -358,9 +360,14 @@ class HostState:
         return "nft" if self.facts.firewall_backend == "legacy" else "legacy"
 
     def container(self, name_or_id: str) -> Container | None:
+        """By name, id, or an id prefix of 6 or more; the first in order that matches."""
         key = name_or_id.lstrip("/")
+        if len(key) < 6 or not _HEX.issuperset(key):
+            # No id starts with it (ids are hex): a name or a whole id, from the index (a host with
+            # 1,000 containers asks this once per origin of `reach`).
+            return _containers_by_key(self).get(key)
         for c in self.containers:
-            if c.name == key or c.id == key or (len(key) >= 6 and c.id.startswith(key)):
+            if c.name == key or c.id == key or c.id.startswith(key):
                 return c
         return None
 
@@ -404,3 +411,15 @@ class HostState:
             other_rulesets={f: strip(r) for f, r in self.other_rulesets.items()},
             warnings=(),
         )
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+@per_object(maxsize=8)
+def _containers_by_key(state: HostState) -> dict[str, Container]:
+    out: dict[str, Container] = {}
+    for c in state.containers:  # the first in order wins, as in a scan
+        out.setdefault(c.name, c)
+        out.setdefault(c.id, c)
+    return out

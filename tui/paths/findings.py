@@ -10,7 +10,7 @@ engine): no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,13 +161,15 @@ def _native_dnat_ports(state: HostState) -> set[tuple[str, int]]:
     return ports
 
 
-def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = True) -> list[Finding]:
+def port_findings(state: HostState, c: Container, b: PortBinding, deep: bool = True,
+                  known: Iterable[Path] = ()) -> list[Finding]:
     """What a user should know about one port of one container.
 
     `deep=False` leaves out the findings that need a trace (drops, direct routing): cheap enough
-    for every row of a large host.
+    for every row of a large host. `known`: paths already traced on this state (the one on screen),
+    so that a finding that asks the same question does not walk it again.
     """
-    from tui.paths.engine import trace
+    trace = _reusing(known)
 
     out: list[Finding] = []
     net, endpoint = _network_of(state, c)
@@ -265,6 +267,25 @@ def _proxy_findings(state: HostState, c: Container, b: PortBinding, ip: str) -> 
 
 
 Tracer = Callable[[HostState, Query], Path]
+
+
+def _question(q: Query) -> tuple[object, ...]:
+    return (q.port, q.proto, q.origin, q.to, q.family)
+
+
+def _reusing(known: Iterable[Path]) -> Tracer:
+    """The engine's trace, answering a question asked twice (or already on screen) once."""
+    from tui.paths.engine import trace
+
+    answers = {_question(p.query): p for p in known}
+
+    def traced(state: HostState, query: Query) -> Path:
+        key = _question(query)  # before the trace fills in the addresses
+        if key not in answers:
+            answers[key] = trace(state, query)
+        return answers[key]
+
+    return traced
 
 
 def _udp_answer_source(state: HostState, b: PortBinding) -> list[Finding]:
