@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from tui.collect.fields import Doc
+from tui.collect.fields import Doc, canonical_ip
 from tui.model import Address, IpSet, Link, Listener, Proxy, Route
 
 _FAMILY = {"inet": 4, "inet6": 6}
@@ -159,7 +159,7 @@ def proxy_from_args(pid: int, args: list[str]) -> Proxy | None:
                 value = next(it, "")
             flags[key] = value
     try:
-        host_ip, container_ip = (str(ipaddress.ip_address(flags.get(k, ""))) for k in ("host-ip", "container-ip"))
+        host_ip, container_ip = canonical_ip(flags.get("host-ip", "")), canonical_ip(flags.get("container-ip", ""))
         host_port, container_port = int(flags.get("host-port", "")), int(flags.get("container-port", ""))
     except ValueError:
         return None  # cut short or not docker-proxy's flags: not one we can follow

@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 from tui.model import Chain
 from tui.model.memo import per_object
 
-# iptables-save prints -s before -d, and a negated -d as "! -d": neither form is captured here.
+# iptables-save prints -s, -d, -i, -o in that order, a negated one as "! -d": negated ones, and
+# interface names ending in "+" (a wildcard), are not captured here.
 _DST = re.compile(r"^-A \S+ (?:(?:! )?-s \S+ )?-d (\d+\.\d+\.\d+\.\d+)/32 ")
 _DPORT = re.compile(r" -m (tcp|udp) --dport (\d+) ")
+_ADDRS = r"^-A \S+ (?:(?:! )?-s \S+ )?(?:(?:! )?-d \S+ )?"
+_IIF = re.compile(_ADDRS + r"-i ([^\s+]+) ")
+_OIF = re.compile(_ADDRS + r"(?:(?:! )?-i \S+ )?-o ([^\s+]+) ")
 
 
 @dataclass
@@ -28,6 +32,9 @@ class ChainIndex:
     wildcard: list[int] = field(default_factory=list)
     by_dst: dict[str, list[int]] = field(default_factory=dict)
     by_port: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    # Docker writes one isolation and four FORWARD rules per bridge: `-i br-x`, `-o br-x`.
+    by_iif: dict[str, list[int]] = field(default_factory=dict)
+    by_oif: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, chain: Chain) -> ChainIndex:
@@ -42,13 +49,22 @@ class ChainIndex:
             if m and " ! --dport" not in text:
                 idx.by_port.setdefault((m.group(1), int(m.group(2))), []).append(i)
                 continue
+            m = _IIF.match(text)
+            if m:
+                idx.by_iif.setdefault(m.group(1), []).append(i)
+                continue
+            m = _OIF.match(text)
+            if m:
+                idx.by_oif.setdefault(m.group(1), []).append(i)
+                continue
             idx.wildcard.append(i)
         return idx
 
-    def next_candidate(self, start: int, dst: str, proto: str, dport: int) -> int:
+    def next_candidate(self, start: int, dst: str, proto: str, dport: int, iif: str = "", oif: str = "") -> int:
         """The first rule at or after `start` that might match; `size` when none is left."""
         best = self.size
-        for positions in (self.wildcard, self.by_dst.get(dst), self.by_port.get((proto, dport))):
+        for positions in (self.wildcard, self.by_dst.get(dst), self.by_port.get((proto, dport)),
+                          self.by_iif.get(iif), self.by_oif.get(oif)):
             if positions:
                 j = bisect_left(positions, start)
                 if j < len(positions) and positions[j] < best:

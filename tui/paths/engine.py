@@ -16,7 +16,7 @@ from tui.model.memo import per_object
 from tui.paths import explain
 from tui.paths.netfilter import HookResult, Step, run_hook
 from tui.paths.nft_walk import run_chain
-from tui.paths.packet import HostView, Packet
+from tui.paths.packet import HostView, Packet, parsed_ip, parsed_network
 from tui.paths.types import (
     ORIGINS,
     Doubt,
@@ -479,10 +479,10 @@ _FORWARDING = {4: "net.ipv4.ip_forward", 6: "net.ipv6.conf.all.forwarding"}
 
 def _on_own_subnet(c: Container, ip: str) -> bool:
     try:
-        addr = ipaddress.ip_address(ip)
+        addr = parsed_ip(ip)
         own = [(e.ip, e.prefix or 32) for e in c.endpoints if e.ip] + \
             [(e.ipv6, e.prefix6 or 128) for e in c.endpoints if e.ipv6]
-        return any(addr in ipaddress.ip_network(f"{a}/{n}", strict=False) for a, n in own)
+        return any(addr in parsed_network(f"{a}/{n}") for a, n in own)
     except ValueError:
         return False
 

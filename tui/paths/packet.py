@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -75,13 +76,13 @@ class HostView:
         return view
 
     def is_local(self, addr: str, iface: str | None = None) -> bool:
-        ip = ipaddress.ip_address(addr)
+        ip = parsed_ip(addr)
         if iface is not None:
             return ip in self.local_by_iface.get(iface, ()) or (iface == "lo" and ip.is_loopback)
         return ip in self.local_all or ip.is_loopback
 
     def addr_type(self, addr: str, iface: str | None = None) -> set[str]:
-        ip = ipaddress.ip_address(addr)
+        ip = parsed_ip(addr)
         types: set[str] = set()
         if self.is_local(addr, iface):
             types.add("LOCAL")
@@ -145,7 +146,15 @@ class HostView:
         return out
 
     def route(self, dst: str) -> tuple[str, str, str]:
-        """(out interface, gateway, preferred source) for dst, by longest prefix."""
+        """(out interface, gateway, preferred source) for dst, by longest prefix (the view is of one
+        immutable state: each destination is looked up once; `reach` asks a thousand times)."""
+        cache: dict[str, tuple[str, str, str]] = self.__dict__.setdefault("_route_cache", {})
+        found = cache.get(dst)
+        if found is None:
+            found = cache[dst] = self._route(dst)
+        return found
+
+    def _route(self, dst: str) -> tuple[str, str, str]:
         ip = ipaddress.ip_address(dst)
         if self.is_local(dst):
             return "lo", "", dst
@@ -175,6 +184,17 @@ class HostView:
             if r.dst == "default" and r.family == family:
                 return r.dev
         return ""
+
+
+@functools.lru_cache(maxsize=65536)
+def parsed_ip(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address parsed once (the walk asks about the same few addresses at every hook)."""
+    return ipaddress.ip_address(addr)
+
+
+@functools.lru_cache(maxsize=65536)
+def parsed_network(spec: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    return ipaddress.ip_network(spec, strict=False)
 
 
 @per_object(maxsize=8)
