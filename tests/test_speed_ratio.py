@@ -1,0 +1,72 @@
+"""The scale trace must not fall far behind: a ratio against reading the same capture raw, timed
+interleaved in the same run (so a loaded machine slows both). The margin is generous; this catches
+a regression that changes the order of growth (a scan per rule, a parse per origin), not noise.
+Absolute figures and their targets are in benchmarks/ (python -m benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.gen_bundle import generate
+from tui.collect.bundle import load_bundle
+from tui.paths.engine import trace
+from tui.paths.reach import reach
+from tui.paths.types import Query
+from tui.session import findings_for_path
+
+RATIO = 8.0  # measured about 3–4 on this machine (see benchmarks/RESULTS.md)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("scale") / "b"
+    generate(root, containers=400, networks=20, rules=8000)
+    return root
+
+
+def _raw_read(root: Path) -> None:
+    """The least any tool pays: every file read, the JSON decoded, the rules split into lines."""
+    for f in root.rglob("*"):
+        if f.is_file():
+            text = f.read_text()
+            if f.suffix == ".json":
+                json.loads(text)
+            else:
+                text.splitlines()
+
+
+def _our_trace(root: Path, port: int) -> None:
+    state = load_bundle(root)
+    path = trace(state, Query(port, "tcp", "external"))
+    findings_for_path(state, path)
+
+
+def _interleaved(*work, runs: int = 5) -> list[float]:
+    times: list[list[float]] = [[] for _ in work]
+    for _ in range(runs):
+        for i, fn in enumerate(work):
+            t = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
+
+
+def test_a_trace_at_scale_stays_within_a_few_raw_reads(bundle):
+    port = 20000 + 200
+    raw, ours = _interleaved(lambda: _raw_read(bundle), lambda: _our_trace(bundle, port))
+    assert ours / raw <= RATIO, f"trace {ours * 1000:.0f} ms = {ours / raw:.1f}× the raw read ({raw * 1000:.0f} ms)"
+
+
+def test_reach_at_scale_stays_within_a_few_traces(bundle):
+    """`reach` asks every origin (400 containers here): it must not cost much more than a trace."""
+    port = 20000 + 200
+    state = load_bundle(bundle)
+    trace(state, Query(port, "tcp", "external"))  # indexes built once, for both
+    one, every = _interleaved(lambda: _our_trace(bundle, port),
+                              lambda: reach(load_bundle(bundle), port, "tcp", 4), runs=3)
+    assert every / one <= 3 * RATIO / 2, f"reach {every * 1000:.0f} ms = {every / one:.1f}× a trace"
