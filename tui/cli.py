@@ -270,7 +270,7 @@ def run_lab(args: argparse.Namespace) -> int:
     except lab.LabError as exc:
         return _usage_error(str(exc))
     except KeyboardInterrupt:
-        print("dockport-tui: lab interrupted", file=sys.stderr)
+        print("dockport-tui: " + _("lab interrupted"), file=sys.stderr)
         return 130
     return 0
 
@@ -280,8 +280,9 @@ def run_capture(args: argparse.Namespace) -> int:
 
     problems = capture(args.dir)
     for p in problems:
-        print(f"dockport-tui: not captured: {p}", file=sys.stderr)
-    print(f"bundle written to {args.dir}" + (f" ({len(problems)} parts missing)" if problems else ""))
+        print("dockport-tui: " + _("not captured: {what}").format(what=p), file=sys.stderr)
+    print(_("bundle written to {path}").format(path=args.dir)
+          + (_(" ({count} parts missing)").format(count=len(problems)) if problems else ""))
     return 0
 
 
@@ -300,7 +301,7 @@ def run_verify(args: argparse.Namespace) -> int:
     except VerifyError as exc:
         return _usage_error(f"verify: {exc}")
     except KeyboardInterrupt:
-        print("dockport-tui: verify interrupted; what it added is removed", file=sys.stderr)
+        print("dockport-tui: " + _("verify interrupted; what it added is removed"), file=sys.stderr)
         return 130
     print(json.dumps(result.as_json(), indent=2) if args.json else report(result))
     return 0 if result.agree else 1
@@ -389,5 +390,6 @@ def run_app(app, **run_options: object) -> int:
     app.run(**run_options)
     code = app.return_code or 0
     if code:
-        print(f"dockport-tui: stopped by an error: {app.failure or 'unknown error'}", file=sys.stderr)
+        print("dockport-tui: " + _("stopped by an error: {error}").format(error=app.failure or _("unknown error")),
+              file=sys.stderr)
     return code
