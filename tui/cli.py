@@ -27,25 +27,23 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--demo", action="store_true", help=_("explore the bundled demo host (no Docker needed)"))
     ap.add_argument("--bundle", metavar="DIR", help=_("explore a capture bundle"))
     sub = ap.add_subparsers(dest="command")
-    _add_parser = sub.add_parser
-
-    def add_parser(name: str, **kw):
-        return _add_parser(name, parents=[lang], **kw)
-
-    sub.add_parser = add_parser  # type: ignore[method-assign]
-    sv = sub.add_parser("serve", help=_("the app in a browser tab (textual-serve), on 127.0.0.1:8000 by default"))
+    sv = sub.add_parser("serve", parents=[lang],
+                         help=_("the app in a browser tab (textual-serve), on 127.0.0.1:8000 by default"))
     sv.add_argument("--demo", dest="serve_demo", action="store_true")
     sv.add_argument("--bundle", dest="serve_bundle", metavar="DIR")
     sv.add_argument("--host", default="127.0.0.1", help=_("address to listen on (default 127.0.0.1; see the README "
                     "for ssh -L)"))
     sv.add_argument("--port", type=int, default=8000)
-    cap = sub.add_parser("capture", help=_("write a capture bundle of this host"))
+    cap = sub.add_parser("capture", parents=[lang],
+                         help=_("write a capture bundle of this host"))
     cap.add_argument("dir")
-    lab = sub.add_parser("lab", help=_("the talk's five experiments on this engine, measured and predicted"))
+    lab = sub.add_parser("lab", parents=[lang],
+                         help=_("the talk's five experiments on this engine, measured and predicted"))
     lab.add_argument("action", choices=["up", "status", "down"])
     lab.add_argument("--image", help=_("image serving HTTP on :80 (default: a tiny one built from busybox)"))
     lab.add_argument("--json", action="store_true")
-    tr = sub.add_parser("trace", help=_("print the path of one port"))
+    tr = sub.add_parser("trace", parents=[lang],
+                         help=_("print the path of one port"))
     tr.add_argument("port", help=_("PORT or PORT/PROTO"))
     tr.add_argument("--bundle", dest="trace_bundle", metavar="DIR")
     tr.add_argument("--demo", dest="trace_demo", action="store_true")
@@ -55,16 +53,19 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("-6", dest="ipv6", action="store_true",
                     help=_("the client speaks IPv6 (implied by an IPv6 address in --from or --to)"))
     tr.add_argument("--json", action="store_true")
-    re_ = sub.add_parser("reach", help=_("every origin at once for one port: who reaches it, and which rule decides"))
+    re_ = sub.add_parser("reach", parents=[lang],
+                         help=_("every origin at once for one port: who reaches it, and which rule decides"))
     re_.add_argument("port", help=_("PORT or PORT/PROTO"))
     re_.add_argument("--bundle", dest="trace_bundle", metavar="DIR")
     re_.add_argument("--demo", dest="trace_demo", action="store_true")
     re_.add_argument("-6", dest="ipv6", action="store_true", help=_("the clients speak IPv6"))
     re_.add_argument("--json", action="store_true")
-    to = sub.add_parser("tour", help=_("the talk's five experiments and four open questions, answered on this host"))
+    to = sub.add_parser("tour", parents=[lang],
+                         help=_("the talk's five experiments and four open questions, answered on this host"))
     to.add_argument("--bundle", dest="trace_bundle", metavar="DIR")
     to.add_argument("--demo", dest="trace_demo", action="store_true")
-    ve = sub.add_parser("verify", help=_("make one real connection and put the kernel's trace beside the prediction "
+    ve = sub.add_parser("verify", parents=[lang],
+                         help=_("make one real connection and put the kernel's trace beside the prediction "
                         "(root; adds a client namespace and trace rules for that connection, and removes them)"))
     ve.add_argument("port", help=_("PORT or PORT/PROTO"))
     ve.add_argument("--from", dest="origin", default="external",
