@@ -40,6 +40,6 @@ def test_every_answer_is_the_same_without_the_index(big_host, monkeypatch):
     # The big chains are indexed: the walk skipped rules (else this test would prove nothing).
     chains = [ch for t in big_host.rulesets[4].tables.values() for ch in t.values()]
     idx = [chain_index.index_of(ch) for ch in chains if chain_index.index_of(ch) is not None]
-    assert any(i.by_iif for i in idx) and any(i.by_oif for i in idx) and any(i.by_port for i in idx)
+    assert all(any(getattr(i, key) for i in idx) for key in ("by_dst", "by_port", "by_iif", "by_oif", "by_src"))
     monkeypatch.setattr(netfilter, "index_of", lambda chain: None)
     assert _answers(big_host, queries) == indexed

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tui.i18n import _
 from tui.model import Container, HostState, PortBinding, Stopped, stopped_view
 from tui.paths.types import ORIGINS, Path, Query
 
@@ -58,8 +59,10 @@ class Session:
         # or None when gone). A full collection that started at sequence s supersedes those <= s.
         self._quick: dict[str, tuple[int, Container | Stopped | None]] = {}
         self._sequence = 0
-        if state is not None:
-            self.load(state, status, retrace)
+        if state is not None and retrace:
+            self.load(state, status)
+        elif state is not None:
+            self.state = state  # questions only: no port to select or follow
 
     # -- live data -----------------------------------------------------------------------------
 
@@ -130,7 +133,8 @@ class Session:
         if self.selected and not self.choice_exists(self.selected):
             same = self._same_port_now(state, self.selected)
             if same is None:
-                self.notices.append(f"{self.selected.container} {self.selected.binding.key} is gone")
+                self.notices.append(_("{container} {port} is gone").format(container=self.selected.container,
+                                                                          port=self.selected.binding.key))
                 self.path = None
             # Same container (or its successor under that name), same container port, new binding.
             self.selected = same

@@ -10,12 +10,14 @@ index can only skip rules whose own text proves they cannot match.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from tui.model import Chain
 from tui.model.memo import per_object
+from tui.paths.matches import in_net
 
 # iptables-save prints -s, -d, -i, -o in that order, a negated one as "! -d": negated ones, and
 # interface names ending in "+" (a wildcard), are not captured here.
@@ -24,6 +26,7 @@ _DPORT = re.compile(r" -m (tcp|udp) --dport (\d+) ")
 _ADDRS = r"^-A \S+ (?:(?:! )?-s \S+ )?(?:(?:! )?-d \S+ )?"
 _IIF = re.compile(_ADDRS + r"-i ([^\s+]+) ")
 _OIF = re.compile(_ADDRS + r"(?:(?:! )?-i \S+ )?-o ([^\s+]+) ")
+_SRC = re.compile(r"^-A \S+ -s (\S+) ")
 
 
 @dataclass
@@ -35,6 +38,10 @@ class ChainIndex:
     # Docker writes one isolation and four FORWARD rules per bridge: `-i br-x`, `-o br-x`.
     by_iif: dict[str, list[int]] = field(default_factory=dict)
     by_oif: dict[str, list[int]] = field(default_factory=dict)
+    # By source network (Docker's MASQUERADE per network): which networks hold a source is worked
+    # out once per source, then merged.
+    by_src: dict[str, list[int]] = field(default_factory=dict)
+    _src_hits: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, chain: Chain) -> ChainIndex:
@@ -57,19 +64,39 @@ class ChainIndex:
             if m:
                 idx.by_oif.setdefault(m.group(1), []).append(i)
                 continue
+            m = _SRC.match(text)
+            if m and _is_network(m.group(1)):  # a bad one stays for the matcher to flag
+                idx.by_src.setdefault(m.group(1), []).append(i)
+                continue
             idx.wildcard.append(i)
         return idx
 
-    def next_candidate(self, start: int, dst: str, proto: str, dport: int, iif: str = "", oif: str = "") -> int:
+    def _from_source(self, src: str) -> list[int]:
+        hits = self._src_hits.get(src)
+        if hits is None:
+            hits = self._src_hits[src] = sorted(i for spec, positions in self.by_src.items() if in_net(src, spec)
+                                                for i in positions)
+        return hits
+
+    def next_candidate(self, start: int, dst: str, proto: str, dport: int, iif: str = "", oif: str = "",
+                       src: str = "") -> int:
         """The first rule at or after `start` that might match; `size` when none is left."""
         best = self.size
         for positions in (self.wildcard, self.by_dst.get(dst), self.by_port.get((proto, dport)),
-                          self.by_iif.get(iif), self.by_oif.get(oif)):
+                          self.by_iif.get(iif), self.by_oif.get(oif), self._from_source(src) if self.by_src else None):
             if positions:
                 j = bisect_left(positions, start)
                 if j < len(positions) and positions[j] < best:
                     best = positions[j]
         return best
+
+
+def _is_network(spec: str) -> bool:
+    try:
+        ipaddress.ip_network(spec, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 _SMALL = 32  # shorter chains are walked rule by rule: indexing them costs more than it saves

@@ -47,6 +47,11 @@ def _address(addr: str) -> tuple[int, int] | None:
     return ip.version, int(ip)
 
 
+def in_net(addr: str, spec: str) -> bool:
+    """Whether `addr` is in one of the comma-separated networks of `spec` (as -s/-d write them)."""
+    return _in_net(addr, spec)
+
+
 def _in_net(addr: str, spec: str) -> bool:
     a = _address(addr)
     if a is None:

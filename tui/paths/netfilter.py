@@ -171,7 +171,7 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
             return _by_policy(result, table, chain, policy)
         idx = index_of(rules)
         if idx is not None:
-            index = idx.next_candidate(index, p.dst, p.proto, p.dport, p.iif, p.oif)
+            index = idx.next_candidate(index, p.dst, p.proto, p.dport, p.iif, p.oif, p.src)
             if index >= len(rules.rules):
                 continue  # the end of the chain: return or policy, as above
         rule = rules.rules[index]
