@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tui.i18n import _
+from tui.i18n import _, word
 from tui.lab.experiments import EXPERIMENTS, SERVICE_PORT, Experiment
 from tui.model import Container, HostState, PortBinding
 from tui.paths.engine import trace
-from tui.paths.explain import verdict_word
 from tui.paths.packet import HostView
 from tui.paths.types import Path, Query, QueryError
 
@@ -162,7 +161,7 @@ def _open_questions(state: HostState) -> list[TourStop]:
         _("Open question 2: container ↔ container"),
         _("Does a container reach another one's port directly, and which rules see it?"),
         Query(b.container_port, "tcp", f"container:{peer.name}", to=target_ip) if peer and b and target_ip else None,
-        lambda p: f"{p.query.origin} → {target_ip}:{p.query.port}: {verdict_word(p.verdict)}. {_bridged_words(p)}"))
+        lambda p: f"{p.query.origin} → {target_ip}:{p.query.port}: {word(p.verdict)}. {_bridged_words(p)}"))
     stops.append(stop(
         _("Open question 3: host → container"),
         _("The host connects to its own address and the published port: proxy or DNAT?"),
@@ -225,11 +224,11 @@ def _ask(state: HostState, query: Query) -> Path | None:
 def _verdict(path: Path | None) -> str:
     if path is None:
         return _("cannot be asked here")
-    return verdict_word(path.verdict) + (_(" (via {via})").format(via=path.via) if path.via else "")
+    return word(path.verdict) + (_(" (via {via})").format(via=path.via) if path.via else "")
 
 
 def _verdict_via(path: Path) -> str:
-    return _("{verdict} via {via}").format(verdict=verdict_word(path.verdict), via=path.via or _("nothing"))
+    return _("{verdict} via {via}").format(verdict=word(path.verdict), via=path.via or _("nothing"))
 
 
 def _measured_word(connected: bool | None) -> str:

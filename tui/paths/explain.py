@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, word
 from tui.paths.types import Doubt, DoubtCode, Hop, HopKind, PacketFacts, Path, Reason, Verdict
 
 _CHAIN_ROLE = {
@@ -406,16 +406,6 @@ def doubt_sentence(d: Doubt) -> str:
 
 # -- the answer --------------------------------------------------------------------------------------
 
-VERDICT_WORDS = {Verdict.DELIVERED: N_("delivered"), Verdict.REFUSED: N_("refused"), Verdict.DROPPED: N_("dropped"),
-                 Verdict.REJECTED: N_("rejected"), Verdict.UNCERTAIN: N_("uncertain")}
-
-
-def verdict_word(verdict: str) -> str:
-    """A verdict as a sentence says it (the enum value itself never changes)."""
-    words = {str(k): v for k, v in VERDICT_WORDS.items()}
-    return _(words[verdict]) if verdict in words else verdict
-
-
 def summary(path: Path) -> str:
     q = path.query
     head = _("{proto}/{port} from {origin} ({src} -> {dst})").format(
@@ -432,12 +422,12 @@ def summary(path: Path) -> str:
     deciding = path.deciding_hop()
     if path.verdict in (Verdict.DROPPED, Verdict.REJECTED) and deciding is not None:
         return _("{head}: {verdict} by {table}/{chain} `{rule}`.").format(
-            head=head, verdict=verdict_word(path.verdict), table=deciding.table, chain=deciding.chain,
+            head=head, verdict=word(path.verdict), table=deciding.table, chain=deciding.chain,
             rule=deciding.rule or deciding.policy)
     if path.verdict == Verdict.UNCERTAIN:
         return _("{head}: uncertain — {why}").format(head=head, why="; ".join(path.doubts[:2]))
     last = path.hops[-1].explanation if path.hops else ""
-    return _("{head}: {verdict}. {last}").format(head=head, verdict=verdict_word(path.verdict), last=last)
+    return _("{head}: {verdict}. {last}").format(head=head, verdict=word(path.verdict), last=last)
 
 
 # -- findings ----------------------------------------------------------------------------------------
@@ -525,7 +515,7 @@ def finding_reason(code: str, f: dict[str, Any]) -> str:
         return _("from outside, port {port}/{proto} answers over IPv{works} but not over "
                  "IPv{fails} ({verdict})").format(
             port=b.host_port, proto=b.proto, works=f["works"], fails=f["fails"],
-            verdict=verdict_word(f["verdict"]) + (" " + how if how else ""))
+            verdict=word(f["verdict"]) + (" " + how if how else ""))
     if code == "ipv6-net-unfiltered":
         fwd = {"1": _("IPv6 forwarding is on"), "0": _("IPv6 forwarding is off for now")}.get(f["forwarding"] or "", "")
         return _("network {network} has IPv6, and ip6tables has no rule of Docker's for {bridge} "

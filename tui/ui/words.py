@@ -6,7 +6,7 @@ import dataclasses
 
 from textual.dom import DOMNode
 
-from tui.i18n import _, word  # noqa: F401 (word: the panes' import of it)
+from tui.i18n import _
 
 
 def translate_bindings(node: DOMNode) -> None:

@@ -11,11 +11,11 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, word
 from tui.paths.journey import Journey, Stage, journey_of
 from tui.paths.types import PacketFacts, Path
 from tui.ui.render import NOTE, VERDICT_STYLE, join, palette, short_rule, wrapped
-from tui.ui.words import translate_bindings, word
+from tui.ui.words import translate_bindings
 
 # What each kind of stage is, in a few words (hooks by their netfilter name).
 STAGE_WORDS = {

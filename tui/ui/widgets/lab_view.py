@@ -9,9 +9,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, word
 from tui.ui.render import literal, palette, wrapped
-from tui.ui.words import translate_bindings, word
+from tui.ui.words import translate_bindings
 
 
 class LabScreen(ModalScreen[None]):

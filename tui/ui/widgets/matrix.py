@@ -8,10 +8,10 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, word
 from tui.paths.reach import Reachability, what_decided
 from tui.ui.render import VERDICT_STYLE, literal, palette, short_rule, wrapped
-from tui.ui.words import translate_bindings, word
+from tui.ui.words import translate_bindings
 
 
 class MatrixScreen(ModalScreen[str | None]):

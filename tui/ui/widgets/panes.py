@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Static, Tree
 from textual.widgets.data_table import RowDoesNotExist
 from textual.widgets.tree import TreeNode
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, word
 from tui.model import Container, HostState, NftTable, PortBinding, RuleSet, veth_owner
 from tui.session import PortChoice, hop_families
 from tui.ui.messages import Step, View
@@ -29,7 +29,6 @@ from tui.ui.render import (
     short_rule,
     wrapped,
 )
-from tui.ui.words import word
 
 if TYPE_CHECKING:
     from tui.paths.findings import Finding

@@ -7,10 +7,10 @@ from textual.binding import Binding
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tui.i18n import N_, _
+from tui.i18n import N_, _, word
 from tui.model import HostState
 from tui.ui.render import wrapped
-from tui.ui.words import translate_bindings, word
+from tui.ui.words import translate_bindings
 
 
 class WarningsScreen(ModalScreen[None]):
