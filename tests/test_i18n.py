@@ -128,3 +128,23 @@ def test_reach_in_chinese_keeps_its_columns_aligned_by_cell_width(capsys, englis
                 at = line.index(value, at) + (len(value) if i < column else 0)
             starts.add(cell_len(line[:at]))
         assert len(starts) == 1, (column, starts)
+
+
+def test_no_module_that_translates_uses_underscore_as_a_throwaway_name():
+    """`port, _, proto = ...` in a function that also says `_("...")` makes `_` a string there:
+    the sentence fails only on the path that says it (an interrupted verify did)."""
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "tui").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        translates = any(isinstance(n, ast.ImportFrom) and n.module == "tui.i18n"
+                         and any(a.name == "_" for a in n.names) for n in tree.body)
+        if not translates:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, ast.Store):
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+            if isinstance(node, ast.arg) and node.arg == "_":
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not offenders, offenders

@@ -98,7 +98,7 @@ def _load_state(bundle: str | None, demo: bool):
 
 
 def _parse_port(text: str) -> tuple[int, str]:
-    port, _, proto = text.partition("/")
+    port, _sep, proto = text.partition("/")
     proto = (proto or "tcp").lower()
     if not port.isdigit() or not 0 < int(port) < 65536 or proto not in ("tcp", "udp"):
         raise ValueError(f"bad port {text!r}: use PORT or PORT/tcp or PORT/udp")
@@ -294,7 +294,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
     from tui.verify.verify import VerifyError, report, verify
 
-    port, _, proto = args.port.partition("/")
+    port, _sep, proto = args.port.partition("/")
     proto = proto or "tcp"
     if not port.isdigit() or proto not in ("tcp", "udp"):
         return _usage_error(_("{port}: expected PORT or PORT/PROTO (tcp or udp)").format(port=args.port))

@@ -103,8 +103,8 @@ def up(image: str | None = None, say=print) -> None:
     try:
         _up(client, image, say)
     except BaseException:
-        say("lab: setting up failed or was interrupted; removing what was made")
-        down(say=lambda *_: None)
+        say(_("lab: setting up failed or was interrupted; removing what was made"))
+        down(say=lambda *_args: None)
         raise
 
 
