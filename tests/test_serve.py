@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -68,12 +67,9 @@ def test_serve_warns_when_it_listens_beyond_loopback():
 def test_serve_live_needs_the_rights_of_the_live_app():
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root and setpriv to become an ordinary user")
-    import sysconfig
+    from tests.test_no_root import _as_nobody
 
-    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    site = sysconfig.get_paths()["purelib"]
-    out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp",
-                          f"PYTHONPATH={REPO}:{site}", python, "-m", "tui", "serve", "--port", str(free_port())],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(_as_nobody("serve", "--port", str(free_port())), capture_output=True, text=True,
+                         timeout=60)
     assert out.returncode == 2
     assert "needs root" in out.stderr and "Traceback" not in out.stderr

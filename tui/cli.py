@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from tui.i18n import _, set_language, word
+from tui.i18n import LANGUAGES, _, set_language, word
 
 EXIT_DELIVERED, EXIT_NOT_DELIVERED, EXIT_USAGE, EXIT_UNCERTAIN = 0, 1, 2, 3
 
@@ -21,7 +21,7 @@ def demo_bundle_path() -> Path:
 def _parser() -> argparse.ArgumentParser:
     # --lang is accepted before the subcommand and after it (`trace --lang zh`).
     lang = argparse.ArgumentParser(add_help=False)
-    lang.add_argument("--lang", choices=["en", "zh"], default=argparse.SUPPRESS,
+    lang.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS,
                       help=_("language of the sentences (default: from LC_ALL/LANG; English otherwise)"))
     ap = argparse.ArgumentParser(prog="dockport-tui", parents=[lang], description=_(
         "Where does a packet to a Docker port go, and why does it (not) arrive?"))
@@ -187,8 +187,7 @@ def run_reach(args: argparse.Namespace) -> int:
 
 
 def format_reach(answer) -> str:
-    from rich.cells import cell_len
-
+    from tui.cells import cell_len, ljust
     from tui.paths.reach import what_decided
 
     m = answer.mapping
@@ -205,14 +204,10 @@ def format_reach(answer) -> str:
     heads = (_("origin"), _("verdict"), _("via"))
     # Padded by terminal cells, not characters: a Chinese word is two cells wide.
     widths = [max(cell_len(row[i]) for row in [*rows, heads]) for i in range(3)]
-
-    def pad(text: str, width: int) -> str:
-        return text + " " * (width - cell_len(text))
-
-    lines = [head, "", "  ".join(pad(h, w) for h, w in zip(heads, widths, strict=True))
+    lines = [head, "", "  ".join(ljust(h, w) for h, w in zip(heads, widths, strict=True))
              + "  " + _("deciding rule (or what decided)")]
     for row in rows:
-        lines.append("  ".join(pad(cell, w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
+        lines.append("  ".join(ljust(cell, w) for cell, w in zip(row[:3], widths, strict=True)) + "  " + row[3])
     return "\n".join(lines)
 
 
@@ -346,9 +341,9 @@ def main(argv: list[str] | None = None) -> int:
 def _lang_in(argv: list[str]) -> str | None:
     """--lang before argparse runs: its help is written in that language too."""
     for i, arg in enumerate(argv):
-        if arg == "--lang" and i + 1 < len(argv) and argv[i + 1] in ("en", "zh"):
+        if arg == "--lang" and i + 1 < len(argv) and argv[i + 1] in LANGUAGES:
             return argv[i + 1]
-        if arg.startswith("--lang=") and arg[7:] in ("en", "zh"):
+        if arg.startswith("--lang=") and arg[7:] in LANGUAGES:
             return arg[7:]
     return None
 

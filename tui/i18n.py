@@ -96,6 +96,11 @@ WORDS = {
 }
 
 
+def on_off(value: bool | None) -> str:
+    """A setting that is on, off, or not known, as a sentence says it."""
+    return {True: _("on"), False: _("off"), None: _("unknown")}[value]
+
+
 def word(value: object) -> str:
     """A model value as shown in the current language (unknown values as they are)."""
     text = str(value)

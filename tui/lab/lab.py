@@ -20,7 +20,7 @@ import tarfile
 from dataclasses import dataclass, field
 
 from tui.collect.run import CommandFailed, run
-from tui.i18n import _, word
+from tui.i18n import _, on_off, word
 from tui.lab.experiments import (
     CLIENT_NS,
     CLIENT_SIDE,
@@ -131,16 +131,11 @@ def _up(client, image: str | None, say) -> None:
     icc, proxy = daemon_settings()
     say(_("lab: up: 5 experiments, 3 client containers, an outside client ({namespace}, {address}); "
           "the daemon runs with ICC {icc} and the userland proxy {proxy}").format(
-        namespace=CLIENT_NS, address=CLIENT_SIDE, icc=_(onoff(icc)), proxy=_(onoff(proxy))))
+        namespace=CLIENT_NS, address=CLIENT_SIDE, icc=on_off(icc), proxy=on_off(proxy)))
 
 
 def yes_no(value: bool | None) -> str:
     return {True: _("yes"), False: _("no"), None: "-"}[value]
-
-
-def onoff(value: bool | None) -> str:
-    """"on"/"off"/"unknown", in English (a key as much as a word): `_(onoff(x))` shows it."""
-    return {True: "on", False: "off", None: "unknown"}[value]
 
 
 def _experiment_config(api, exp: Experiment) -> dict:
@@ -309,28 +304,21 @@ def status() -> Matrix:
 
 
 def format_matrix(m: Matrix) -> str:
-    from rich.cells import cell_len
-
+    from tui.cells import cell_len, ljust, rjust
     from tui.lab.experiments import CLIENT_TITLES
 
-    def right(text: str, width: int) -> str:  # by terminal cells: a Chinese word is two a character
-        return " " * (width - cell_len(text)) + text
-
-    def left(text: str, width: int) -> str:
-        return text + " " * (width - cell_len(text))
-
     head = (_("ICC {icc}, userland proxy {proxy}; each cell: measured (predicted).").format(
-                icc=_(onoff(m.icc)), proxy=_(onoff(m.userland_proxy))) + "\n"
+                icc=on_off(m.icc), proxy=on_off(m.userland_proxy)) + "\n"
             + _("outside/host: the published port when there is one, else the container's address; "
                 "containers: the container's address"))
     cols = [_(CLIENT_TITLES[c]) for c in CLIENTS]
     width = max(cell_len(c) for c in cols)
     lines = [head, ""]
-    lines.append(left(_("experiment"), 24) + "".join(right(c, width + 2) for c in cols))
+    lines.append(ljust(_("experiment"), 24) + "".join(rjust(c, width + 2) for c in cols))
     for exp in EXPERIMENTS:
-        row = left(f"{exp.number} {_(exp.title)}", 24)
+        row = ljust(f"{exp.number} {_(exp.title)}", 24)
         for client in CLIENTS:
-            row += right(m.cells[(exp.number, client)].text, width + 2)
+            row += rjust(m.cells[(exp.number, client)].text, width + 2)
         lines.append(row)
     bad = m.disagreements()
     lines.append("")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tui.i18n import _, word
+from tui.i18n import _, on_off, word
 from tui.lab.experiments import EXPERIMENTS, SERVICE_PORT, Experiment
 from tui.model import Container, HostState, PortBinding
 from tui.paths.engine import trace
@@ -143,13 +143,12 @@ def _open_questions(state: HostState) -> list[TourStop]:
         return TourStop(title, question, say(path), _("predicted by the path engine"), path)
 
     port = b.host_port if b is not None else None
-    proxy_word = _("on") if proxy else _("off") if proxy is False else _("(unknown)")
     stops.append(stop(
         _("Open question 1: --userland-proxy=false"),
         _("What happens to 127.0.0.1:PORT when the userland proxy is off?"),
         Query(port, "tcp", "localhost") if port else None,
         lambda p: (_("This daemon runs with the proxy {proxy}: 127.0.0.1:{port} is {verdict}. ").format(
-                       proxy=proxy_word, port=port, verdict=_verdict_via(p))
+                       proxy=on_off(proxy), port=port, verdict=_verdict_via(p))
                    + (_("With the proxy on, docker-proxy accepts and opens its own connection (the container sees "
                         "the gateway's address). With it off, nat OUTPUT DNATs 127.0.0.1 straight to the container, "
                         "which needs route_localnet=1 on the bridge (Docker sets it) and a MASQUERADE.")

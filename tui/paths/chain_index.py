@@ -10,7 +10,6 @@ index can only skip rules whose own text proves they cannot match.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from tui.model import Chain
 from tui.model.memo import per_object
 from tui.paths.matches import in_net
+from tui.paths.packet import parsed_network
 
 # iptables-save prints -s, -d, -i, -o in that order, a negated one as "! -d": negated ones, and
 # interface names ending in "+" (a wildcard), are not captured here.
@@ -93,7 +93,7 @@ class ChainIndex:
 
 def _is_network(spec: str) -> bool:
     try:
-        ipaddress.ip_network(spec, strict=False)
+        parsed_network(spec)
     except ValueError:
         return False
     return True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from tui.paths.packet import HostView, Packet
+from tui.paths.packet import HostView, Packet, parsed_ip
 from tui.paths.rules import Match, Option, ParsedRule
 from tui.paths.types import Doubt, DoubtCode
 
@@ -41,7 +41,7 @@ def _networks(spec: str) -> tuple[tuple[int, int, int], ...]:
 @lru_cache(maxsize=65536)
 def _address(addr: str) -> tuple[int, int] | None:
     try:
-        ip = ipaddress.ip_address(addr)
+        ip = parsed_ip(addr)
     except ValueError:
         return None
     return ip.version, int(ip)

@@ -56,6 +56,9 @@ class HostView:
     local_by_iface: dict[str, list[IPAddr]] = field(default_factory=dict)
     local_all: set[IPAddr] = field(default_factory=set)
     broadcast: set[IPAddr] = field(default_factory=set)
+    # Each destination looked up once: the view is of one immutable state, and `reach` asks a
+    # thousand times.
+    _route_cache: dict[str, tuple[str, str, str]] = field(default_factory=dict, repr=False)
 
     @staticmethod
     def of(state: HostState) -> HostView:
@@ -146,12 +149,10 @@ class HostView:
         return out
 
     def route(self, dst: str) -> tuple[str, str, str]:
-        """(out interface, gateway, preferred source) for dst, by longest prefix (the view is of one
-        immutable state: each destination is looked up once; `reach` asks a thousand times)."""
-        cache: dict[str, tuple[str, str, str]] = self.__dict__.setdefault("_route_cache", {})
-        found = cache.get(dst)
+        """(out interface, gateway, preferred source) for dst, by longest prefix."""
+        found = self._route_cache.get(dst)
         if found is None:
-            found = cache[dst] = self._route(dst)
+            found = self._route_cache[dst] = self._route(dst)
         return found
 
     def _route(self, dst: str) -> tuple[str, str, str]:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the live collector pulls in the Docker SDK: imported when f
     from tui.collect.live import LiveCollector
     from tui.collect.watch import RuleChangeMonitor
     from tui.verify.verify import Verification
-from tui.i18n import N_, _
+from tui.i18n import N_, _, on_off
 from tui.model import Container, HostState, Stopped
 from tui.session import PortChoice, Session
 from tui.ui.messages import ContainersChanged, RefreshRequested, SourceStatus, StateLoaded, Step, View
@@ -468,7 +468,7 @@ class DockportApp(App[None]):
                  _("   origin: {origin} (IPv{family})").format(origin=self.session.origin, family=self.session.family)]
         if st:
             f = st.facts
-            proxy = {True: _("on"), False: _("off"), None: _("unknown")}[f.userland_proxy]
+            proxy = on_off(f.userland_proxy)
             parts.append(_("   docker {version}  firewall {backend}  userland-proxy {proxy}").format(
                 version=f.docker_version or "?", backend=f.firewall_backend, proxy=proxy)
                 + (_(" (inferred)") if f.userland_proxy_inferred else ""))

@@ -480,16 +480,16 @@ def _compare(query: Query, predicted: TracedPath, kernel_leg1: list[KernelHop], 
 def report(v: Verification) -> str:
     """Prediction and kernel side by side, the first difference marked, then each verdict."""
     a, b = v.compared
-    from rich.cells import cell_len
+    from tui.cells import cell_len, ljust
 
     predicted = _("predicted")
     width = max([cell_len(x) for x in a] + [cell_len(predicted)])
-    lines = [v.predicted.summary, "", f"    {predicted}{' ' * (width - cell_len(predicted))}  " + _("kernel")]
+    lines = [v.predicted.summary, "", f"    {ljust(predicted, width)}  " + _("kernel")]
     for i in range(max(len(a), len(b))):
         left = a[i] if i < len(a) else "—"
         right = b[i] if i < len(b) else "—"
         mark = "≠" if v.first_difference == i else " "
-        lines.append(f"{mark} {i + 1:>2} {left}{' ' * (width - cell_len(left))}  {right}")
+        lines.append(f"{mark} {i + 1:>2} {ljust(left, width)}  {right}")
     lines.append("")
     lines.append(_("predicted: {verdict}").format(verdict=word(v.predicted.verdict))
                  + (_(" (via {via})").format(via=word(v.predicted.via)) if v.predicted.via else ""))

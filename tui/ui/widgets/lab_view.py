@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from tui.i18n import N_, _, word
+from tui.i18n import N_, _, on_off, word
 from tui.ui.render import literal, palette, wrapped
 from tui.ui.words import translate_bindings
 
@@ -53,7 +53,6 @@ class LabScreen(ModalScreen[None]):
 
     def _show(self, matrix) -> None:
         from tui.lab.experiments import CLIENT_TITLES, CLIENTS, EXPERIMENTS
-        from tui.lab.lab import onoff
 
         self.matrix = matrix
         pal = palette(self)
@@ -71,7 +70,7 @@ class LabScreen(ModalScreen[None]):
         bad = len(matrix.disagreements())
         self.query_one("#lab-head", Static).update(literal(
             _("Lab — ICC {icc}, userland proxy {proxy}: measured (predicted); ").format(
-                icc=_(onoff(matrix.icc)), proxy=_(onoff(matrix.userland_proxy)))
+                icc=on_off(matrix.icc), proxy=on_off(matrix.userland_proxy))
             + (_("prediction and measurement agree everywhere") if not bad else
                _("{bad} cells disagree (!)").format(bad=bad)), "bold"))
 
