@@ -39,6 +39,13 @@ def _predicted(state, query: Query):
     return path, proxy, ports
 
 
+def _never_sent(path) -> bool:
+    """The engine says the connection's first packet never leaves its sender: no route, or IPv6
+    neighbour discovery filtered. The kernel must then trace none of it."""
+    return any((h.kind == "route" and h.name == "unreachable") or h.reason == "neighbour-filtered"
+               for h in path.hops)
+
+
 def judge(state, query: Query, proto: str, connect, netns: str | None = None) -> None:
     """Leg 1 (and docker-proxy's own connection, leg 2) rule by rule against the kernel's trace."""
     path, proxy, ports = _predicted(state, query)
@@ -49,7 +56,7 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
         events = rig.parse_trace(text, proto, query.port, query.src)
         if events:
             break  # else xtables-monitor missed the flow (it subscribes late now and then): measure again
-    if any(h.kind == "route" and h.name == "unreachable" for h in path.hops):
+    if _never_sent(path):
         # The engine says no packet leaves the origin: the kernel must trace none, and connect() fails.
         assert not events and not connected, f"{query}: a packet left although the engine says unreachable"
         return
@@ -64,7 +71,7 @@ def judge(state, query: Query, proto: str, connect, netns: str | None = None) ->
     # it is compared only where the kernel shows it.
     # Native nftables rules are not iptables' to show: `judge_native` compares them.
     ours = [h.rule for h in path.hops if h.kind == "rule" and h.leg == 1 and not h.family
-            and (not h.facts.get("maybe") or h.rule in kernel_rules)]
+            and not h.facts.get("neighbour") and (not h.facts.get("maybe") or h.rule in kernel_rules)]
     assert events, f"the kernel traced no packet for {query}"
     assert ours == kernel_rules, f"{query.origin}: engine {ours}\n kernel {kernel_rules}"
     # Policies too. Every policy the engine says decided, the kernel shows, in the same order; and
@@ -105,13 +112,14 @@ def judge_native(state, query: Query, proto: str, connect, netns: str | None = N
         events = rig.parse_nft_trace(text, proto, query.port, query.src)
         if events or not connected:
             break
-    if any(h.kind == "route" and h.name == "unreachable" for h in path.hops):
+    if _never_sent(path):
         assert not events and not connected, f"{query}: a packet left although the engine says unreachable"
         return
 
     def ours(leg: int) -> tuple[list, list]:
         hops = [h for h in path.hops if h.leg == leg and h.family]
-        return ([(h.table, h.chain, h.rule) for h in hops if h.kind == "rule" and not h.facts.get("maybe")],
+        return ([(h.table, h.chain, h.rule) for h in hops if h.kind == "rule" and not h.facts.get("maybe")
+                 and not h.facts.get("neighbour")],
                 [(h.table, h.chain, h.policy.lower()) for h in hops if h.kind == "policy"])
 
     native = {(t.family, t.name) for t in state.nft_tables}
@@ -162,11 +170,13 @@ def judge_by_trace_log(state, query: Query, proto: str, connect) -> None:
 
     def ours(leg: int) -> tuple[list[str], list[tuple[str, str]]]:
         hops = [h for h in path.hops if h.leg == leg and not h.family and not h.backend]
-        return ([h.rule_ref for h in hops if h.kind == "rule" and not h.facts.get("maybe")],
-                [(h.table, h.chain) for h in hops if h.kind == "policy" and h.table != "raw"])
+        return ([h.rule_ref for h in hops if h.kind == "rule" and not h.facts.get("maybe")
+                 and not h.facts.get("neighbour")],
+                [(h.table, h.chain) for h in hops if h.kind == "policy" and h.table != "raw"
+                 and not h.facts.get("neighbour")])
 
     events = rig.parse_trace_log(text, proto, query.port, query.src)
-    if any(h.kind == "route" and h.name == "unreachable" for h in path.hops):
+    if _never_sent(path):
         assert not events and not connected, f"{query}: a packet left although the engine says unreachable"
         return
     unfiltered = any(h.kind == "bridge" and h.facts.get("nf_bridge") is False for h in path.hops)
@@ -204,7 +214,7 @@ def judge_by_nft_trace(state, query: Query, proto: str, connect, netns: str | No
         events = rig.parse_nft_trace(text, proto, query.port, query.src)
         if events or not connected:
             break
-    if any(h.kind == "route" and h.name == "unreachable" for h in path.hops):
+    if _never_sent(path):
         assert not events and not connected, f"{query}: a packet left although the engine says unreachable"
         return
 
@@ -226,8 +236,10 @@ def judge_by_nft_trace(state, query: Query, proto: str, connect, netns: str | No
     def ours(leg: int) -> tuple[list[str], list[tuple[str, str, str]]]:
         hops = [h for h in path.hops if h.leg == leg and not h.backend]
         rules = [f"{h.family} {h.table}/{h.chain}: {h.rule}" if h.family else h.rule_ref
-                 for h in hops if h.kind == "rule" and not h.facts.get("maybe")]
-        return rules, [(h.table, h.chain, h.policy.upper()) for h in hops if h.kind == "policy" and h.table != "raw"]
+                 for h in hops if h.kind == "rule" and not h.facts.get("maybe")
+                 and not h.facts.get("neighbour")]
+        return rules, [(h.table, h.chain, h.policy.upper()) for h in hops if h.kind == "policy" and h.table != "raw"
+                 and not h.facts.get("neighbour")]
 
     assert events, f"the kernel traced no packet for {query}"
     words = "\n".join(f"  {h.kind} {h.rule or h.name}" for h in path.hops)

@@ -12,6 +12,12 @@ From one fixture rule set (`tests/fixtures/docker-rulesets/vX/SCENARIO.rules`) t
 - a capture bundle of that host (the same files `dockport-tui capture` writes), so the path engine
   sees it exactly as it would see a real host.
 
+A dual-stack scenario (`tests/fixtures/dual-stack/vX/SCENARIO/`: the IPv4 and IPv6 rule sets moby's
+own firewaller tests generate for one network `br-dummy`) builds the same host in both families:
+c1 at 192.168.0.2 and fd49:efd7:54aa::1 (the addresses those rules name), c2 beside it, no default
+bridge, IPv6 forwarding on, and with the proxy on two docker-proxies per binding (0.0.0.0 or
+127.0.0.1 to c1's IPv4, :: or ::1 to its IPv6 address), as Docker starts them.
+
 Everything is named `dpt-fx-...-RUNID` and removed again by `FixtureHost.close()`.
 """
 
@@ -31,9 +37,11 @@ from tests import rig
 
 FIXTURES = Path(__file__).with_name("fixtures") / "docker-rulesets"
 UPLINK_IP, CLIENT_IP = "203.0.113.1", "203.0.113.2"
+UPLINK_IP6, CLIENT_IP6 = "2001:db8:ff::1", "2001:db8:ff::2"
+DUAL_STACK = Path(__file__).with_name("fixtures") / "dual-stack"
 HOST_PORT, CONTAINER_PORT = 8080, 80
 SYSCTL_PATTERN = (r"^net\.(ipv4\.ip_forward|ipv4\.ip_local_port_range|ipv4\.conf\.[^.]+\.route_localnet|"
-                  r"bridge\.bridge-nf-call-ip6?tables)$")
+                  r"ipv6\.conf\.all\.forwarding|bridge\.bridge-nf-call-ip6?tables)$")
 
 
 @dataclass
@@ -48,6 +56,8 @@ class Box:
     network: str
     gateway: str
     publishes: bool = False
+    ip6: str = ""
+    gateway6: str = ""
 
 
 @dataclass
@@ -64,9 +74,14 @@ class Scenario:
     nft: bool = False  # Docker's nftables backend: `rules` is an nft ruleset
     beside: str = ""  # an nft ruleset of another owner (firewalld, an admin), loaded after Docker's
     forwarding: bool = True  # net.ipv4.ip_forward (Docker's nftables backend leaves it as it finds it)
+    rules6: str = ""  # dual-stack: the IPv6 rule set (ip6tables-save text, or an nft ip6 table)
+    # The user network: subnet, gateway, c1, c2 (IPv4; and IPv6 for a dual-stack scenario).
+    net4: tuple[str, str, str, str] = ("192.0.2.0/24", "192.0.2.1", "192.0.2.2", "192.0.2.3")
+    net6: tuple[str, str, str, str] | None = None
+    default_bridge: bool = True  # docker0 and c0 on it
 
     @classmethod
-    def from_file(cls, path: Path) -> Scenario:
+    def from_file(cls, path: Path, text: str | None = None) -> Scenario:
         name = path.stem
         user_bridge = "bridgeICC" if name == "usernet-internal" else "bridge1"
         opts = {"com.docker.network.bridge.name": user_bridge}
@@ -80,14 +95,42 @@ class Scenario:
         # A routed network's IPv4 ports are not mapped: no DNAT, no docker-proxy (Docker 28+; moby's
         # documents), and docker inspect gives them no host port.
         proxy = not name.endswith("-noproxy") and not name.endswith("-routed")
-        return cls(path.parent.name, name, path.read_text(), proxy=proxy, nft=nft,
+        return cls(path.parent.name, name, path.read_text() if text is None else text, proxy=proxy, nft=nft,
                    bind_ip="127.0.0.1" if name.endswith("-lo") else "0.0.0.0", bridge1_options=opts,
                    internal=name == "usernet-internal", has_bridge1=name.startswith("usernet"),
                    user_bridge=user_bridge)
 
+    @classmethod
+    def dual_stack(cls, folder: Path) -> Scenario:
+        """moby's firewaller goldens for one network, both families: `iptables.rules` and
+        `ip6tables.rules`, or `ip.nft` and `ip6.nft` (Docker's nftables backend)."""
+        nft = (folder / "ip.nft").exists()
+        v4, v6 = ("ip.nft", "ip6.nft") if nft else ("iptables.rules", "ip6tables.rules")
+        sc = cls.from_file(folder.with_suffix(".nft" if nft else ".rules"), text=(folder / v4).read_text())
+        sc.rules6 = (folder / v6).read_text()
+        sc.user_bridge = "br-dummy"
+        sc.bridge1_options = {**sc.bridge1_options, "com.docker.network.bridge.name": "br-dummy"}
+        if "com.docker.network.bridge.gateway_mode_ipv4" in sc.bridge1_options:
+            sc.bridge1_options["com.docker.network.bridge.gateway_mode_ipv6"] = \
+                sc.bridge1_options["com.docker.network.bridge.gateway_mode_ipv4"]
+        sc.bind_ip = "127.0.0.1" if folder.name.endswith("-lo") else "0.0.0.0"
+        sc.net4 = ("192.168.0.0/24", "192.168.0.1", "192.168.0.2", "192.168.0.3")
+        # moby's tests give the endpoint ::1 of the subnet; the bridge takes another address.
+        sc.net6 = ("fd49:efd7:54aa::/64", "fd49:efd7:54aa::fe", "fd49:efd7:54aa::1", "fd49:efd7:54aa::3")
+        sc.default_bridge = False
+        return sc
+
+    @property
+    def bind_ip6(self) -> str:
+        return "::1" if self.bind_ip == "127.0.0.1" else "::"
+
     @property
     def publishes(self) -> bool:
         return self.has_bridge1 and not self.internal
+
+
+def dual_stack_scenarios() -> list[Path]:
+    return sorted(p for p in DUAL_STACK.glob("v*/*") if p.is_dir())
 
 
 def scenarios(kind: str = "rules") -> list[Path]:
@@ -127,15 +170,20 @@ class FixtureHost:
 
 
 def build(path: Path, beside: str = "", forwarding: bool = True) -> FixtureHost:
-    sc = Scenario.from_file(path)
+    sc = Scenario.dual_stack(path) if path.is_dir() else Scenario.from_file(path)
     sc.beside, sc.forwarding = beside, forwarding
     tag = f"{sc.version.replace('.', '')}-{sc.name[8:16] or 'base'}-{rig.RUN_ID}"[:30]
     host_ns, client_ns = f"dpt-fx-h-{tag}", f"dpt-fx-cl-{tag}"
-    boxes = {"c0": Box("c0", f"dpt-fx-c0-{tag}", "172.17.0.2", 16, "docker0", "bridge", "172.17.0.1")}
+    boxes = {}
+    if sc.default_bridge:
+        boxes["c0"] = Box("c0", f"dpt-fx-c0-{tag}", "172.17.0.2", 16, "docker0", "bridge", "172.17.0.1")
     if sc.has_bridge1:
-        br = sc.user_bridge
-        boxes["c1"] = Box("c1", f"dpt-fx-c1-{tag}", "192.0.2.2", 24, br, br, "192.0.2.1", publishes=sc.publishes)
-        boxes["c2"] = Box("c2", f"dpt-fx-c2-{tag}", "192.0.2.3", 24, br, br, "192.0.2.1")
+        br, (_net, gw, ip1, ip2) = sc.user_bridge, sc.net4
+        _net6, gw6, ip61, ip62 = sc.net6 or ("", "", "", "")
+        plen = int(sc.net4[0].split("/")[1])
+        boxes["c1"] = Box("c1", f"dpt-fx-c1-{tag}", ip1, plen, br, br, gw, publishes=sc.publishes,
+                          ip6=ip61, gateway6=gw6)
+        boxes["c2"] = Box("c2", f"dpt-fx-c2-{tag}", ip2, plen, br, br, gw, ip6=ip62, gateway6=gw6)
     work = Path(tempfile.mkdtemp(prefix="dpt-fx-"))
     host = FixtureHost(sc, host_ns, client_ns, boxes, work / "bundle")
     try:
@@ -154,6 +202,10 @@ def _wire(host: FixtureHost) -> None:
         rig.sh("ip", "netns", "add", ns)
         host.namespaces.append(ns)
         rig.sh("ip", "-n", ns, "link", "set", "lo", "up")
+        if sc.net6:
+            # No duplicate address detection: a tentative link-local address delays the first
+            # neighbour discovery, and the first connection of a test timed out.
+            host.run(ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
     # The uplink: eth0 in the host, eth0 in the client.
     rig.sh("ip", "-n", h, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", host.client_ns)
     rig.sh("ip", "-n", h, "addr", "add", f"{UPLINK_IP}/24", "dev", "eth0")
@@ -162,12 +214,20 @@ def _wire(host: FixtureHost) -> None:
     rig.sh("ip", "-n", host.client_ns, "link", "set", "eth0", "up")
     rig.sh("ip", "-n", host.client_ns, "route", "add", "default", "via", UPLINK_IP)
     rig.sh("ip", "-n", h, "route", "add", "default", "via", CLIENT_IP)
-    bridges = {"docker0": ("172.17.0.1", 16)}
+    if sc.net6:
+        host.run(h, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        rig.sh("ip", "-n", h, "addr", "add", f"{UPLINK_IP6}/64", "dev", "eth0", "nodad")
+        rig.sh("ip", "-n", host.client_ns, "addr", "add", f"{CLIENT_IP6}/64", "dev", "eth0", "nodad")
+        rig.sh("ip", "-n", host.client_ns, "-6", "route", "add", "default", "via", UPLINK_IP6)
+        rig.sh("ip", "-n", h, "-6", "route", "add", "default", "via", CLIENT_IP6)
+    bridges = {"docker0": ("172.17.0.1", 16)} if sc.default_bridge else {}
     if sc.has_bridge1:
-        bridges[sc.user_bridge] = ("192.0.2.1", 24)
+        bridges[sc.user_bridge] = (sc.net4[1], int(sc.net4[0].split("/")[1]))
     for br, (ip, plen) in bridges.items():
         rig.sh("ip", "-n", h, "link", "add", br, "type", "bridge")
         rig.sh("ip", "-n", h, "addr", "add", f"{ip}/{plen}", "dev", br)
+        if sc.net6 and br == sc.user_bridge:
+            rig.sh("ip", "-n", h, "addr", "add", f"{sc.net6[1]}/64", "dev", br, "nodad")
         rig.sh("ip", "-n", h, "link", "set", br, "up")
     for b in host.boxes.values():
         veth = f"veth{b.name}"
@@ -175,10 +235,15 @@ def _wire(host: FixtureHost) -> None:
         rig.sh("ip", "-n", h, "link", "set", veth, "master", b.bridge, "up")
         rig.sh("ip", "-n", b.ns, "addr", "add", f"{b.ip}/{b.prefix}", "dev", "eth0")
         rig.sh("ip", "-n", b.ns, "link", "set", "eth0", "up")
+        if b.ip6:
+            rig.sh("ip", "-n", b.ns, "addr", "add", f"{b.ip6}/64", "dev", "eth0", "nodad")
         if not (sc.internal and b.bridge == sc.user_bridge):  # internal networks get no default route
             rig.sh("ip", "-n", b.ns, "route", "add", "default", "via", b.gateway)
+            if b.gateway6:
+                rig.sh("ip", "-n", b.ns, "-6", "route", "add", "default", "via", b.gateway6)
     host.run(h, "sysctl", "-qw", f"net.ipv4.ip_forward={int(sc.forwarding)}")
     host.run(h, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1", check=False)
+    host.run(h, "sysctl", "-qw", "net.bridge.bridge-nf-call-ip6tables=1", check=False)
     if not sc.proxy:
         # Docker sets route_localnet on its bridges when the proxy is off, for 127.0.0.1 DNAT.
         for br in bridges:
@@ -189,9 +254,11 @@ def _wire(host: FixtureHost) -> None:
         for subnet in ("172.17.0.0/16", *([] if sc.internal or not sc.has_bridge1 else ["192.0.2.0/24"])):
             host.run(h, "ipset", "add", "docker-ext-bridges-v4", subnet)
     if sc.nft:
-        host.run(h, "nft", "-f", "-", input=nft_loadable(sc.rules))
+        host.run(h, "nft", "-f", "-", input=nft_loadable(sc.rules + sc.rules6))
     else:
         host.run(h, "iptables-restore", input=sc.rules)
+        if sc.rules6:
+            host.run(h, "ip6tables-restore", input=sc.rules6)
     if sc.beside:
         host.run(h, "nft", "-f", "-", input=sc.beside)
     if "c1" in host.boxes:
@@ -203,18 +270,36 @@ def _wire(host: FixtureHost) -> None:
             ["ip", "netns", "exec", host.boxes["c1"].ns, busybox, "httpd", "-f", "-p", str(CONTAINER_PORT),
              "-h", str(www)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     if sc.proxy and sc.publishes:
-        # docker-proxy reports readiness on fd 3 and then closes it; without one open there it would
-        # close its own listening socket instead.
-        ready_r, ready_w = os.pipe()
-        host.processes.append(subprocess.Popen(
-            ["ip", "netns", "exec", h, _docker_proxy(), "-proto", "tcp", "-host-ip", sc.bind_ip,
-             "-host-port", str(HOST_PORT), "-container-ip", host.boxes["c1"].ip,
-             "-container-port", str(CONTAINER_PORT)],
+        c1 = host.boxes["c1"]
+        host.processes.append(_start_proxy(h, sc.bind_ip, c1.ip))
+        if c1.ip6:
+            host.processes.append(_start_proxy(h, sc.bind_ip6, c1.ip6))
+    _wait_listening(host)
+    if sc.net6:
+        _wait_addresses_settled(host)
+
+
+def _wait_addresses_settled(host: FixtureHost) -> None:
+    for ns in host.namespaces:
+        for _ in range(40):
+            if not host.run(ns, "ip", "-6", "addr", "show", "tentative").stdout.strip():
+                break
+            time.sleep(0.1)
+
+
+def _start_proxy(ns: str, host_ip: str, container_ip: str) -> subprocess.Popen:
+    # docker-proxy reports readiness on fd 3 and then closes it; without one open there it would
+    # close its own listening socket instead.
+    ready_r, ready_w = os.pipe()
+    try:
+        return subprocess.Popen(
+            ["ip", "netns", "exec", ns, _docker_proxy(), "-proto", "tcp", "-host-ip", host_ip,
+             "-host-port", str(HOST_PORT), "-container-ip", container_ip, "-container-port", str(CONTAINER_PORT)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(3,),
-            preexec_fn=lambda: os.dup2(ready_w, 3)))
+            preexec_fn=lambda: os.dup2(ready_w, 3))
+    finally:
         os.close(ready_w)
         os.close(ready_r)
-    _wait_listening(host)
 
 
 def _docker_proxy() -> str:
@@ -261,6 +346,7 @@ def _write_bundle(host: FixtureHost) -> None:
     (root / "docker-inspect.json").write_text(json.dumps([_inspect(host, b) for b in host.boxes.values()]))
     (root / "docker-network-inspect.json").write_text(json.dumps(_networks(host)))
     for name, argv in (("iptables-save.txt", ["iptables-save", "-c"]),
+                       ("ip6tables-save.txt", ["ip6tables-save", "-c"]),
                        ("ip-link.json", ["ip", "-j", "-d", "link", "show"]),
                        ("ip-addr.json", ["ip", "-j", "addr", "show"]),
                        ("ip-route.json", ["ip", "-j", "route", "show"]),
@@ -292,6 +378,13 @@ def _inspect(host: FixtureHost, b: Box) -> dict:
         # As Docker reports a routed network's IPv4 binding: no host port.
         ports[key] = [{"HostIp": sc.bind_ip, "HostPort": "" if routed else str(HOST_PORT)}]
         bindings[key] = [{"HostIp": "" if sc.bind_ip == "0.0.0.0" else sc.bind_ip, "HostPort": str(HOST_PORT)}]
+        if b.ip6:
+            ports[key].append({"HostIp": sc.bind_ip6, "HostPort": "" if routed else str(HOST_PORT)})
+            if sc.bind_ip6 != "::":
+                bindings[key].append({"HostIp": sc.bind_ip6, "HostPort": str(HOST_PORT)})
+    endpoint = {"NetworkID": _nid(b.network), "IPAddress": b.ip, "IPPrefixLen": b.prefix, "Gateway": b.gateway}
+    if b.ip6:
+        endpoint.update(GlobalIPv6Address=b.ip6, GlobalIPv6PrefixLen=64, IPv6Gateway=b.gateway6)
     return {
         "Id": _cid(b), "Name": f"/{b.name}",
         "State": {"Status": "running", "Running": True, "Pid": 0},
@@ -299,8 +392,7 @@ def _inspect(host: FixtureHost, b: Box) -> dict:
         "HostConfig": {"NetworkMode": b.network, "PortBindings": bindings},
         "NetworkSettings": {
             "SandboxKey": f"/run/netns/{b.ns}", "Ports": ports,
-            "Networks": {b.network: {"NetworkID": _nid(b.network), "IPAddress": b.ip, "IPPrefixLen": b.prefix,
-                                     "Gateway": b.gateway}},
+            "Networks": {b.network: endpoint},
         },
     }
 
@@ -311,15 +403,21 @@ def _nid(network: str) -> str:
 
 def _networks(host: FixtureHost) -> list[dict]:
     sc = host.scenario
-    members = lambda net: {_cid(b): {"IPv4Address": f"{b.ip}/{b.prefix}"}  # noqa: E731
+    members = lambda net: {_cid(b): {"IPv4Address": f"{b.ip}/{b.prefix}",  # noqa: E731
+                                     **({"IPv6Address": f"{b.ip6}/64"} if b.ip6 else {})}
                            for b in host.boxes.values() if b.network == net}
     nets = [{"Id": _nid("bridge"), "Name": "bridge", "Driver": "bridge", "Internal": False,
              "IPAM": {"Config": [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]},
              "Options": {"com.docker.network.bridge.default_bridge": "true",
                          "com.docker.network.bridge.name": "docker0"},
              "Containers": members("bridge")}]
+    if not sc.default_bridge:
+        nets = []
     if sc.has_bridge1:
+        ipam = [{"Subnet": sc.net4[0], "Gateway": sc.net4[1]}]
+        if sc.net6:
+            ipam.append({"Subnet": sc.net6[0], "Gateway": sc.net6[1]})
         nets.append({"Id": _nid(sc.user_bridge), "Name": sc.user_bridge, "Driver": "bridge", "Internal": sc.internal,
-                     "IPAM": {"Config": [{"Subnet": "192.0.2.0/24", "Gateway": "192.0.2.1"}]},
+                     "EnableIPv6": bool(sc.net6), "IPAM": {"Config": ipam},
                      "Options": sc.bridge1_options, "Containers": members(sc.user_bridge)})
     return nets

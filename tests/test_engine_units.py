@@ -41,3 +41,43 @@ def test_the_other_backend_without_rules_on_the_path_changes_nothing():
     both = dataclasses.replace(state, other_rulesets={4: other})
     a, b = trace(state, Query(80, "tcp", "external")), trace(both, Query(80, "tcp", "external"))
     assert [h.explanation for h in a.hops] == [h.explanation for h in b.hops]
+
+
+NAT_WITHOUT_CONNTRACK = """*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A DOCKER -p tcp -m tcp --dport 2222 -j RETURN
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+"""
+
+
+def test_nat_chains_run_only_where_a_rule_makes_the_kernel_track_connections():
+    """Since Linux 4.10 a namespace tracks connections only once a rule needs it, and nat chains run
+    only for tracked packets (judged by the kernel on the dual-stack internal-network hosts)."""
+    state = _demo()
+
+    def nat_hops(text: str) -> tuple[list[str], list[str]]:
+        rules, _ = parse_iptables_save(text.splitlines(), 4, "iptables-save.txt")
+        path = trace(dataclasses.replace(state, rulesets={**state.rulesets, 4: rules}), Query(2222, "tcp", "external"))
+        return [h.chain for h in path.hops if h.table == "nat"], [str(h.kind) for h in path.hops]
+
+    untracked_nat, kinds = nat_hops(NAT_WITHOUT_CONNTRACK)
+    assert untracked_nat == [] and "conntrack" in kinds
+    tracked = NAT_WITHOUT_CONNTRACK.replace(
+        ":OUTPUT ACCEPT [0:0]\nCOMMIT\n", ":OUTPUT ACCEPT [0:0]\n-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED "
+        "-j ACCEPT\nCOMMIT\n")
+    tracked_nat, kinds = nat_hops(tracked)
+    assert tracked_nat[:2] == ["PREROUTING", "DOCKER"] and "conntrack" not in kinds
+    notrack = NAT_WITHOUT_CONNTRACK.replace("*nat", "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j CT --notrack\n"
+                                             "COMMIT\n*nat")
+    untracked_nat, kinds = nat_hops(notrack)
+    assert untracked_nat == [] and "conntrack" in kinds

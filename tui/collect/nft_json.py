@@ -169,6 +169,8 @@ def _nat_text(kind: str, body: Any) -> str:
     port = body.get("port")
     where = _value_text(addr, None) if addr is not None else ""
     if port is not None:
+        # As nft prints it: an IPv6 address with a port goes in brackets.
+        where = f"[{where}]" if ":" in where else where
         where += f":{_value_text(port, None)}"
     return f"{kind}{family} to {where}" if where else kind
 

@@ -155,11 +155,26 @@ class _Walk:
             is_nat = name == "nat" if base_chain is None else base_chain.type == "nat"
             if is_nat and _nat_bound(chain, p):
                 continue
+            if is_nat and (p.ct_untracked or not self.view.tracks_connections(p.family)):
+                if base_chain.rules if base_chain is not None else self._has_nat_rules(chain, p):
+                    self._untracked(chain, p)
+                continue
             verdict = self.hook(name, chain, p) if native is None or base_chain is None else \
                 self._run_native(native, base_chain, p)
             if verdict != "ACCEPT":
                 return verdict
         return "ACCEPT"
+
+
+    def _has_nat_rules(self, chain: str, p: Packet) -> bool:
+        rulesets = (self.state.rulesets.get(p.family), self.state.other_rulesets.get(p.family))
+        return any(rs is not None and (c := rs.chain("nat", chain)) is not None and c.rules for rs in rulesets)
+
+    def _untracked(self, chain: str, p: Packet) -> None:
+        """The kernel skips nat chains for a packet it does not track; said once per leg."""
+        if not any(h.reason == Reason.NAT_UNTRACKED and h.leg == self.leg for h in self.hops):
+            self.add(Hop(HopKind.CONNTRACK, Reason.NAT_UNTRACKED, {"notrack": p.ct_untracked, "family": p.family},
+                         name="conntrack", hook=chain))
 
 
 HOOK_NAME = {"PREROUTING": "prerouting", "INPUT": "input", "FORWARD": "forward", "OUTPUT": "output",
@@ -460,6 +475,10 @@ def _from_container(walk: _Walk, p: Packet, c: Container) -> Outcome:
         walk.say(HopKind.BRIDGE, Reason.BRIDGED, bridge, bridge=bridge, nf_bridge=nf_bridge)
         p.bridged = True
         p.physdev_out = out_veth.name if out_veth else ""
+        if nf_bridge and p.family == 6:
+            stopped = _neighbour_discovery(walk, p, out_veth.name if out_veth else "", target.name)
+            if stopped:
+                return stopped, None
         if nf_bridge:
             stopped = walk.through(p, ("PREROUTING", ("raw", "mangle", "nat")))
             if stopped:
@@ -471,6 +490,34 @@ def _from_container(walk: _Walk, p: Packet, c: Container) -> Outcome:
         return _into_container(walk, p, target, bridge, out_veth, Via.DIRECT)
     walk.say(HopKind.BRIDGE, Reason.BRIDGE_UP, bridge, bridge=bridge, dst=p.dst)
     return _prerouting_onwards(walk, p)
+
+
+def _neighbour_discovery(walk: _Walk, p: Packet, out_port: str, target: str) -> Verdict | None:
+    """Before its first IPv6 packet to a neighbour, a container asks for the neighbour's MAC address
+    (an ICMPv6 neighbour solicitation to the solicited-node multicast address; the answer comes back
+    as a unicast advertisement). Both are bridged frames, so br_netfilter hands them to the same
+    FORWARD rules: a rule that drops them (ICC off drops everything between the bridge's ports) means
+    the connection's packet is never sent. ND packets are never tracked (nf_conntrack_proto_icmpv6).
+    Their hops stay in the path only when they decide it or leave a doubt."""
+    addr = parsed_ip(p.dst).packed
+    solicit = Packet(p.src, str(ipaddress.IPv6Address(b"\xff\x02" + bytes(9) + b"\x01\xff" + addr[13:])),
+                     "ipv6-icmp", 0, 0, iif=p.iif, oif=p.iif, physdev_in=p.physdev_in, physdev_out=out_port,
+                     bridged=True, ct_untracked=True)
+    advert = Packet(p.dst, p.src, "ipv6-icmp", 0, 0, iif=p.iif, oif=p.iif, physdev_in=out_port,
+                    physdev_out=p.physdev_in, bridged=True, ct_untracked=True)
+    hops, doubts = len(walk.hops), len(walk.doubts)
+    for nd in (solicit, advert):
+        stopped = walk.through(nd, ("PREROUTING", ("raw", "mangle")), ("FORWARD", ("mangle", "filter")),
+                               ("POSTROUTING", ("mangle",)))
+        for h in walk.hops[hops:]:
+            h.facts.setdefault("neighbour", True)
+        if stopped:
+            walk.say(HopKind.BRIDGE, Reason.NEIGHBOUR_FILTERED, p.iif, bridge=p.iif, dst=p.dst, target=target,
+                     advert=nd is advert, neighbour=True)
+            return stopped
+    if len(walk.doubts) == doubts:
+        del walk.hops[hops:]
+    return None
 
 
 _NF_CALL = {4: "net.bridge.bridge-nf-call-iptables", 6: "net.bridge.bridge-nf-call-ip6tables"}

@@ -209,6 +209,27 @@ def _forwarding_off(f: dict[str, Any]) -> str:
         key=f.get("key", "net.ipv4.ip_forward"), dst=f["dst"], dev=f["dev"])
 
 
+def _nat_untracked(f: dict[str, Any]) -> str:
+    if f.get("notrack"):
+        return _("A rule marked the packet untracked (notrack), so no nat chain runs for it: its "
+                 "addresses stay as they are.")
+    return _("No rule of this host's IPv{family} tables needs connection tracking, so the kernel tracks "
+             "no IPv{family} connections here, and nat chains run only for tracked packets: none of "
+             "them runs, and the addresses stay as they are.").format(family=f.get("family", 4))
+
+
+def _neighbour_filtered(f: dict[str, Any]) -> str:
+    if f.get("advert"):
+        return _("{target} answers the neighbour solicitation for {dst} (an ICMPv6 neighbour advertisement "
+                 "across {bridge}), but the rule above stops that answer too: the sender never learns the "
+                 "MAC address, so the connection's first packet is never sent and the client times out.").format(
+            target=f["target"], dst=f["dst"], bridge=f["bridge"])
+    return _("Before the first packet, the sender asks for {dst}'s MAC address (an ICMPv6 neighbour "
+             "solicitation across {bridge}); br_netfilter hands that frame to the FORWARD rules, and the rule "
+             "above stops it: the connection's first packet is never sent and the client times out.").format(
+        dst=f["dst"], bridge=f["bridge"])
+
+
 def _loopback_source(f: dict[str, Any]) -> str:
     if f.get("family") == 6:
         return _("The destination became {dst} (via {dev}), and the connection comes from {src}: "
@@ -311,6 +332,8 @@ _SENTENCES: dict[Reason, Callable[[dict[str, Any]], str]] = {
     Reason.NO_ROUTE_LOCAL: _no_route_local,
     Reason.FORWARDING_OFF: _forwarding_off,
     Reason.LOOPBACK_SOURCE: _loopback_source,
+    Reason.NAT_UNTRACKED: _nat_untracked,
+    Reason.NEIGHBOUR_FILTERED: _neighbour_filtered,
     Reason.LEAVES_HOST: _leaves_host,
     Reason.BRIDGE_DELIVERS: _bridge_delivers,
     Reason.VETH_IN: _veth_in,

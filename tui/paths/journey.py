@@ -82,7 +82,7 @@ def _leg_stages(path: Path, leg: int, deciding: Hop | None) -> list[Stage]:
         if h is deciding:
             stage.deciding = True
         if not stage.label:
-            stage.label = h.name if h.kind not in (HopKind.RULE, HopKind.POLICY) else ""
+            stage.label = h.name if h.kind not in (HopKind.RULE, HopKind.POLICY, HopKind.CONNTRACK) else ""
     # The header, stage by stage: the client's packet, rewritten where a rule said so.
     current = _first_packet(hops)
     last_passed = max((order.index(n) for n, s in stages.items() if s.passed), default=-1)
@@ -105,7 +105,7 @@ def _leg_stages(path: Path, leg: int, deciding: Hop | None) -> list[Stage]:
 
 
 def _slot(h: Hop, local: bool, looped: bool) -> str:
-    if h.kind in (HopKind.RULE, HopKind.POLICY):
+    if h.kind in (HopKind.RULE, HopKind.POLICY, HopKind.CONNTRACK):
         return h.hook or "rules"
     if h.kind == HopKind.ROUTE:
         return "routing"

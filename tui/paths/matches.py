@@ -104,7 +104,8 @@ def _base(opt: Option, p: Packet) -> bool:
     if opt.name == "oif":
         return _iface_match(v, p.oif)
     if opt.name == "proto":
-        return v in (p.proto, "all", "0") or (v == "6" and p.proto == "tcp") or (v == "17" and p.proto == "udp")
+        return v in (p.proto, "all", "0") or (v == "6" and p.proto == "tcp") or (v == "17" and p.proto == "udp") \
+            or (v in ("58", "icmpv6", "ipv6-icmp") and p.proto == "ipv6-icmp")
     if opt.name == "fragment":
         return False  # the first packet is never a non-first fragment
     return False

@@ -20,7 +20,7 @@ from tui.paths.types import Doubt, DoubtCode
 
 _VERDICT = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT", "return": "RETURN"}
 _NAT = {"dnat": "DNAT", "snat": "SNAT", "masquerade": "MASQUERADE", "redirect": "REDIRECT"}
-_L4 = {"tcp": 6, "udp": 17}
+_L4 = {"tcp": 6, "udp": 17, "ipv6-icmp": 58}
 
 
 class NotEvaluated(Exception):
@@ -269,6 +269,8 @@ def _value_of(e: Any, p: Packet, view: HostView) -> Any:
         if proto in ("tcp", "udp", "th"):
             if proto != "th" and proto != p.proto:
                 return _ABSENT
+            if p.proto not in ("tcp", "udp"):
+                raise NotEvaluated(f"{proto} {name} of {p.proto}")
             if name == "dport":
                 return p.dport
             if name == "sport":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -11,6 +12,10 @@ from tui.model import Container, HostState, Link, PortBinding, Route
 from tui.model.memo import per_object
 
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address
+# What makes the kernel track connections in a namespace (each calls nf_ct_netns_get on load).
+_IPT_NEEDS_CT = re.compile(r" -m (?:conntrack|state|connmark|connlimit|connbytes|conntrack|helper|cluster)\b|"
+                           r" -j (?:DNAT|SNAT|MASQUERADE|REDIRECT|NETMAP|CT|NOTRACK|CONNMARK|CONNSECMARK)\b")
+_NFT_NEEDS_CT = re.compile(r"(?:^|\s)(?:ct|dnat|snat|masquerade|redirect|notrack|synproxy)\b")
 
 
 @dataclass
@@ -171,6 +176,27 @@ class HostView:
             return "", "", ""
         src = best.prefsrc or self.primary_address(best.dev, ip.version) or ""
         return best.dev, best.gateway, src
+
+    def tracks_connections(self, family: int) -> bool:
+        """Does the kernel track connections of this family here? Since Linux 4.10 conntrack runs in
+        a network namespace only once a rule needs it (a NAT target, a conntrack or state match, a
+        CT target, nft's ct/nat/notrack), and nat chains run only for tracked packets. Rules of the
+        family not read: assumed tracked (every Docker host's NAT rules need it)."""
+        return self._tracking[family]
+
+    @cached_property
+    def _tracking(self) -> dict[int, bool]:
+        st = self.state
+        out = {}
+        for family, nft_families in ((4, ("ip", "inet")), (6, ("ip6", "inet"))):
+            rulesets = [r for r in (st.rulesets.get(family), st.other_rulesets.get(family)) if r is not None]
+            if not rulesets:
+                out[family] = True
+                continue
+            out[family] = any(_IPT_NEEDS_CT.search(rule.text) for rs in rulesets for rule in rs.all_rules()) or \
+                any(_NFT_NEEDS_CT.search(rule.text) for t in st.nft_tables if t.family in nft_families
+                    for c in t.chains.values() for rule in c.rules)
+        return out
 
     def primary_address(self, iface: str, family: int = 4) -> str:
         """The interface's first address of the family; for IPv6 a global one (link-local

@@ -31,6 +31,7 @@ class HopKind(StrEnum):
     PROXY = "proxy"
     CONTAINER = "container"
     LOCAL = "local"
+    CONNTRACK = "conntrack"  # connection tracking decided something of the path (nat skipped)
 
 
 class Verdict(StrEnum):
@@ -82,6 +83,8 @@ class Reason(StrEnum):
     NOTHING_LISTENS = "nothing-listens"
     NO_PROXY = "no-proxy"
     PROXY = "proxy"
+    NAT_UNTRACKED = "nat-untracked"  # an untracked packet passes no nat chain
+    NEIGHBOUR_FILTERED = "neighbour-filtered"  # IPv6 neighbour discovery between two ports dropped
 
 
 class DoubtCode(StrEnum):
