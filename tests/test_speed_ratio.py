@@ -70,3 +70,33 @@ def test_reach_at_scale_stays_within_a_few_traces(bundle):
     one, every = _interleaved(lambda: _our_trace(bundle, port),
                               lambda: reach(load_bundle(bundle), port, "tcp", 4), runs=3)
     assert every / one <= 3 * RATIO / 2, f"reach {every * 1000:.0f} ms = {every / one:.1f}× a trace"
+
+
+NFT_RATIO = 0.2  # the first trace after load, measured about 0.08 of one decode (0.34 without the index)
+
+
+def test_a_native_nftables_trace_at_scale_costs_a_fraction_of_decoding_the_rules(tmp_path):
+    """Docker 29's nftables tables and a long inet chain (8,000 native rules): the first trace after
+    load, which builds the native chains' index, against decoding `nft -j list ruleset` once."""
+    from benchmarks.gen_nft import generate_nft
+    from tui.paths.packet import HostView
+
+    root = tmp_path / "nft"
+    generate_nft(root, containers=400, networks=20, rules=8000)
+    ruleset = root / "nft-ruleset.json"
+
+    def first_trace() -> float:
+        state = load_bundle(root)
+        HostView.of(state)  # the host's own lookups are the iptables figures' business
+        t = time.perf_counter()
+        trace(state, Query(20000 + 200, "tcp", "external"))
+        return time.perf_counter() - t
+
+    decode, ours = [], []
+    for _ in range(5):
+        t = time.perf_counter()
+        json.loads(ruleset.read_text())
+        decode.append(time.perf_counter() - t)
+        ours.append(first_trace())
+    raw, first = statistics.median(decode), statistics.median(ours)
+    assert first / raw <= NFT_RATIO, f"first trace {first * 1000:.0f} ms = {first / raw:.2f}× one decode"

@@ -14,10 +14,10 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from tui.model import Chain
+from tui.model import Chain, NftChain
 from tui.model.memo import per_object
 from tui.paths.matches import in_net
-from tui.paths.packet import parsed_network
+from tui.paths.packet import parsed_ip, parsed_network
 
 # iptables-save prints -s, -d, -i, -o in that order, a negated one as "! -d": negated ones, and
 # interface names ending in "+" (a wildcard), are not captured here.
@@ -27,6 +27,8 @@ _ADDRS = r"^-A \S+ (?:(?:! )?-s \S+ )?(?:(?:! )?-d \S+ )?"
 _IIF = re.compile(_ADDRS + r"-i ([^\s+]+) ")
 _OIF = re.compile(_ADDRS + r"(?:(?:! )?-i \S+ )?-o ([^\s+]+) ")
 _SRC = re.compile(r"^-A \S+ -s (\S+) ")
+_IPV4 = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
+_NFT_LEADING_DADDR = re.compile(r"ip6? daddr ([0-9a-f.:]+) ")
 
 
 @dataclass
@@ -109,3 +111,57 @@ def index_of(chain: Chain) -> ChainIndex | None:
 @per_object(maxsize=4096)
 def _index(chain: Chain) -> ChainIndex:
     return ChainIndex.of(chain)
+
+
+def nft_index_of(chain: NftChain) -> ChainIndex | None:
+    """The same index for a native nftables chain: a rule whose own top-level matches say
+    `ip daddr ADDR` (or ip6) or `tcp|udp dport N` is filed under it. An `ip daddr` match carries an
+    implicit family dependency and a `tcp dport` one a protocol dependency, so a packet of another
+    address, port, family or protocol cannot match it."""
+    return None if len(chain.rules) < _SMALL else _nft_index(chain)
+
+
+@per_object(maxsize=4096)
+def _nft_index(chain: NftChain) -> ChainIndex:
+    idx = ChainIndex(len(chain.rules))
+    by_dst, by_port, wildcard = idx.by_dst, idx.by_port, idx.wildcard
+    for i, rule in enumerate(chain.rules):
+        lead = _NFT_LEADING_DADDR.match(rule.text)  # the common case, without walking the JSON
+        if lead is not None and (dst := _nft_address(lead.group(1))) is not None:
+            by_dst.setdefault(dst, []).append(i)
+            continue
+        dst = port = None
+        for e in rule.expr:  # matches come first; the first statement ends them
+            m = e.get("match") if type(e) is dict else None
+            if m is None:
+                break
+            left = m.get("left")
+            payload = left.get("payload") if type(left) is dict and m.get("op") == "==" else None
+            if payload is None:
+                continue
+            field, right = payload.get("field"), m.get("right")
+            if field == "daddr" and type(right) is str:
+                dst = _nft_address(right)
+                if dst is not None:
+                    break
+            elif field == "dport" and type(right) is int and port is None and payload.get("protocol") in ("tcp", "udp"):
+                port = (payload["protocol"], right)
+        if dst is not None:
+            by_dst.setdefault(dst, []).append(i)
+        elif port is not None:
+            by_port.setdefault(port, []).append(i)
+        else:
+            wildcard.append(i)
+    return idx
+
+
+def _nft_address(text: str) -> str | None:
+    """An `ip daddr` / `ip6 daddr` operand as the packet's address is written (IPv6 canonical)."""
+    if ":" not in text:
+        return text if _IPV4.match(text) else None
+    if ":" in text:
+        try:
+            return str(parsed_ip(text))
+        except ValueError:
+            return None  # a MAC address (ether daddr)
+    return None

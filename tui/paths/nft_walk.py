@@ -14,8 +14,9 @@ import ipaddress
 from typing import Any
 
 from tui.model import NftChain, NftRule, NftTable
+from tui.paths.chain_index import nft_index_of
 from tui.paths.netfilter import HookResult, Step
-from tui.paths.packet import HostView, Packet
+from tui.paths.packet import HostView, Packet, parsed_ip
 from tui.paths.types import Doubt, DoubtCode
 
 _VERDICT = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT", "return": "RETURN"}
@@ -38,6 +39,10 @@ def run_chain(table: NftTable, base: NftChain, p: Packet, view: HostView) -> Hoo
             result.verdict = "UNKNOWN"
             result.doubts.append(Doubt.of(DoubtCode.MISSING_CHAIN, table=_where(table), chain=current))
             return result
+        idx = nft_index_of(chain)
+        if idx is not None:
+            dst = str(parsed_ip(p.dst)) if ":" in p.dst else p.dst  # filed canonical
+            index = idx.next_candidate(index, dst, p.proto, p.dport)
         if index >= len(chain.rules):
             if stack:
                 current, index = stack.pop()
