@@ -248,6 +248,9 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
                           f"first collection {cold * 1000:.0f} ms = {cold / median(ref):.2f}×",
                           "≤ 1.5× raw", ratio <= 1.5))
         out.append(asyncio.run(_event_to_screen(runs)))
+        from benchmarks.event_latency import event_to_screen
+
+        out += event_to_screen(max(3, runs), containers=100)
         r = pty_run.start([PY, "-m", "tui"])
         try:
             r.wait_for(f"{PREFIX}0".encode(), 60)

@@ -76,3 +76,33 @@ async def test_the_rules_of_the_path_count_a_real_clients_packets(engine):
             assert table.get_row_at(dnat)[1].plain.startswith("+")
     finally:
         rig.sh("docker", "rm", "-f", name, check=False)
+
+
+async def test_a_rule_change_shows_before_the_full_collection(engine):
+    """A rule-change notification reads the rules alone and shows them; the full collection (here
+    made to take 5 s) follows. Without the quick read the rule would wait for it."""
+    import time
+
+    from tui.collect import live
+
+    app = DockportApp(source=("live", ""), poll_seconds=600)
+    rule = ["-I", "DOCKER-USER", "-p", "tcp", "-s", "203.0.113.78", "-j", "DROP"]
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: app.state is not None, 20)
+        await pilot.pause(1.0)
+        real = live.LiveCollector.collect
+
+        def slow(self):
+            time.sleep(5)
+            return real(self)
+
+        live.LiveCollector.collect = slow  # type: ignore[method-assign]
+        try:
+            await asyncio.to_thread(rig.sh, "iptables", *rule)
+            text = "-s 203.0.113.78/32 -p tcp -j DROP"
+            started = time.monotonic()
+            assert await until(pilot, lambda: any(text in r.text for r in app.state.rulesets[4].all_rules()), 4)
+            assert time.monotonic() - started < 4
+        finally:
+            live.LiveCollector.collect = real  # type: ignore[method-assign]
+            rig.sh("iptables", "-D", *rule[1:], check=False)

@@ -144,6 +144,19 @@ def assemble(p: Pieces) -> HostState:
     )
 
 
+def with_firewall(state: HostState, backend: str, rulesets: dict[int, RuleSet], other: dict[int, RuleSet],
+                  ipsets: dict[str, IpSet], nft_json: str | None, nft_unread: str) -> HostState:
+    """The state with freshly read rules and nothing else changed: what a rule-change notification
+    shows at once, before the full collection that follows settles everything (warnings included)."""
+    pieces = Pieces(backend=backend, rulesets=rulesets, other_rulesets=other, nft_json=nft_json,
+                    nft_unread=nft_unread)
+    nft_tables, _warnings = _native_tables(pieces, state.facts.docker_firewall, [])
+    if not rulesets and not nft_tables:
+        return state  # nothing read: keep what is shown until the full collection says why
+    return replace(state, rulesets=dict(rulesets), other_rulesets=dict(other), nft_tables=nft_tables,
+                   ipsets=dict(ipsets))
+
+
 def _native_tables(p: Pieces, docker_firewall: str,
                    problems: list[str]) -> tuple[tuple[NftTable, ...], list[Warning_]]:
     from tui.collect.nft_json import NftParseError, tables_from_json

@@ -298,6 +298,12 @@ def _firewall_part():
     return fw.backend, fw.rulesets, fw.other_rulesets, ipsets, warnings, (fw.nft_json, fw.nft_unread)
 
 
+def read_firewall() -> tuple[str, dict, dict, dict, str | None, str]:
+    """Only the rules (a rule-change notification): the arguments of `assemble.with_firewall`."""
+    backend, rulesets, other, ipsets, _warnings, (nft_json, nft_unread) = _firewall_part()
+    return backend, rulesets, other, ipsets, nft_json, nft_unread
+
+
 def _proc_part():
     try:
         from tui.collect.procfs import read_proxies, read_sysctls

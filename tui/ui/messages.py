@@ -44,6 +44,10 @@ class RefreshRequested(Message):
     """Something changed on the host (a Docker event, a firewall change): collect again."""
 
 
+class RulesChanged(Message):
+    """The firewall monitor reported a rule change: the rules are read at once, then all of it."""
+
+
 @dataclass(frozen=True, eq=False)  # compared by identity: a new snapshot is a new screen
 class View:
     """What the data panes show: the app sets one, the panes bound to it redraw themselves."""

@@ -1,0 +1,261 @@
+"""Event → screen, measured from the event itself (issue 16 §3).
+
+The live app runs in a pseudo-terminal of 120x40, as a user runs it, on a host with 100 containers.
+For each change the clock starts at the moment the source reported it and stops when the terminal
+receives a frame that shows it:
+
+- container start, stop and a new `-p` mapping: Docker's own `timeNano` of the `start` / `die`
+  event (the daemon's clock is this machine's clock);
+- a rule change: the moment our own `xtables-monitor --event` (or `nft monitor`) delivered the
+  change, since no Docker event exists for it; the app should show it within 100 ms of that.
+
+The changed row must be on screen, so the benchmark's own containers sort first ("0dpt-bench-…"),
+and the rule goes to raw/PREROUTING, the first chain of the rules pane. What the terminal received
+is read from the pty as it arrives: a frame "shows" the change when the marker (the new host port,
+the stopped container's name, the new rule's port) is in the bytes written after the change.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import select
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from benchmarks import pty_run
+from benchmarks.figures import Figure
+
+PY = sys.executable
+PREFIX = "dpt-bench-"
+FIRST = "0" + PREFIX  # sorts before every other name: the row is on screen
+RULE_COMMENT = PREFIX + "rule"
+
+
+def _docker(*argv: str, check: bool = True) -> str:
+    return subprocess.run(["docker", *argv], capture_output=True, text=True, check=check, timeout=120).stdout
+
+
+class DockerEvents:
+    """Docker's event stream, read in a thread: (action, name, timeNano) of our containers."""
+
+    def __init__(self) -> None:
+        import docker
+
+        self.client = docker.from_env(timeout=30)
+        self.stream = self.client.events(decode=True, filters={"type": "container"})
+        self.events: queue.Queue[tuple[str, str, int]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for ev in self.stream:
+                name = (ev.get("Actor") or {}).get("Attributes", {}).get("name", "")
+                if name.startswith(FIRST):
+                    self.events.put((ev.get("Action", ""), name, int(ev.get("timeNano", 0))))
+        except Exception:
+            return
+
+    def wait(self, action: str, name: str, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                got = self.events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if got[0] == action and got[1] == name:
+                return got[2]
+        raise TimeoutError(f"no {action} event for {name}")
+
+    def close(self) -> None:
+        self.stream.close()
+        self.client.close()
+
+
+class FirewallMonitor:
+    """Our own `xtables-monitor --event` (or `nft monitor`): when each change was delivered."""
+
+    def __init__(self) -> None:
+        from tui.collect.watch import RuleChangeMonitor
+
+        argv = RuleChangeMonitor.command("nft") or ["nft", "monitor"]
+        # The app's own monitor, line-buffered as the app runs it (both block-buffer into a pipe).
+        self.proc = subprocess.Popen(["stdbuf", "-oL", *argv], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True)
+        self.lines: queue.Queue[tuple[str, int]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        time.sleep(0.3)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put((line, time.time_ns()))
+
+    def wait(self, marker: str, timeout: float = 10) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line, at = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if marker in line:
+                return at
+        raise TimeoutError(f"the monitor did not report {marker}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+class Screen:
+    """The app's terminal: bytes as they arrive, each chunk stamped with the wall clock."""
+
+    def __init__(self, running: pty_run.Running) -> None:
+        self.r = running
+        self.chunks: list[tuple[int, bytes]] = []
+
+    def pump(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([self.r.master], [], [], 0.02)
+            if ready:
+                try:
+                    chunk = os.read(self.r.master, 65536)
+                except OSError:
+                    return
+                self.chunks.append((time.time_ns(), chunk))
+
+    def mark(self) -> int:
+        """Forget what was drawn so far; what follows is compared against the next change."""
+        self.pump(0)
+        self.chunks.clear()
+        return len(self.chunks)
+
+    def shown_at(self, marker: bytes, timeout: float = 10) -> int | None:
+        """Wall time (ns) of the first chunk after `mark()` that completes `marker`."""
+        deadline = time.monotonic() + timeout
+        seen = b""
+        checked = 0
+        while time.monotonic() < deadline:
+            self.pump(0.02)
+            for at, chunk in self.chunks[checked:]:
+                seen += chunk
+                if marker in seen:
+                    return at
+            checked = len(self.chunks)
+        return None
+
+
+def _fill(count: int, image: str) -> list[str]:
+    names = [f"{PREFIX}fill{i}" for i in range(count)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda n: _docker("run", "-d", "--name", n, "-p", "80", image), names))
+    return names
+
+
+def _percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
+
+
+def _figure(what: str, samples: list[float], target: str, ok: bool) -> Figure:
+    return Figure(what, f"median {statistics.median(samples):.0f} ms, p95 {_percentile(samples, 0.95):.0f} ms "
+                  f"({len(samples)} events)", target, ok)
+
+
+def event_to_screen(rounds: int, containers: int = 100) -> list[Figure]:
+    from tests import rig
+
+    rig.ensure_image()
+    made: list[str] = []
+    app = events = monitor = None
+    starts, stops, maps, rules = [], [], [], []
+    try:
+        existing = len(_docker("ps", "-aq").split())
+        made += _fill(max(0, containers - 2 - existing), rig.IMAGE)  # with each round's two: `containers`
+        events, monitor = DockerEvents(), FirewallMonitor()
+        app = pty_run.start([PY, "-m", "tui"], cols=120, rows=40)
+        screen = Screen(app)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(f"{PREFIX}fill".encode() in c for _t, c in screen.chunks):
+            screen.pump(0.2)
+        screen.pump(3.0)  # the first collection settles
+        for i in range(rounds):
+            name, other = f"{FIRST}ev{i}", f"{FIRST}map{i}"
+            port, port2, rule_port = 47000 + i, 47500 + i, 48000 + i
+            # A created container is a row already; starting it maps its port.
+            _docker("create", "--name", name, "-p", f"{port}:80", rig.IMAGE)
+            made.append(name)
+            screen.pump(1.5)
+            screen.mark()
+            _docker("start", name)
+            t0 = events.wait("start", name)
+            shown = screen.shown_at(str(port).encode())
+            if shown is not None:
+                starts.append((shown - t0) / 1e6)
+            screen.pump(1.0)
+            screen.mark()
+            _docker("kill", name)
+            t0 = events.wait("die", name)
+            shown = screen.shown_at(name.encode())
+            if shown is not None:
+                stops.append((shown - t0) / 1e6)
+            screen.pump(1.0)
+            screen.mark()
+            _docker("run", "-d", "--name", other, "-p", f"{port2}:80", rig.IMAGE)
+            made.append(other)
+            t0 = events.wait("start", other)
+            shown = screen.shown_at(str(port2).encode())
+            if shown is not None:
+                maps.append((shown - t0) / 1e6)
+            screen.pump(1.0)
+            screen.mark()
+            subprocess.run(["iptables", "-t", "raw", "-I", "PREROUTING", "-s", f"198.51.100.{i + 1}/32", "-p", "tcp",
+                            "--dport", str(rule_port), "-m", "comment", "--comment", RULE_COMMENT, "-j", "ACCEPT"],
+                           check=True, capture_output=True)
+            t0 = monitor.wait(str(rule_port))
+            shown = screen.shown_at(f"198.51.100.{i + 1}/32".encode())  # the start of the rule's short form
+            if shown is not None:
+                rules.append((shown - t0) / 1e6)
+            # The next round's containers sort before this one's: remove these to keep the top rows ours.
+            _docker("rm", "-f", name, other)
+            made = [m for m in made if m not in (name, other)]
+            screen.pump(1.0)
+    finally:
+        if app is not None:
+            app.stop()
+        for closing in (events, monitor):
+            if closing is not None:
+                closing.close()
+        _remove_rules()
+        if made:
+            subprocess.run(["docker", "rm", "-f", *made], capture_output=True, timeout=300)
+    docker_samples = starts + stops + maps
+    missed = 3 * rounds - len(docker_samples)
+    out = [_figure(f"event → screen from Docker's timeNano, {containers} containers: start, stop, new -p"
+                   + (f" ({missed} never shown)" if missed else ""), docker_samples,
+                   "median ≤ 100 ms, p95 ≤ 250 ms",
+                   not missed and statistics.median(docker_samples) <= 100 and _percentile(docker_samples, .95) <= 250)]
+    for what, xs in (("start", starts), ("stop", stops), ("new -p mapping", maps)):
+        if xs:
+            out.append(_figure(f"  of which {what}", xs, "", None))
+    if rules:
+        out.append(_figure("rule change → screen, from the firewall monitor's delivery", rules,
+                           "≤ 100 ms after the monitor", len(rules) == rounds and statistics.median(rules) <= 100))
+    return out
+
+
+def _remove_rules() -> None:
+    listing = subprocess.run(["iptables", "-t", "raw", "-S", "PREROUTING"], capture_output=True, text=True).stdout
+    for line in listing.splitlines():
+        if RULE_COMMENT in line and line.startswith("-A "):
+            subprocess.run(["iptables", "-t", "raw", "-D", *line.split()[1:]], capture_output=True)
+
+
+if __name__ == "__main__":
+    for f in event_to_screen(int(sys.argv[1]) if len(sys.argv) > 1 else 5):
+        print(f"{f.name}: {f.value} (target {f.target})")
