@@ -376,8 +376,12 @@ class DockportApp(App[None]):
                 self.session.load(with_firewall(self.session.state, *fw), self.session.status)
                 self._render_all()
 
+        def show_then_collect() -> None:
+            self._guarded("showing the new rules", show)
+            self.request_refresh()
+
         try:
-            self.call_from_thread(lambda: (self._guarded("showing the new rules", show), self.request_refresh()))
+            self.call_from_thread(show_then_collect)
         except RuntimeError:
             pass  # the app is shutting down
 
