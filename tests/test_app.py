@@ -187,6 +187,27 @@ async def test_event_adds_and_removes_a_container_keeping_selection():
         assert app.selected.key == key
 
 
+async def test_a_container_that_changes_redraws_its_rows_and_only_those_are_built_again():
+    """Rows of containers that are the same objects are reused; the changed one shows its change,
+    and every port stays selectable."""
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one(ContainersPane)
+        keys = set(table.choices)
+        web = state.container("demo-web")
+        others = {c.id: table._rows_of[c.id][1] for c in state.containers if c.id != web.id}
+        app._apply_containers({web.id: dataclasses.replace(web, state="exited")})
+        await pilot.pause()
+        assert set(table.choices) == keys
+        assert all(table._rows_of[cid][1] is rows for cid, rows in others.items())  # reused, not rebuilt
+        web_keys = [k for k, c in table.choices.items() if c.container == "demo-web"]
+        assert web_keys and all("dim" in str(table.get_cell(k, list(table.columns)[1]).style) for k in web_keys)
+        app._apply_containers({web.id: web})
+        await pilot.pause()
+        assert all("dim" not in str(table.get_cell(k, list(table.columns)[1]).style) for k in web_keys)
+
+
 HOSTILE = ["[/oops]", "[bold]evil", "[@click=app.quit]q", "[fe80::1]:80", "\x1b[31mred", "a\x07b", "[$primary]x"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -48,12 +49,14 @@ def move_to_row(table: DataTable, key: str) -> None:
         pass
 
 
-def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]]) -> None:
+def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]], unchanged: set[str] | frozenset = frozenset()
+              ) -> None:
     """Make a keyed table show exactly `rows`, in that order; the cursor stays on its row.
 
     Idempotent and order-free: whatever the table showed before (another state, a partial update,
     the same rows), afterwards it shows these rows. A key given twice is shown once (the first):
     live data is not ours to trust, and a duplicate key must never reach DataTable.add_row.
+    `unchanged`: keys whose cells are the very ones this table was given last time (not compared).
     """
     unique: dict[str, list[Text]] = {}
     for key, cells in rows:
@@ -78,6 +81,8 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]]) -> None:
     present = set(kept)
     for key, cells in unique.items():
         if key in present:
+            if key in unchanged:
+                continue
             for col, cell in zip(columns, cells, strict=False):
                 old = table.get_cell(key, col)
                 if not isinstance(old, Text) or (old.plain, old.style, old.spans) != (cell.plain, cell.style,
@@ -145,31 +150,53 @@ class ContainersPane(DataTable[Text]):
         rows = []
         pal = palette(self)
         self.choices = {}
+        # A container that is the same object as last time, with the same selection, filter and
+        # marks, gets the same cells: at 100 containers an event changes one row, not all.
+        context = (selected, filt, pal, self.marks.context_of(state))
+        previous = self._rows_of if context == self._rows_context else {}
+        self._rows_context, self._rows_of = context, {}
+        unchanged: set[str] = set()
         for c in state.containers:
-            ip = ", ".join(e.ip for e in c.endpoints if e.ip) or c.network_mode
-            bindings = c.ports or ()
-            if not bindings:
-                if filt and filt not in c.name.lower():
-                    continue
-                rows.append((f"{c.id}|-", [literal(""), literal(c.name, _state_style(c)), literal(ip),
-                                           literal("—"), literal(_("no ports"), "dim")]))
-                continue
-            for b in bindings:
-                choice = PortChoice(c.name, b, c.id)
-                if filt and filt not in f"{c.name} {b.key}".lower():
-                    continue
-                self.choices[choice.key] = choice
-                kind = port_kind(b)
-                port = (join((f"{b.host_ip}:{b.host_port}", "bold"), " → ", f"{b.container_port}/{b.proto}")
-                        if b.published else literal(f"{b.container_port}/{b.proto}"))
-                if selected == choice.key:
-                    port.stylize(HIGHLIGHT)
-                rows.append((choice.key, [self.marks.mark(state, c, b, pal), literal(c.name, _state_style(c)),
-                                          literal(ip), port, literal(word(kind), pal(PORT_KIND_STYLE[kind]))]))
+            cached = previous.get(c.id)
+            if cached is None or cached[0] is not c:
+                cached = (c, *self._container_rows(c, state, selected, filt, pal))
+            else:
+                unchanged.update(key for key, _cells in cached[1])
+            self._rows_of[c.id] = cached
+            rows += cached[1]
+            self.choices.update(cached[2])
         if not rows:
             reason = _("no containers") if "docker" not in state.missing else _("Docker not reachable (see status)")
             rows.append(("-empty-", [literal(""), literal(reason, "italic"), literal(""), literal(""), literal("")]))
-        sync_rows(self, rows)
+        sync_rows(self, rows, unchanged)
+
+    _rows_context: tuple[object, ...] = ()
+    _rows_of: Mapping[str, tuple[Container, list[tuple[str, list[Text]]], dict[str, PortChoice]]] = \
+        MappingProxyType({})
+
+    def _container_rows(self, c: Container, state: HostState, selected: str | None, filt: str,
+                        pal: Palette) -> tuple[list[tuple[str, list[Text]]], dict[str, PortChoice]]:
+        rows: list[tuple[str, list[Text]]] = []
+        choices: dict[str, PortChoice] = {}
+        ip = ", ".join(e.ip for e in c.endpoints if e.ip) or c.network_mode
+        if not c.ports:
+            if not filt or filt in c.name.lower():
+                rows.append((f"{c.id}|-", [literal(""), literal(c.name, _state_style(c)), literal(ip),
+                                           literal("—"), literal(_("no ports"), "dim")]))
+            return rows, choices
+        for b in c.ports:
+            choice = PortChoice(c.name, b, c.id)
+            if filt and filt not in f"{c.name} {b.key}".lower():
+                continue
+            choices[choice.key] = choice
+            kind = port_kind(b)
+            port = (join((f"{b.host_ip}:{b.host_port}", "bold"), " → ", f"{b.container_port}/{b.proto}")
+                    if b.published else literal(f"{b.container_port}/{b.proto}"))
+            if selected == choice.key:
+                port.stylize(HIGHLIGHT)
+            rows.append((choice.key, [self.marks.mark(state, c, b, pal), literal(c.name, _state_style(c)),
+                                      literal(ip), port, literal(word(kind), pal(PORT_KIND_STYLE[kind]))]))
+        return rows, choices
 
     def choice_at_cursor(self) -> PortChoice | None:
         if not self.row_count:
@@ -191,6 +218,12 @@ class FindingMarks:
     def __init__(self) -> None:
         self._context: tuple[object, ...] = ()
         self._marks: dict[tuple[int, str], tuple[Container, Text]] = {}
+
+    @staticmethod
+    def context_of(state: HostState) -> tuple[object, ...]:
+        """What the marks rest on besides the container; compared by identity."""
+        return tuple(id(x) for x in (state.rulesets.get(4), state.rulesets.get(6), state.proxies, state.networks,
+                                     state.facts, state.missing, state.problems))
 
     def mark(self, state: HostState, c: Container, b: PortBinding, pal: Palette) -> Text:
         context = (state.rulesets.get(4), state.rulesets.get(6), state.proxies, state.networks, state.facts,
