@@ -165,7 +165,6 @@ class _Walk:
                 return verdict
         return "ACCEPT"
 
-
     def _has_nat_rules(self, chain: str, p: Packet) -> bool:
         rulesets = (self.state.rulesets.get(p.family), self.state.other_rulesets.get(p.family))
         return any(rs is not None and (c := rs.chain("nat", chain)) is not None and c.rules for rs in rulesets)
@@ -511,10 +510,12 @@ def _neighbour_discovery(walk: _Walk, p: Packet, out_port: str, target: str) -> 
                                ("POSTROUTING", ("mangle",)))
         for h in walk.hops[hops:]:
             h.facts.setdefault("neighbour", True)
-        if stopped:
+        if stopped in (Verdict.DROPPED, Verdict.REJECTED):
             walk.say(HopKind.BRIDGE, Reason.NEIGHBOUR_FILTERED, p.iif, bridge=p.iif, dst=p.dst, target=target,
                      advert=nd is advert, neighbour=True)
             return stopped
+        if stopped:
+            return stopped  # not known whether it passes: the doubts of its hops say why
     if len(walk.doubts) == doubts:
         del walk.hops[hops:]
     return None
