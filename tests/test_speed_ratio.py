@@ -72,31 +72,31 @@ def test_reach_at_scale_stays_within_a_few_traces(bundle):
     assert every / one <= 3 * RATIO / 2, f"reach {every * 1000:.0f} ms = {every / one:.1f}× a trace"
 
 
-NFT_RATIO = 0.2  # the first trace after load, measured about 0.08 of one decode (0.34 without the index)
+NFT_RATIO = 0.6  # the first trace, index built, against one without the index: measured 0.14–0.25
 
 
-def test_a_native_nftables_trace_at_scale_costs_a_fraction_of_decoding_the_rules(tmp_path):
+def test_a_native_nftables_trace_at_scale_stays_far_below_a_walk_of_every_rule(tmp_path, monkeypatch):
     """Docker 29's nftables tables and a long inet chain (8,000 native rules): the first trace after
-    load, which builds the native chains' index, against decoding `nft -j list ruleset` once."""
+    load, which builds the native chains' index, against the same trace evaluating every rule (the
+    order of growth the index removes). Interleaved; the absolute figure is in benchmarks/."""
     from benchmarks.gen_nft import generate_nft
+    from tui.paths import chain_index, nft_walk
     from tui.paths.packet import HostView
 
     root = tmp_path / "nft"
     generate_nft(root, containers=400, networks=20, rules=8000)
-    ruleset = root / "nft-ruleset.json"
 
-    def first_trace() -> float:
+    def first_trace(indexed: bool) -> float:
+        monkeypatch.setattr(nft_walk, "nft_index_of", chain_index.nft_index_of if indexed else lambda chain: None)
         state = load_bundle(root)
         HostView.of(state)  # the host's own lookups are the iptables figures' business
         t = time.perf_counter()
         trace(state, Query(20000 + 200, "tcp", "external"))
         return time.perf_counter() - t
 
-    decode, ours = [], []
-    for _ in range(5):
-        t = time.perf_counter()
-        json.loads(ruleset.read_text())
-        decode.append(time.perf_counter() - t)
-        ours.append(first_trace())
-    raw, first = statistics.median(decode), statistics.median(ours)
-    assert first / raw <= NFT_RATIO, f"first trace {first * 1000:.0f} ms = {first / raw:.2f}× one decode"
+    walked, ours = [], []
+    for _ in range(3):
+        walked.append(first_trace(False))
+        ours.append(first_trace(True))
+    full, first = statistics.median(walked), statistics.median(ours)
+    assert first / full <= NFT_RATIO, f"first trace {first * 1000:.0f} ms = {first / full:.2f}× a full walk"

@@ -64,8 +64,9 @@ async def test_a_storm_of_containers_keeps_the_app_up(engine):
             assert await until(pilot, lambda: app.state is not None, 30)
             ids = await asyncio.to_thread(load.storm, names, label)
             assert await _settled(pilot, app), "rows after the starts never matched docker ps"
-            assert set(ids) <= {c.container_id for c in app.query_one(ContainersPane).choices.values()
-                                if c.binding.host_port}
+            # A row comes with the create event; its host port with the start that follows.
+            assert await until(pilot, lambda: set(ids) <= {c.container_id for c in app.query_one(ContainersPane)
+                                                           .choices.values() if c.binding.host_port}, 15)
             await asyncio.to_thread(load.remove, names)
             assert await _settled(pilot, app), "rows after the removal never matched docker ps"
             assert app.is_running and "failed" not in app.status, app.status
