@@ -454,8 +454,11 @@ class DockportApp(App[None]):
             def done() -> None:
                 self._counting = False
                 if counters:
+                    shown = self.session.counter_deltas()
                     self.session.take_counters(counters)
-                    self._render_all()
+                    # An idle host counts nothing: drawing every pane again each second cost ~7 % CPU.
+                    if self.session.counter_deltas() != shown:
+                        self._render_all()
 
             try:
                 self.call_from_thread(done)
