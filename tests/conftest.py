@@ -34,6 +34,10 @@ def engine():
     yield
     rig.cleanup_docker()
     rig.remove_client_ns()
+    # A daemon restarted after an IPv6 one turns IPv6 forwarding on again (its bridge remembers
+    # IPv6): the machine goes back to the default host when the run ends, not only when it starts.
+    for change in rig.default_host():
+        print(f"default host restored: {change}")
 
 
 @pytest.fixture(scope="session")
