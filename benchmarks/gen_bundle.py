@@ -144,13 +144,18 @@ def generate(root: Path, containers: int = 1000, networks: int = 50, rules: int 
     return {"containers": containers, "networks": networks, "rules": total}
 
 
-def main() -> None:
+def size_args() -> argparse.Namespace:
+    """DIR and the size of the host: the arguments of every generator here."""
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--containers", type=int, default=1000)
     ap.add_argument("--networks", type=int, default=50)
     ap.add_argument("--rules", type=int, default=20000)
-    a = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    a = size_args()
     print(generate(Path(a.dir), a.containers, a.networks, a.rules))
 
 

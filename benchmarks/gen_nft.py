@@ -11,14 +11,13 @@ of it is the bundle's `nft-ruleset.json`: the shape nft itself writes, not one w
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import json
 import subprocess
 import tempfile
 from pathlib import Path
 
-from benchmarks.gen_bundle import generate
+from benchmarks.gen_bundle import generate, size_args
 
 
 def nft_text(inspect: list[dict], nets: list[dict], rules: int) -> tuple[str, int]:
@@ -97,12 +96,7 @@ def generate_nft(root: Path, containers: int = 1000, networks: int = 50, rules: 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("dir")
-    ap.add_argument("--containers", type=int, default=1000)
-    ap.add_argument("--networks", type=int, default=50)
-    ap.add_argument("--rules", type=int, default=20000)
-    a = ap.parse_args()
+    a = size_args()
     print(generate_nft(Path(a.dir), a.containers, a.networks, a.rules))
 
 
