@@ -81,3 +81,35 @@ def test_nat_chains_run_only_where_a_rule_makes_the_kernel_track_connections():
                                              "COMMIT\n*nat")
     untracked_nat, kinds = nat_hops(notrack)
     assert untracked_nat == [] and "conntrack" in kinds
+
+
+def test_tracking_rests_on_unread_native_rules_the_answer_is_uncertain():
+    """No rule read needs conntrack, but the native nftables ruleset was not read (no `nft` on the
+    host): one of its rules might turn tracking on, so skipping the nat chains would be a guess."""
+    state = _demo()
+    rules, _ = parse_iptables_save(NAT_WITHOUT_CONNTRACK.splitlines(), 4, "iptables-save.txt")
+    known = dataclasses.replace(state, rulesets={**state.rulesets, 4: rules}, nft_tables=())
+    assert "nft-ruleset" not in known.missing
+    certain = trace(known, Query(2222, "tcp", "external"))
+    assert "conntrack-unknown" not in [d.code for d in certain.doubt_facts]
+    assert "conntrack" in [h.kind for h in certain.hops]
+
+    unread = dataclasses.replace(known, missing=known.missing | {"nft-ruleset"})
+    path = trace(unread, Query(2222, "tcp", "external"))
+    assert path.verdict == "uncertain"
+    assert [d.code for d in path.doubt_facts].count("conntrack-unknown") == 1
+    assert [h.chain for h in path.hops if h.table == "nat"][:2] == ["PREROUTING", "DOCKER"]
+    assert "conntrack" not in [h.kind for h in path.hops]
+
+
+def test_an_unread_native_ruleset_is_recorded_whoever_uses_nftables(tmp_path):
+    """A capture without `nft -j list ruleset` says so; Docker's own nftables make it a doubt on
+    every answer ("nft"), otherwise it is the narrower "nft-ruleset"."""
+    import shutil
+    copy = tmp_path / "bundle"
+    shutil.copytree(demo_bundle_path(), copy)
+    (copy / "nft-ruleset.json").unlink(missing_ok=True)
+    state = load_bundle(copy)
+    assert state.facts.docker_firewall != "nftables"
+    assert "nft-ruleset" in state.missing and "nft" not in state.missing
+    assert "nft-ruleset" not in _demo().missing

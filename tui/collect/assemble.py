@@ -105,8 +105,10 @@ def assemble(p: Pieces) -> HostState:
         missing.add("sysctls")
     nft_tables, w = _native_tables(p, facts.docker_firewall, problems)
     warnings += w
-    if p.nft_json is None and facts.docker_firewall == "nftables":
-        missing.add("nft")
+    if p.nft_json is None:
+        # Unread native rules matter everywhere, but only Docker's own make every answer uncertain;
+        # otherwise they decide one question: whether this namespace tracks connections at all.
+        missing.add("nft" if facts.docker_firewall == "nftables" else "nft-ruleset")
 
     userland_proxy = None
     inferred = True

@@ -155,10 +155,17 @@ class _Walk:
             is_nat = name == "nat" if base_chain is None else base_chain.type == "nat"
             if is_nat and _nat_bound(chain, p):
                 continue
-            if is_nat and (p.ct_untracked or not self.view.tracks_connections(p.family)):
+            tracked = None if not is_nat or p.ct_untracked else self.view.tracks_connections(p.family)
+            if is_nat and (p.ct_untracked or tracked is False):
                 if base_chain.rules if base_chain is not None else self._has_nat_rules(chain, p):
                     self._untracked(chain, p)
                 continue
+            if is_nat and tracked is None and (base_chain.rules if base_chain is not None
+                                               else self._has_nat_rules(chain, p)):
+                # Walked as if tracked (a host's NAT usually is); whether it is rests on unread rules.
+                doubt = Doubt.of(DoubtCode.CONNTRACK_UNKNOWN, family=p.family)
+                if doubt not in self.doubts:
+                    self.doubts.append(doubt)
             verdict = self.hook(name, chain, p) if native is None or base_chain is None else \
                 self._run_native(native, base_chain, p)
             if verdict != "ACCEPT":

@@ -404,6 +404,10 @@ def doubt_detail(d: Doubt) -> str:
     if c == DoubtCode.NFT_NOT_READ:
         return _("native nftables rules were not read ({why}): they may drop, accept or rewrite "
                  "this packet").format(why=p("why"))
+    if c == DoubtCode.CONNTRACK_UNKNOWN:
+        return _("no IPv{family} rule read needs connection tracking, and native nftables rules were not "
+                 "read: if none needs it either, the kernel skips the nat chains walked here").format(
+            family=p("family"))
     if c == DoubtCode.NFT_FAMILY_NOT_WALKED:
         return _("{family} table {table} has rules, and {family} tables are not walked").format(
             family=p("family"), table=p("table"))

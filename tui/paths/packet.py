@@ -177,17 +177,19 @@ class HostView:
         src = best.prefsrc or self.primary_address(best.dev, ip.version) or ""
         return best.dev, best.gateway, src
 
-    def tracks_connections(self, family: int) -> bool:
+    def tracks_connections(self, family: int) -> bool | None:
         """Does the kernel track connections of this family here? Since Linux 4.10 conntrack runs in
         a network namespace only once a rule needs it (a NAT target, a conntrack or state match, a
         CT target, nft's ct/nat/notrack), and nat chains run only for tracked packets. Rules of the
-        family not read: assumed tracked (every Docker host's NAT rules need it)."""
+        family not read: assumed tracked (every Docker host's NAT rules need it). None: the rules
+        read need no tracking, but native nftables rules were not read, and one of them might."""
         return self._tracking[family]
 
     @cached_property
-    def _tracking(self) -> dict[int, bool]:
+    def _tracking(self) -> dict[int, bool | None]:
         st = self.state
-        out = {}
+        out: dict[int, bool | None] = {}
+        nft_unread = bool({"nft", "nft-ruleset"} & st.missing)
         for family, nft_families in ((4, ("ip", "inet")), (6, ("ip6", "inet"))):
             rulesets = [r for r in (st.rulesets.get(family), st.other_rulesets.get(family)) if r is not None]
             if not rulesets:
@@ -195,7 +197,7 @@ class HostView:
                 continue
             out[family] = any(_IPT_NEEDS_CT.search(rule.text) for rs in rulesets for rule in rs.all_rules()) or \
                 any(_NFT_NEEDS_CT.search(rule.text) for t in st.nft_tables if t.family in nft_families
-                    for c in t.chains.values() for rule in c.rules)
+                    for c in t.chains.values() for rule in c.rules) or (None if nft_unread else False)
         return out
 
     def primary_address(self, iface: str, family: int = 4) -> str:

@@ -108,6 +108,8 @@ class DoubtCode(StrEnum):
     BEYOND_HOST = "beyond-host"  # the packet leaves this host: what happens next is not ours to see
     NFT_EXPR_NOT_EVALUATED = "nft-expr-not-evaluated"  # an nftables expression the walker does not know
     NFT_NOT_READ = "nft-not-read"  # the host has native nftables rules (or may have), and they were not read
+    # nat chains walked although no rule read needs conntrack: unread native nft rules might turn it on
+    CONNTRACK_UNKNOWN = "conntrack-unknown"
     NFT_FAMILY_NOT_WALKED = "nft-family-not-walked"  # bridge/netdev tables with rules: not walked
     ROUTES6_NOT_READ = "routes6-not-read"  # an IPv6 question on a capture without IPv6 routes
 
