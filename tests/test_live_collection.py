@@ -90,3 +90,29 @@ def test_missing_tools_leave_warnings_and_a_partial_state(hosts, tmp_path, monke
     assert {"links", "rules"} <= bundled.missing
     assert bundled.container(hosts[0]) is not None
     assert any(w.message == "links: not captured in this bundle" for w in bundled.warnings)
+
+
+def test_native_nftables_are_read_without_the_iptables_nft_tables(hosts):
+    """A native table beside iptables-nft's: read with its rule and counter, while the tables
+    `iptables-save` already showed are not listed again (on a large host that is 2 s and 10 MB)."""
+    from tui.collect.firewall import collect_firewall
+
+    table = rig.name("native").replace("-", "_")
+    rig.sh("nft", "-f", "-", input=f"table inet {table} {{\n chain probe {{\n  type filter hook input priority 10;"
+                                   f" policy accept;\n  tcp dport 1 counter comment \"dpt probe\"\n }}\n}}\n")
+    try:
+        fw = collect_firewall()
+        assert fw.backend == "nft" and fw.nft_json is not None
+        listed = {(body["family"], body["name"]) for item in json.loads(fw.nft_json)["nftables"]
+                  if (body := item.get("table"))}
+        assert ("inet", table) in listed
+        assert not listed & {("ip", "filter"), ("ip", "nat"), ("ip6", "filter")}
+        state = collect_live()
+        native = [t for t in state.nft_tables if t.name == table]
+        assert len(native) == 1 and native[0].family == "inet"
+        rule = native[0].chains["probe"].rules[0]
+        assert "tcp dport 1" in rule.text and rule.comment == "dpt probe" and rule.packets == 0
+        whole = json.loads(rig.sh("nft", "-j", "list", "ruleset").stdout)["nftables"]
+        assert ("ip", "filter") in {(i["table"]["family"], i["table"]["name"]) for i in whole if "table" in i}
+    finally:
+        rig.sh("nft", "delete", "table", "inet", table, check=False)

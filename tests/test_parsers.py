@@ -1,4 +1,7 @@
 import json
+from pathlib import Path
+
+import pytest
 
 from tui.collect.iptables_save import backend_of, parse_iptables_save
 from tui.collect.linux_text import listeners_from_proc_net, listeners_from_ss, proxies_from_ps
@@ -103,3 +106,84 @@ def test_an_ipv6_nft_trace_is_read_in_iptables_words():
     assert hops[-1].verdict == "ACCEPT"
     # Without the handle map, iptables-nft's tables are left to xtables-monitor (IPv4 as before).
     assert from_nft_monitor(_NFT_V6_TRACE, "tcp", 8080, "2001:db8:1::2", "dockport-verify-1", set()) == []
+
+
+# -- nft -j: the tables iptables-nft keeps are cut out before decoding ------------------------------
+
+def _full_decode_tables(text: str, rulesets) -> list:
+    """The same answer by the slow road: every item decoded (the cut disabled)."""
+    from unittest import mock
+
+    from tui.collect import nft_json
+
+    with mock.patch.object(nft_json, "_decode_without", lambda _text, _kept: None):
+        return _shape(nft_json.tables_from_json(text, rulesets))
+
+
+def _shape(tables) -> list:
+    """Tables as plain values (nftables model objects compare by identity)."""
+    import dataclasses
+
+    return [dataclasses.asdict(t) for t in tables]
+
+
+def test_cutting_out_iptables_nft_tables_before_decoding_changes_no_table():
+    """Every stored host that has both kinds of table: the native tables are the same as when the
+    whole document is decoded (and at least one host has native tables beside iptables-nft ones)."""
+    from tui.collect.bundle import load_bundle
+    from tui.collect.nft_json import tables_from_json
+
+    hosts = Path(__file__).parent / "fixtures" / "hosts"
+    compared = 0
+    for root in sorted(hosts.iterdir()):
+        text = (root / "nft-ruleset.json").read_text()
+        state = load_bundle(root)
+        rulesets = [*state.rulesets.values(), *state.other_rulesets.values()]
+        fast = tables_from_json(text, rulesets)
+        assert _shape(fast) == _full_decode_tables(text, rulesets), root.name
+        compared += bool(fast) and '"family": "ip", "name": "filter"' in text
+    assert compared >= 1
+
+
+def test_the_cut_is_not_fooled_by_a_comment_that_looks_like_an_item():
+    """A rule comment holding the text of an item of a kept table stays where it is: inside a JSON
+    string its quotes are escaped."""
+    from tui.collect.iptables_save import parse_iptables_save
+    from tui.collect.nft_json import tables_from_json
+
+    rs, _ = parse_iptables_save(["*filter", ":INPUT ACCEPT [0:0]", "COMMIT"], 4, "iptables-save (nf_tables)")
+    sly = '{"rule": {"family": "ip", "table": "filter", "chain": "INPUT"}}, '
+    doc = {"nftables": [
+        {"metainfo": {"json_schema_version": 1}},
+        {"table": {"family": "ip", "name": "filter", "handle": 1}},
+        {"table": {"family": "inet", "name": "mine", "handle": 2}},
+        {"chain": {"family": "inet", "table": "mine", "name": "in", "handle": 1, "type": "filter",
+                   "hook": "input", "prio": 0, "policy": "accept"}},
+        {"rule": {"family": "inet", "table": "mine", "chain": "in", "handle": 2, "comment": sly,
+                  "expr": [{"accept": None}]}},
+        {"chain": {"family": "ip", "table": "filter", "name": "INPUT", "handle": 1}},
+        {"rule": {"family": "ip", "table": "filter", "chain": "INPUT", "handle": 3, "expr": [{"accept": None}]}},
+        {"set": {"family": "ip", "name": "filter", "table": "mine4", "type": "ipv4_addr", "handle": 4}},
+        {"table": {"family": "ip", "name": "mine4", "handle": 5}},
+    ]}
+    text = json.dumps(doc)
+    tables = tables_from_json(text, [rs])
+    assert [(t.family, t.name) for t in tables] == [("inet", "mine"), ("ip", "mine4")]
+    assert list(tables[1].sets) == ["filter"]  # a set named like a kept table, in a table of its own
+    assert tables[0].chains["in"].rules[0].comment == sly
+    assert _shape(tables) == _full_decode_tables(text, [rs])
+
+
+def test_a_document_the_cut_cannot_handle_is_decoded_whole():
+    """nft's own spacing is what the cut looks for; another spacing is still read, the slow way."""
+    from tui.collect.iptables_save import parse_iptables_save
+    from tui.collect.nft_json import tables_from_json
+
+    rs, _ = parse_iptables_save(["*filter", ":INPUT ACCEPT [0:0]", "COMMIT"], 4, "iptables-save (nf_tables)")
+    doc = {"nftables": [{"table": {"family": "ip", "name": "filter"}},
+                        {"table": {"family": "inet", "name": "mine"}}]}
+    compact = json.dumps(doc, separators=(",", ":"))
+    assert [t.name for t in tables_from_json(compact, [rs])] == ["mine"]
+    truncated = json.dumps(doc)[:-5]
+    with pytest.raises(ValueError):
+        tables_from_json(truncated, [rs])

@@ -83,19 +83,61 @@ def collect_firewall(read_nft: bool = True) -> FirewallResult:
                     result.other_rulesets[family] = legacy
                     result.warnings.append(beside_warning(family, "legacy", "nft", legacy,
                                                           f"{_SAVE[family]}-legacy-save"))
-    result.nft_json, result.nft_unread = read_nft_ruleset() if read_nft else (None, "not asked for")
+    if read_nft:
+        shown = {(fam, table) for fam, number in (("ip", 4), ("ip6", 6)) if (rs := result.rulesets.get(number))
+                 and "legacy" not in rs.source for table in rs.tables}
+        result.nft_json, result.nft_unread = read_nft_ruleset(shown)
+    else:
+        result.nft_json, result.nft_unread = None, "not asked for"
     return result
 
 
-def read_nft_ruleset() -> tuple[str | None, str]:
-    """`nft -j list ruleset`: every nftables table of this network namespace (native ones, and
-    the ones iptables-nft keeps). (None, why) when it cannot be read."""
+def read_nft_ruleset(shown_by_iptables: set[tuple[str, str]] | frozenset = frozenset()) -> tuple[str | None, str]:
+    """Every native nftables table of this network namespace, as `nft -j list ruleset` prints them.
+    (None, why) when they cannot be read. The tables iptables-nft keeps are read by iptables-save
+    already: on a host with 20,000 iptables rules, `nft -j list ruleset` takes 2 s and prints 10 MB
+    of them, so where those tables are known the native ones are listed and read one by one."""
     if not shutil.which("nft"):
         return None, "no nft command"
+    if shown_by_iptables:
+        native = _native_tables_only(shown_by_iptables)
+        if native is not None:
+            return native, ""
     try:
         return run(["nft", "-j", "list", "ruleset"]).stdout, ""
     except CommandFailed as exc:
         return None, str(exc)
+
+
+# nfgen_family of a table (NFPROTO_*) -> the family word nft prints
+_NFPROTO = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
+
+
+def _native_tables_only(shown_by_iptables: set[tuple[str, str]] | frozenset) -> str | None:
+    """The native tables, one `nft -j list table` each, joined into one ruleset document. The table
+    list comes over netlink (`nft list tables` fetches every rule first: 1 s at 20,000). None when
+    any step fails: the caller then reads the whole ruleset."""
+    import json
+
+    try:
+        from pyroute2.nftables.main import NFTables
+
+        with NFTables(nfgen_family=0) as nft:
+            names = [(_NFPROTO.get(t["nfgen_family"], ""), t.get_attr("NFTA_TABLE_NAME")) for t in nft.get_tables()]
+        items: list = []
+        meta: list = []
+        for family, name in names:
+            if (family, name) in shown_by_iptables:
+                continue
+            if not family or not isinstance(name, str):
+                return None
+            doc = json.loads(run(["nft", "-j", "list", "table", family, name]).stdout)
+            listed = doc["nftables"]
+            meta = meta or [i for i in listed if "metainfo" in i]
+            items += [i for i in listed if "metainfo" not in i]
+    except Exception:  # noqa: BLE001 - netlink, a table gone between the list and its read, odd JSON: read it all
+        return None
+    return json.dumps({"nftables": meta + items})
 
 
 def _read_nft_beside_legacy(family: int, result: FirewallResult) -> RuleSet | None:
