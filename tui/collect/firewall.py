@@ -135,7 +135,7 @@ def _native_tables_only(shown_by_iptables: set[tuple[str, str]] | frozenset) -> 
             listed = doc["nftables"]
             meta = meta or [i for i in listed if "metainfo" in i]
             items += [i for i in listed if "metainfo" not in i]
-    except Exception:  # noqa: BLE001 - netlink, a table gone between the list and its read, odd JSON: read it all
+    except Exception:  # netlink, a table gone between the list and its read, odd JSON: read it all
         return None
     return json.dumps({"nftables": meta + items})
 
