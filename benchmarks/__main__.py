@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchmarks import pty_run
 from benchmarks.figures import Figure
-from benchmarks.gen_bundle import generate
+from benchmarks.gen_bundle import add_nft_listing, generate
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -65,12 +65,14 @@ def scale(runs: int, containers: int, rules: int) -> list[Figure]:
     out: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix=PREFIX) as tmp:
         info = generate(Path(tmp) / "b", containers=containers, networks=50, rules=rules)
+        listed = add_nft_listing(Path(tmp) / "b")
         loads = []
         for _ in range(runs):
             t = time.perf_counter()
             state = load_bundle(Path(tmp) / "b")
             loads.append(time.perf_counter() - t)
-        what = f"{info['containers']} containers, {info['networks']} networks, {info['rules']} rules"
+        what = f"{info['containers']} containers, {info['networks']} networks, {info['rules']} rules" + (
+            ", with `nft -j list ruleset` as a capture has it" if listed else ", without an nft listing (not root)")
         out.append(Figure("bundle load", f"{median(loads) * 1000:.0f} ms ({what})", "(no target)", None))
 
         ports = [(b.host_port, b.proto) for c in state.containers for b in c.ports if b.published]
