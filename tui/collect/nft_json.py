@@ -81,13 +81,20 @@ def tables_from_json(text: str, iptables: Iterable[RuleSet] = ()) -> tuple[NftTa
 _ITEM_BODY = re.compile(r'\{"family": "(\w+)", "(?:table|name)": "([^"\\]*)"(?:, "table": "([^"\\]*)")?')
 
 
+_TABLE_ITEM = re.compile(r'\{"table": \{"family": "(\w+)", "name": "([^"\\]*)"')
+
+
 def _decode_without(text: str, kept: set[tuple[str, str]]) -> Any:
     """The document without the items of the tables iptables-nft keeps, cut out before decoding: on
     a host with 20,000 iptables rules they are 10 MB of JSON that would be decoded only to be
     dropped. None when there is nothing to cut, or the cut text does not decode (then the caller
     decodes it whole, so a surprise in the format costs time, never an answer)."""
-    if not kept or not text.rstrip().endswith("]}"):
+    if not kept or not text.startswith('{"nftables": [') or not text.rstrip().endswith("]}"):
         return None
+    tables = _TABLE_ITEM.findall(text)
+    if len(tables) == text.count('{"table": {') and kept.issuperset(tables):
+        # Only iptables-nft's tables (most hosts): nothing native to decode.
+        return {"nftables": []}
     starts = [(text.rfind("{", 0, m.start()), (m.group(1), m.group(3) or m.group(2)) in kept)
               for m in _ITEM_BODY.finditer(text)]
     if not any(drop for _pos, drop in starts):
