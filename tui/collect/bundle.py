@@ -36,7 +36,7 @@ class BundleError(Exception):
     """The bundle as a whole cannot be used (not a directory, wrong format)."""
 
 
-def _read_text(path: Path, warnings: list[Warning_]) -> str | None:
+def _read_text(path: Path | str, warnings: list[Warning_]) -> str | None:
     try:
         # Bytes, decoded here: a bundle of 1,000 containers has 2,000 small files, and this is
         # twice as fast as Path.read_text. Line ends are left as they are (readers split lines).
@@ -44,14 +44,14 @@ def _read_text(path: Path, warnings: list[Warning_]) -> str | None:
             size = os.fstat(fh.fileno()).st_size
             if size > MAX_FILE_BYTES:
                 warnings.append(Warning_("bundle", _("{file}: {size} bytes is too large, skipped").format(
-                    file=path.name, size=size), unread=True))
+                    file=os.path.basename(path), size=size), unread=True))
                 return None
             return fh.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return None
     except OSError as exc:
         warnings.append(Warning_("bundle", _("{file}: cannot read ({error})").format(
-            file=path.name, error=exc.strerror), unread=True))
+            file=os.path.basename(path), error=exc.strerror), unread=True))
         return None
 
 
@@ -73,7 +73,7 @@ def _read_rules(path: Path, family: int, warnings: list[Warning_]):
     return rs, head
 
 
-def _read_json(path: Path, warnings: list[Warning_], kind: type) -> Any:
+def _read_json(path: Path | str, warnings: list[Warning_], kind: type) -> Any:
     text = _read_text(path, warnings)
     if text is None:
         return None
@@ -81,14 +81,14 @@ def _read_json(path: Path, warnings: list[Warning_], kind: type) -> Any:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         warnings.append(Warning_("bundle", _("{file}: line {lineno}: not valid JSON ({error})").format(
-            file=path.name, lineno=exc.lineno, error=exc.msg), unread=True))
+            file=os.path.basename(path), lineno=exc.lineno, error=exc.msg), unread=True))
         return None
     if not isinstance(value, kind):
-        warnings.append(Warning_("bundle", _("{file}: expected a JSON {kind}").format(file=path.name,
+        warnings.append(Warning_("bundle", _("{file}: expected a JSON {kind}").format(file=os.path.basename(path),
                                                                                      kind=kind.__name__), unread=True))
         return None
     if isinstance(value, list) and not all(isinstance(v, dict) for v in value):
-        warnings.append(Warning_("bundle", _("{file}: expected a list of objects").format(file=path.name),
+        warnings.append(Warning_("bundle", _("{file}: expected a list of objects").format(file=os.path.basename(path)),
                                  unread=True))
         return None
     return value
@@ -120,16 +120,16 @@ def load_bundle(directory: str | os.PathLike[str], source: str = "") -> HostStat
     if routes6 is not None:
         p.routes6 = routes_from_ip_json(routes6, p.problems, family=6)
 
-    netns = root / "netns"
+    netns = os.path.join(root, "netns", "")  # a string: Path's operators cost more than reading a small file
     for c in p.containers_json or []:
         cid = c.get("Id") if isinstance(c, dict) else None
         if not isinstance(cid, str) or not cid or "/" in cid:
             continue
-        ns_links = _read_json(netns / f"{cid}.ip-link.json", w, list)
+        ns_links = _read_json(f"{netns}{cid}.ip-link.json", w, list)
         if ns_links is not None:
             p.container_ifaces[cid] = container_ifaces_from_ip_json(ns_links, p.problems,
                                                                     f"netns/{cid[:12]}.ip-link.json")
-        ss = _read_text(netns / f"{cid}.ss.txt", w)
+        ss = _read_text(f"{netns}{cid}.ss.txt", w)
         if ss is not None:
             p.container_listeners[cid] = listeners_from_ss(ss)
 
