@@ -24,7 +24,6 @@ from tui.collect.linux_text import (
     sysctls_from_text,
 )
 from tui.collect.procfs import SYSCTL_PATTERN
-from tui.collect.run import CommandFailed, run
 from tui.i18n import _
 from tui.model import HostState, Warning_
 
@@ -195,6 +194,7 @@ def capture(directory: str | os.PathLike[str]) -> list[str]:
 
     from tui.collect.firewall import detect_backend, legacy_tables
     from tui.collect.live import docker_client
+    from tui.collect.run import CommandFailed, run  # subprocess: 10 ms that loading a bundle does not need
 
     root = Path(directory)
     (root / "netns").mkdir(parents=True, exist_ok=True)
