@@ -13,9 +13,9 @@ import argparse
 import ipaddress
 import json
 import os
+import random
 import shutil
 import subprocess
-import random
 from pathlib import Path
 
 SEED = 20261129

@@ -208,6 +208,30 @@ async def test_a_container_that_changes_redraws_its_rows_and_only_those_are_buil
         assert all("dim" not in str(table.get_cell(k, list(table.columns)[1]).style) for k in web_keys)
 
 
+async def test_proxy_rows_are_reused_until_their_owner_changes():
+    """A container event redraws the proxies pane from the same proxies: their cells are kept, and
+    a proxy whose container went away reads so (its row is built again)."""
+    from tui.ui.widgets.panes import ProxiesPane
+
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(ProxiesPane)
+        assert pane._cells_of, "the demo has docker-proxies"
+        before = {key: cached[2] for key, cached in pane._cells_of.items()}
+        other = next(c for c in state.containers if not any(p.container_ip in {e.ip for e in c.endpoints}
+                                                           for p in state.proxies))
+        app._apply_containers({other.id: dataclasses.replace(other, state="exited")})
+        await pilot.pause()
+        assert all(pane._cells_of[key][2] is cells for key, cells in before.items())
+        owner = next(c for c in state.containers if any(e.ip == state.proxies[0].container_ip for e in c.endpoints))
+        app._apply_containers({owner.id: None})  # removed
+        await pilot.pause()
+        key = str(state.proxies[0].pid)
+        assert pane._cells_of[key][2] is not before[key]
+        assert pane.get_cell(key, list(pane.columns)[3]).plain == "no such container!"
+
+
 HOSTILE = ["[/oops]", "[bold]evil", "[@click=app.quit]q", "[fe80::1]:80", "\x1b[31mred", "a\x07b", "[$primary]x"]
 
 

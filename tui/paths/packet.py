@@ -73,14 +73,7 @@ class HostView:
     @classmethod
     def _build(cls, state: HostState) -> HostView:
         view = cls(state)
-        for link in state.links:
-            for a in link.addresses:
-                ip = ipaddress.ip_address(a.ip)
-                view.local_by_iface.setdefault(link.name, []).append(ip)
-                view.local_all.add(ip)
-                if a.family == 4 and 0 <= a.prefix < 31:  # (a broken capture may say -1)
-                    net = ipaddress.ip_network(f"{a.ip}/{a.prefix}", strict=False)
-                    view.broadcast.add(net.broadcast_address)
+        view.local_by_iface, view.local_all, view.broadcast = _local_addresses(state.links)
         return view
 
     def is_local(self, addr: str, iface: str | None = None) -> bool:
@@ -104,17 +97,9 @@ class HostView:
             types.add("UNICAST")
         return types
 
-    @cached_property
+    @property
     def _routes(self) -> list[tuple[int, int, int, int, Route]]:
-        out: list[tuple[int, int, int, int, Route]] = []
-        for r in self.state.routes:
-            try:
-                default = "::/0" if r.family == 6 else "0.0.0.0/0"
-                net = ipaddress.ip_network(default if r.dst == "default" else r.dst, strict=False)
-            except ValueError:
-                continue
-            out.append((net.version, int(net.network_address), int(net.netmask), net.prefixlen, r))
-        return out
+        return _parsed_routes(self.state.routes)
 
     @cached_property
     def containers_by_ip(self) -> dict[str, tuple[Container, str]]:
@@ -224,6 +209,37 @@ def parsed_ip(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 @functools.lru_cache(maxsize=65536)
 def parsed_network(spec: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(spec, strict=False)
+
+
+# A container event makes a new state with the same links and routes objects: what is worked out
+# from them alone is kept across such states (the live app traces the selected path again each time).
+@per_object(maxsize=8)
+def _local_addresses(links: tuple[Link, ...]) -> tuple[dict[str, list[IPAddr]], set[IPAddr], set[IPAddr]]:
+    by_iface: dict[str, list[IPAddr]] = {}
+    every: set[IPAddr] = set()
+    broadcast: set[IPAddr] = set()
+    for link in links:
+        for a in link.addresses:
+            ip = ipaddress.ip_address(a.ip)
+            by_iface.setdefault(link.name, []).append(ip)
+            every.add(ip)
+            if a.family == 4 and 0 <= a.prefix < 31:  # (a broken capture may say -1)
+                net = ipaddress.ip_network(f"{a.ip}/{a.prefix}", strict=False)
+                broadcast.add(net.broadcast_address)
+    return by_iface, every, broadcast
+
+
+@per_object(maxsize=8)
+def _parsed_routes(routes: tuple[Route, ...]) -> list[tuple[int, int, int, int, Route]]:
+    out: list[tuple[int, int, int, int, Route]] = []
+    for r in routes:
+        try:
+            default = "::/0" if r.family == 6 else "0.0.0.0/0"
+            net = ipaddress.ip_network(default if r.dst == "default" else r.dst, strict=False)
+        except ValueError:
+            continue
+        out.append((net.version, int(net.network_address), int(net.netmask), net.prefixlen, r))
+    return out
 
 
 @per_object(maxsize=8)
