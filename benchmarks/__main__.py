@@ -50,10 +50,10 @@ def first_frame(runs: int) -> Figure:
             if t is not None:
                 out.append(t)
     if not ours or not ref:
-        return Figure("first frame (demo bundle)", "no frame seen", "≤ 1.3× reference", False)
+        return Figure("first frame (demo bundle)", "no frame seen", "≤ 1.2× reference", False)
     ratio = median(ours) / median(ref)
     return Figure("first frame (demo bundle)", f"{median(ours) * 1000:.0f} ms = {ratio:.2f}× reference "
-                  f"({median(ref) * 1000:.0f} ms, DataTable of {rows} rows)", "≤ 1.3×", ratio <= 1.3)
+                  f"({median(ref) * 1000:.0f} ms, DataTable of {rows} rows)", "≤ 1.2×", ratio <= 1.2)
 
 
 # -- scale: a generated bundle --------------------------------------------------------------------
@@ -208,6 +208,18 @@ def _docker(*argv: str) -> str:
     return subprocess.run(["docker", *argv], capture_output=True, text=True, check=True, timeout=120).stdout
 
 
+def _import_seconds() -> float:
+    """What the first collection of a process pays once before any of it: importing the Docker SDK
+    (requests, urllib3) and pyroute2, in a fresh interpreter, net of its own start. This process
+    imports them here, so the first collection is timed without them."""
+    start = min(process_seconds([PY, "-c", "pass"]) for _ in range(3))
+    cost = min(process_seconds([PY, "-c", "import docker, pyroute2"]) for _ in range(3)) - start
+    import docker  # noqa: F401
+    import pyroute2  # noqa: F401
+
+    return cost
+
+
 def _raw_reference() -> None:
     ids = _docker("ps", "-aq").split()
     nets = _docker("network", "ls", "-q").split()
@@ -232,6 +244,7 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
                            capture_output=True, check=True, timeout=60)
             made.append(name)
         time.sleep(1.0)
+        imports = _import_seconds()
         collector = LiveCollector()  # as the app keeps one: later collections inspect only what changed
         t = time.perf_counter()
         collector.collect()  # the first collection inspects every container
@@ -246,9 +259,12 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
             ours.append(time.perf_counter() - t)
         ratio = median(ours) / median(ref)
         out.append(Figure(f"live collection, {len(state.containers)} containers",
-                          f"{median(ours) * 1000:.0f} ms = {ratio:.2f}× raw ({median(ref) * 1000:.0f} ms); "
-                          f"first collection {cold * 1000:.0f} ms = {cold / median(ref):.2f}×",
+                          f"{median(ours) * 1000:.0f} ms = {ratio:.2f}× raw ({median(ref) * 1000:.0f} ms)",
                           "≤ 1.5× raw", ratio <= 1.5))
+        out.append(Figure(f"first live collection, {len(state.containers)} containers, modules imported",
+                          f"{cold * 1000:.0f} ms = {cold / median(ref):.2f}× raw; counting the one-time import of "
+                          f"the Docker SDK and pyroute2 ({imports * 1000:.0f} ms): "
+                          f"{(cold + imports) / median(ref):.2f}×", "≤ 2× raw", cold <= 2 * median(ref)))
         out.append(asyncio.run(_event_to_screen(runs)))
         from benchmarks.event_latency import event_to_screen
 
