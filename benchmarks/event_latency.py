@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import select
 import statistics
 import subprocess
@@ -135,19 +136,27 @@ class Screen:
         self.chunks.clear()
         return len(self.chunks)
 
-    def shown_at(self, marker: bytes, timeout: float = 10) -> int | None:
-        """Wall time (ns) of the first chunk after `mark()` that completes `marker`."""
+    def shown_at(self, marker: bytes, timeout: float = 10, after: int = 0) -> int | None:
+        """Wall time (ns) of the first chunk after `mark()`, and written at `after` or later, that
+        completes `marker` (not followed by a digit: 172.17.0.3 is not 172.17.0.37)."""
         deadline = time.monotonic() + timeout
         seen = b""
         checked = 0
+        pattern = re.compile(re.escape(marker) + rb"(?!\d)")
         while time.monotonic() < deadline:
             self.pump(0.02)
             for at, chunk in self.chunks[checked:]:
+                if at < after:
+                    continue
                 seen += chunk
-                if marker in seen:
+                if pattern.search(seen):
                     return at
             checked = len(self.chunks)
         return None
+
+
+def _address(name: str) -> bytes:
+    return _docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).strip().encode()
 
 
 def _fill(count: int, image: str) -> list[str]:
@@ -194,7 +203,9 @@ def event_to_screen(rounds: int, containers: int = 100) -> list[Figure]:
             screen.mark()
             _docker("start", name)
             t0 = events.wait("start", name)
-            shown = screen.shown_at(str(port).encode())
+            # The started container's own address: the one thing of its row that a frame must
+            # draw (Textual writes only the cells that changed, so the port need not be redrawn).
+            shown = screen.shown_at(_address(name))
             if shown is not None:
                 starts.append((shown - t0) / 1e6)
             screen.pump(1.0)
@@ -209,7 +220,8 @@ def event_to_screen(rounds: int, containers: int = 100) -> list[Figure]:
             _docker("run", "-d", "--name", other, "-p", f"{port2}:80", rig.IMAGE)
             made.append(other)
             t0 = events.wait("start", other)
-            shown = screen.shown_at(str(port2).encode())
+            # Its row shows the port it asked for from `create` on: the address shows it started.
+            shown = screen.shown_at(_address(other), after=t0)
             if shown is not None:
                 maps.append((shown - t0) / 1e6)
             screen.pump(1.0)

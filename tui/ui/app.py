@@ -92,8 +92,9 @@ class DockportCommands(Provider):
 class DockportApp(App[None]):
     CSS_PATH = str(STYLES / "app.tcss")
     # What the panes show; set as a whole, so every pane bound to it redraws from one snapshot.
-    view: reactive[View | None] = reactive(None, always_update=True, init=False)
-    step: reactive[Step | None] = reactive(None, always_update=True, init=False)
+    # (repaint=False: the panes bound to them draw what changed themselves.)
+    view: reactive[View | None] = reactive(None, always_update=True, init=False, repaint=False)
+    step: reactive[Step | None] = reactive(None, always_update=True, init=False, repaint=False)
     TITLE = "dockport-tui"
     COMMANDS = App.COMMANDS | {DockportCommands}
     BINDINGS = [
@@ -508,6 +509,8 @@ class DockportApp(App[None]):
 
         self._guarded("redrawing in the new theme", redraw)
 
+    _status_shown: tuple[object, ...] = ()
+
     def _show_status(self) -> None:
         if not self.query("#status"):
             return  # shutting down
@@ -525,7 +528,10 @@ class DockportApp(App[None]):
             if st.warnings:
                 parts.append((f"   ⚠ {len(st.warnings)}: {st.warnings[0].message}", pal("$warning")))
         text = Text.assemble(*[(literal(p[0], p[1]) if isinstance(p, tuple) else literal(p)) for p in parts])
-        self.query_one("#status", Static).update(text)
+        shown = (text.plain, tuple(text.spans))
+        if shown != self._status_shown:  # Static.update lays the whole screen out again
+            self._status_shown = shown
+            self.query_one("#status", Static).update(text)
         self.sub_title = f"{self.source[0]} · {st.facts.hostname if st else ''}"
 
     # -- actions ---------------------------------------------------------------------------------

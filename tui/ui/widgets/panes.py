@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.reactive import reactive
+from textual.visual import VisualType
 from textual.widgets import DataTable, Static, Tree
 from textual.widgets.data_table import RowDoesNotExist
 from textual.widgets.tree import TreeNode
@@ -124,7 +125,7 @@ def port_kind(b: PortBinding) -> str:
 
 class ContainersPane(DataTable[Text]):
     BORDER_TITLE = N_("Containers & ports")
-    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+    view: reactive[View | None] = reactive(None, always_update=True, init=False, repaint=False)
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
@@ -301,7 +302,7 @@ def _forget(node: TreeNode[str], index: dict[str, TreeNode[str]]) -> None:
 
 
 class BridgesPane(Tree[str]):
-    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+    view: reactive[View | None] = reactive(None, always_update=True, init=False, repaint=False)
 
     def on_mount(self) -> None:
         self.border_title = _("Bridges & veths")
@@ -362,7 +363,7 @@ def _hops_of_family(path: Path | None) -> list[Hop | None]:
 
 
 class RulesPane(DataTable[Text]):
-    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+    view: reactive[View | None] = reactive(None, always_update=True, init=False, repaint=False)
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
@@ -466,7 +467,7 @@ class RulesPane(DataTable[Text]):
 
 
 class ProxiesPane(DataTable[Text]):
-    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+    view: reactive[View | None] = reactive(None, always_update=True, init=False, repaint=False)
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
@@ -515,7 +516,7 @@ class ProxiesPane(DataTable[Text]):
 
 
 class PathPane(DataTable[Text]):
-    view: reactive[View | None] = reactive(None, always_update=True, init=False)
+    view: reactive[View | None] = reactive(None, always_update=True, init=False, repaint=False)
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
@@ -586,7 +587,16 @@ class PathPane(DataTable[Text]):
 
 
 class Explanation(Static):
-    step: reactive[Step | None] = reactive(None, always_update=True, init=False)
+    step: reactive[Step | None] = reactive(None, always_update=True, init=False, repaint=False)
+    _shown: tuple[object, ...] = ()
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        """Static.update lays the whole screen out again; a container event re-sets the same step,
+        and that relayout was most of the frame that shows the event."""
+        shown = (content.plain, content.style, tuple(content.spans)) if isinstance(content, Text) else (content,)
+        if shown != self._shown:
+            self._shown = shown
+            super().update(content, layout=layout)
 
     def watch_step(self, step: Step | None) -> None:
         if step is not None:
