@@ -11,8 +11,10 @@ receives a frame that shows it:
 
 The changed row must be on screen, so the benchmark's own containers sort first ("0dpt-bench-…"),
 and the rule goes to raw/PREROUTING, the first chain of the rules pane. What the terminal received
-is read from the pty as it arrives: a frame "shows" the change when the marker (the new host port,
-the stopped container's name, the new rule's port) is in the bytes written after the change.
+is read from the pty as it arrives: a frame "shows" the change when the marker (a started
+container's own address, the stopped container's name, the new rule's source) is in the bytes
+written after the change. (Not the host port: a created container's row shows the port it asked
+for already, and Textual writes only the cells that changed.)
 """
 
 from __future__ import annotations
