@@ -197,7 +197,6 @@ class DockportApp(App[None]):
     def on_mount(self) -> None:
         self._exit_on_signals()
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
-        self.query_one("#filter", Input).display = False
         self.query_one(ContainersPane).focus()  # not the hidden filter box: keys are commands
         self.step = Step(None, -1, ())
         if self._initial_state is not None:
@@ -531,7 +530,7 @@ class DockportApp(App[None]):
         shown = (text.plain, tuple(text.spans))
         if shown != self._status_shown:  # Static.update lays the whole screen out again
             self._status_shown = shown
-            self.query_one("#status", Static).update(text)
+            self.query_one("#status", Static).update(text, layout=False)  # one line, always
         self.sub_title = f"{self.source[0]} · {st.facts.hostname if st else ''}"
 
     # -- actions ---------------------------------------------------------------------------------

@@ -596,7 +596,10 @@ class Explanation(Static):
         shown = (content.plain, content.style, tuple(content.spans)) if isinstance(content, Text) else (content,)
         if shown != self._shown:
             self._shown = shown
-            super().update(content, layout=layout)
+            # Its height is the pane's (100%) except where the stylesheet says auto (compact
+            # screens): only then can new text change the layout.
+            height = self.styles.height
+            super().update(content, layout=layout and (height is None or height.is_auto))
 
     def watch_step(self, step: Step | None) -> None:
         if step is not None:
