@@ -19,6 +19,7 @@ for already, and Textual writes only the cells that changed.)
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import re
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from benchmarks import pty_run
@@ -157,6 +159,14 @@ class Screen:
         return None
 
 
+def _sample(samples: list[float], screen: Screen, t0: int, marker: Callable[[], bytes]) -> None:
+    """Milliseconds from `t0` (ns, this machine's clock) to the first frame written after it that
+    shows `marker()` (asked for after `t0`: a container's address exists once it started)."""
+    shown = screen.shown_at(marker(), after=t0)
+    if shown is not None:
+        samples.append((shown - t0) / 1e6)
+
+
 def _address(name: str) -> bytes:
     return _docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).strip().encode()
 
@@ -204,37 +214,26 @@ def event_to_screen(rounds: int, containers: int = 100) -> list[Figure]:
             screen.pump(1.5)
             screen.mark()
             _docker("start", name)
-            t0 = events.wait("start", name)
             # The started container's own address: the one thing of its row that a frame must
             # draw (Textual writes only the cells that changed, so the port need not be redrawn).
-            shown = screen.shown_at(_address(name))
-            if shown is not None:
-                starts.append((shown - t0) / 1e6)
+            _sample(starts, screen, events.wait("start", name), functools.partial(_address, name))
             screen.pump(1.0)
             screen.mark()
             _docker("kill", name)
-            t0 = events.wait("die", name)
-            shown = screen.shown_at(name.encode())
-            if shown is not None:
-                stops.append((shown - t0) / 1e6)
+            _sample(stops, screen, events.wait("die", name), name.encode)
             screen.pump(1.0)
             screen.mark()
             _docker("run", "-d", "--name", other, "-p", f"{port2}:80", rig.IMAGE)
             made.append(other)
-            t0 = events.wait("start", other)
             # Its row shows the port it asked for from `create` on: the address shows it started.
-            shown = screen.shown_at(_address(other), after=t0)
-            if shown is not None:
-                maps.append((shown - t0) / 1e6)
+            _sample(maps, screen, events.wait("start", other), functools.partial(_address, other))
             screen.pump(1.0)
             screen.mark()
             subprocess.run(["iptables", "-t", "raw", "-I", "PREROUTING", "-s", f"198.51.100.{i + 1}/32", "-p", "tcp",
                             "--dport", str(rule_port), "-m", "comment", "--comment", RULE_COMMENT, "-j", "ACCEPT"],
                            check=True, capture_output=True)
-            t0 = monitor.wait(str(rule_port))
-            shown = screen.shown_at(f"198.51.100.{i + 1}/32".encode())  # the start of the rule's short form
-            if shown is not None:
-                rules.append((shown - t0) / 1e6)
+            # The start of the rule's short form in the rules pane.
+            _sample(rules, screen, monitor.wait(str(rule_port)), f"198.51.100.{i + 1}/32".encode)
             # The next round's containers sort before this one's: remove these to keep the top rows ours.
             _docker("rm", "-f", name, other)
             made = [m for m in made if m not in (name, other)]
