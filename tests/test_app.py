@@ -298,3 +298,44 @@ async def test_switching_the_theme_recolours_every_pane_and_the_status():
         await pilot.pause()
         assert success() != before
         assert success_styles() == [success()] * 3
+
+
+async def test_a_table_shows_new_rows_in_their_place_without_being_built_again():
+    """sync_rows: a row that belongs in the middle goes there, the rows around it keep their cells
+    (the table is not cleared and filled again), the cursor stays on its row, and any sequence of
+    updates ends showing exactly the rows given."""
+    import random
+
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from tui.ui.widgets.panes import sync_rows
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DataTable()
+
+    def rows(keys: list[str]) -> list[tuple[str, list[Text]]]:
+        return [(k, [Text(k), Text(k.upper())]) for k in keys]
+
+    def shown(table: DataTable) -> list[tuple[str, str]]:
+        return [(str(r.key.value), table.get_row(r.key)[1].plain) for r in table.ordered_rows]
+
+    async with One().run_test() as pilot:
+        table = pilot.app.query_one(DataTable)
+        table.add_columns("a", "b")
+        sync_rows(table, rows(["a", "c", "e"]))
+        table.move_cursor(row=2)
+        kept = table.get_cell("e", list(table.columns)[0])
+        sync_rows(table, rows(["a", "b", "c", "d", "e"]))
+        assert shown(table) == [(k, k.upper()) for k in "abcde"]
+        assert table.get_cell("e", list(table.columns)[0]) is kept  # not cleared and added again
+        assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == "e"
+        sync_rows(table, rows(["e", "x", "a"]))
+        assert shown(table) == [("e", "E"), ("x", "X"), ("a", "A")]
+        rnd = random.Random(7)
+        for _ in range(40):
+            keys = rnd.sample("abcdefghij", rnd.randint(0, 10))
+            sync_rows(table, rows(keys))
+            assert shown(table) == [(k, k.upper()) for k in keys]

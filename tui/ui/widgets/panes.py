@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual._two_way_dict import TwoWayDict
 from textual.reactive import reactive
 from textual.visual import VisualType
 from textual.widgets import DataTable, Static, Tree
@@ -65,21 +66,13 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]], unchanged: s
     current_key: str | None = None
     if table.row_count and 0 <= table.cursor_row < table.row_count:
         current_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-    existing = [str(rk.value) for rk in table.rows]
-    kept = [k for k in existing if k in unique]
-    # Rows can be changed in place and new ones appended, but DataTable cannot insert in the middle:
-    # when the kept rows are out of order or a new row belongs before an old one, start afresh.
     shrank = False
-    if list(unique)[:len(kept)] != kept:
-        table.clear()
-        existing, kept = [], []
-        shrank = True
-    for key in existing:
-        if key not in unique:
-            table.remove_row(key)
+    for row in list(table.ordered_rows):
+        if row.key.value not in unique:
+            table.remove_row(row.key)
             shrank = True
     columns = list(table.columns)
-    present = set(kept)
+    present = {str(row.key.value) for row in table.ordered_rows}
     for key, cells in unique.items():
         if key in present:
             if key in unchanged:
@@ -91,10 +84,25 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]], unchanged: s
                     table.update_cell(key, col, cell)
         else:
             table.add_row(*cells, key=key)
+    _put_in_order(table, list(unique))
     if current_key is not None and current_key in unique:
         table.move_cursor(row=table.get_row_index(current_key), animate=False)
     if shrank:
         _fit_columns(table, list(unique.values()))
+
+
+def _put_in_order(table: DataTable, keys: list[str]) -> None:
+    """Show the rows in the order of `keys`. DataTable adds rows only at the end; a container that
+    starts or stops changes its rows' keys in the middle of the table, and clearing the table and
+    adding every row again (what this did before) laid out and drew all of it: ~100 ms a Docker
+    event at 100 containers. The order is set the way DataTable.sort sets it (textual 8.2.8, pinned)."""
+    shown = table.ordered_rows
+    if [row.key.value for row in shown] == keys:
+        return
+    by_value = {row.key.value: row.key for row in shown}
+    table._row_locations = TwoWayDict({by_value[k]: i for i, k in enumerate(keys)})
+    table._update_count += 1
+    table.refresh()
 
 
 def _fit_columns(table: DataTable, rows: list[list[Text]]) -> None:
