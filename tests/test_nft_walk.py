@@ -125,7 +125,7 @@ async def test_the_rules_pane_lists_native_rules_and_lights_the_path():
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()
         pane = app.query_one(RulesPane)
-        keys = [k.value for k in pane.rows]
+        keys = [row.key.value for row in pane.ordered_rows]  # as on screen
         native = [r for t in state.nft_tables for c in t.chains.values() for r in c.rules]
         assert [r.ref for r in native] == [k for k in keys if k.startswith("ip docker-bridges/")]
         path = app.session.path

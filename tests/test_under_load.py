@@ -25,7 +25,7 @@ def _label(kind: str) -> str:
 def _rows_match_docker(app: DockportApp) -> bool:
     """Every container `docker ps -a` lists has a row, and no row is of a container it does not list."""
     pane = app.query_one(ContainersPane)
-    shown = {k.value.split("|", 1)[0] for k in pane.rows if "|" in k.value}
+    shown = {row.key.value.split("|", 1)[0] for row in pane.ordered_rows if "|" in row.key.value}
     return shown == load.docker_ps_ids()
 
 
