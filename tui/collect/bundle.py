@@ -173,7 +173,7 @@ def _with_missing_notes(state: HostState) -> HostState:
 # -- writing a bundle from the live host --------------------------------------------------------
 
 
-def shell_equivalents() -> list[tuple[str, list[str]]]:
+def _shell_equivalents() -> list[tuple[str, list[str]]]:
     return [
         ("iptables-save.txt", ["iptables-save", "-c"]),
         ("ip6tables-save.txt", ["ip6tables-save", "-c"]),
@@ -228,7 +228,7 @@ def capture(directory: str | os.PathLike[str]) -> list[str]:
     except Exception as exc:
         problems.append(f"docker: {str(exc).splitlines()[0] if str(exc) else exc!r}")
         inspected = []
-    commands = shell_equivalents()
+    commands = _shell_equivalents()
     backend, _warnings = detect_backend()
     if backend == "nft" and legacy_tables(4):
         commands.append(("iptables-legacy-save.txt", ["iptables-legacy-save", "-c"]))

@@ -302,14 +302,14 @@ def read_links_by_ip() -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     `ip` is missing, fails or prints what the parsers cannot read whole: then pyroute2 reads them."""
     import json
 
-    from tui.collect.bundle import shell_equivalents
     from tui.collect.linux_text import links_from_ip_json, routes_from_ip_json
     from tui.collect.run import CommandFailed, run
 
-    argv_of = dict(shell_equivalents())  # the commands a capture runs for the same files
     try:
-        raw = [json.loads(run(argv_of[name]).stdout or "[]")
-               for name in ("ip-link.json", "ip-addr.json", "ip-route.json", "ip-6-route.json")]
+        raw = [json.loads(run(argv).stdout or "[]") for argv in (["ip", "-j", "-d", "link", "show"],
+                                                               ["ip", "-j", "addr", "show"],
+                                                               ["ip", "-j", "route", "show"],
+                                                               ["ip", "-j", "-6", "route", "show"])]
     except (CommandFailed, ValueError):
         return None
     problems: list[str] = []
