@@ -137,6 +137,33 @@ def test_python_iptables_that_cannot_load_libiptc_falls_back(monkeypatch):
                for w in result.warnings)
 
 
+def test_a_collection_thread_does_not_import_python_iptables(monkeypatch):
+    """Its first import can deadlock the process when another thread imports beside it (see
+    `firewall.load_python_iptables`). In a thread, without the import done at start, the read
+    fails with the reason (and the caller falls back to iptables-legacy-save) instead."""
+    import threading
+
+    monkeypatch.delitem(sys.modules, "iptc", raising=False)
+    monkeypatch.setattr(firewall, "_iptc_import_error", None)
+    monkeypatch.setattr(firewall, "legacy_tables", lambda family: ["filter"])
+    failures: list[Exception] = []
+
+    def in_a_thread() -> None:
+        firewall.load_python_iptables()  # not the main thread: does nothing
+        try:
+            firewall._iptc_module()
+        except Exception as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=in_a_thread)
+    worker.start()
+    worker.join(10)
+    assert "iptc" not in sys.modules
+    assert len(failures) == 1 and "not loaded at start" in str(failures[0])
+    firewall.load_python_iptables()  # the main thread, a legacy table "exists": imported now
+    assert "iptc" in sys.modules and firewall._iptc_module() is sys.modules["iptc"]
+
+
 async def test_terminal_shrinks_to_80x24():
     from tests.screenshots import demo_app, show_view
 

@@ -6,6 +6,9 @@ daemon and empty legacy tables afterwards, also when a test fails.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests import rig
@@ -36,6 +39,34 @@ def test_legacy_rules_read_with_python_iptables_equal_iptables_save(legacy, tmp_
     a, b = live.without_volatile(), bundled.without_volatile()
     assert a.rulesets == b.rulesets
     assert any("DNAT" in r.text for r in live.rulesets[4].all_rules())
+
+
+# Run `python -m tui ...` with an audit hook that reports every import of python-iptables or
+# distutils, and on which thread: setuptools' distutils hook imports while it holds the global
+# import lock, and the process then hangs if another thread imports at the same time.
+_REPORTING_IMPORTS = """
+import runpy, sys, threading
+def hook(event, args):
+    if event == "import" and args[0].split(".")[0] in ("iptc", "distutils", "setuptools"):
+        where = "MAIN" if threading.current_thread() is threading.main_thread() else "OFF-MAIN"
+        sys.stderr.write(where + " IMPORT " + args[0] + "\\n")
+sys.addaudithook(hook)
+sys.argv = ["dockport-tui", *sys.argv[1:]]
+runpy.run_module("tui", run_name="__main__")
+"""
+
+
+def test_python_iptables_is_imported_before_the_collection_threads_start(legacy):
+    """`trace` on a legacy host hung in about one run of ten (a deadlock in the import system):
+    python-iptables' first import went through setuptools' hook in one collection thread while
+    the Docker SDK was imported in the other. It is now imported before the threads start."""
+    port = rig.host_port(legacy, "80/tcp")
+    done = subprocess.run([sys.executable, "-c", _REPORTING_IMPORTS, "trace", str(port), "--from", "host", "--json"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert '"verdict"' in done.stdout
+    assert "MAIN IMPORT iptc" in done.stderr.splitlines(), done.stderr  # the rules were read with python-iptables
+    assert "OFF-MAIN IMPORT" not in done.stderr, done.stderr
 
 
 def test_legacy_host_state_matches_the_tools(legacy):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -276,8 +277,46 @@ def read_with_iptc(family: int, table_names: list[str]) -> RuleSet:
         return _read_with_iptc(family, table_names)
 
 
+_iptc_import_error: Exception | None = None
+
+
+def load_python_iptables() -> None:
+    """Import python-iptables now, when a legacy table exists and this is the main thread.
+
+    Its first import of `distutils` goes through setuptools' import hook, which (Python 3.11 and
+    older) imports setuptools while it holds the interpreter's global import lock: a thread that
+    imports anything at that moment can deadlock the process. Measured: `trace` on a legacy host
+    hung for good in about one run of ten, the Docker SDK being imported in the collection's
+    other thread. So the import happens here, before any collection thread starts, and a
+    collection thread never imports it (see `_iptc_module`). On other hosts it costs two small
+    /proc reads; the import itself takes ~0.3 s."""
+    global _iptc_import_error
+    if "iptc" in sys.modules or threading.current_thread() is not threading.main_thread():
+        return
+    if not (legacy_tables(4) or legacy_tables(6)):
+        return
+    try:
+        import iptc  # noqa: F401
+    except Exception as exc:  # libiptc missing or of the wrong ABI: the read says so and falls back
+        _iptc_import_error = exc
+
+
+def _iptc_module():
+    module = sys.modules.get("iptc")
+    if module is not None:
+        return module
+    if threading.current_thread() is threading.main_thread():
+        import iptc  # deferred: loading libiptc is slow and fails on hosts without it
+
+        return iptc
+    if _iptc_import_error is not None:
+        raise _iptc_import_error
+    raise RuntimeError(_("python-iptables was not loaded at start (no legacy table existed then), "
+                         "and loading it beside other threads can hang the process"))
+
+
 def _read_with_iptc(family: int, table_names: list[str]) -> RuleSet:
-    import iptc  # deferred: loading libiptc is slow and fails on hosts without it
+    iptc = _iptc_module()
 
     table_cls = iptc.Table if family == 4 else iptc.Table6
     tables: dict[str, dict[str, Chain]] = {}

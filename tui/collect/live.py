@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from tui.collect.assemble import Pieces, assemble
-from tui.collect.firewall import collect_firewall
+from tui.collect.firewall import collect_firewall, load_python_iptables
 from tui.i18n import _
 from tui.model import HostState, Warning_
 
@@ -254,6 +254,7 @@ def collect_live(client: Any = None, caches: LiveCollector | None = None) -> Hos
     """One collection (`caches`: what an earlier collection of this host may lend). The sources
     are independent and mostly wait (on the daemon, on iptables-save,
     on the kernel), so they are read side by side; each writes only its own part of `pieces`."""
+    load_python_iptables()  # before the threads: see its docstring
     pieces = Pieces(source="live", hostname=socket.gethostname(),
                     captured_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     with ThreadPoolExecutor(max_workers=2) as pool:  # more threads only fight over the GIL

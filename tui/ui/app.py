@@ -139,6 +139,10 @@ class DockportApp(App[None]):
         self._collecting = False
         self._dirty = False
         self.failure: str | None = None  # why the app ended, when it was not the user
+        if source[0] == "live":
+            from tui.collect.firewall import load_python_iptables
+
+            load_python_iptables()  # before the app's threads start: see its docstring
 
     # The session holds what is shown; these read it for key handlers and tests.
     @property
