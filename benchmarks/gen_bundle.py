@@ -128,7 +128,9 @@ def generate(root: Path, containers: int = 1000, networks: int = 50, rules: int 
             "-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-ISOLATION-STAGE-1", *per_net_filter,
             *filter_docker, *iso1, "-A DOCKER-ISOLATION-STAGE-1 -j RETURN", *iso2,
             "-A DOCKER-ISOLATION-STAGE-2 -j RETURN", "-A DOCKER-USER -j RETURN", "COMMIT"]
-    (root / "iptables-save.txt").write_text("\n".join(text) + "\n")
+    # With counters, as `iptables-save -c` (what a capture runs) prints every rule.
+    (root / "iptables-save.txt").write_text("\n".join(f"[0:0] {line}" if line.startswith("-A ") else line
+                                                      for line in text) + "\n")
     for n in nets:
         for k in [k for k in n if k.startswith("_")]:
             del n[k]

@@ -50,3 +50,28 @@ def test_trace_cli_exit_codes_and_json(capsys):
     assert main(["trace", "6379", "--demo"]) == 1  # bound to 127.0.0.1 only
     assert main(["trace", "80/sctp", "--demo"]) == 2
     assert main(["trace", "80", "--demo", "--from", "container:nope"]) == 2
+
+
+_GC_DURING = """
+import gc, sys
+from tui import cli
+def report(_args):
+    print("collector on" if gc.isenabled() else "collector off", flush=True)
+    return 0
+cli.run_trace = cli.run_capture = report
+sys.argv = ["dockport-tui", *sys.argv[1:]]
+cli.entry()
+"""
+
+
+@pytest.mark.parametrize(("argv", "expected"), [(["trace", "80", "--demo"], "collector off"),
+                                                (["capture", "/nonexistent"], "collector on")])
+def test_only_one_shot_commands_run_without_the_cyclic_collector(argv, expected):
+    """The `dockport-tui` command turns the collector off before its imports (they were 10-20 ms
+    of a `trace`); a one-shot answer frees nothing before it ends, so it stays off there, and
+    every longer-lived command (here `capture`) gets it back before it runs."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _GC_DURING, *argv], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == expected, done.stderr

@@ -60,6 +60,25 @@ def test_iptables_save_parser_never_raises_and_names_lines(lines):
     assert rs.rule_count <= len(lines)
 
 
+# Lines that sit at the edge of the parser's fast path (a rule with or without counters).
+ODD_RULE_LINES = st.sampled_from([
+    "[0:0] -A PREROUTING -j X", "[1:2]\t-A PREROUTING -j X", "[1:2]  -A PREROUTING -j X", "-A  PREROUTING -j X",
+    "-A\tPREROUTING -j X",
+    "[１:2] -A PREROUTING -j X", "[1:] -A PREROUTING -j X", "[:] -A PREROUTING", "[1:2:3] -A PREROUTING",
+    "-A PREROUTING -j X\r\n", "-A PREROUTING\n", "-A ", "[3:4] -A ", "-A NOWHERE -j X", "[5:6] -A NOWHERE",
+    " -A PREROUTING -j X", "[7:8] -A PREROUTING -j X  \n", "-AX PREROUTING",
+])
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(rule_lines(), ODD_RULE_LINES), max_size=40), st.integers(1, 30))
+def test_the_parsers_fast_path_reads_every_line_as_the_general_path_does(lines, max_rules):
+    lines = ["*nat", ":PREROUTING ACCEPT [0:0]", *lines]
+    fast = parse_iptables_save(lines, 4, "iptables-save.txt", max_rules=max_rules)
+    general = parse_iptables_save(lines, 4, "iptables-save.txt", max_rules=max_rules, fast=False)
+    assert fast == general
+
+
 DEMO = load_bundle(demo_bundle_path())
 
 

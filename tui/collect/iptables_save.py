@@ -39,8 +39,10 @@ MAX_RULES = 200_000  # ten times a large Kubernetes node; beyond that the rest i
 
 
 def parse_iptables_save(
-    lines: Iterable[str], family: int = 4, source: str = "iptables-save", max_rules: int = MAX_RULES
+    lines: Iterable[str], family: int = 4, source: str = "iptables-save", max_rules: int = MAX_RULES,
+    fast: bool = True,
 ) -> tuple[RuleSet, list[Warning_]]:
+    """`fast=False` reads every line the general way: a test proves both give the same rules."""
     tables: dict[str, dict[str, Chain]] = {}
     rules: dict[str, dict[str, list[Rule]]] = {}
     warnings: list[Warning_] = []
@@ -51,7 +53,28 @@ def parse_iptables_save(
         if len(warnings) < 50:  # a broken giant file must not produce a giant warning list
             warnings.append(Warning_(source, _("line {lineno}: {what}").format(lineno=lineno, what=what)))
 
+    table_chains: dict[str, Chain] = {}
+    table_rules: dict[str, list[Rule]] = {}
     for lineno, raw in enumerate(lines, 1):
+        if fast and table is not None and kept < max_rules:
+            # Nearly every line of a large host: a rule in a declared chain, with or without its
+            # counters. The general path below gives the same Rule; this one skips its checks.
+            packets = nbytes = None
+            body = raw
+            if raw.startswith("["):  # "[packets:bytes] -A ...", as `iptables-save -c` prints every rule
+                end = raw.find("] ", 1)
+                counted, colon, counted_bytes = raw[1:end].partition(":")
+                if end > 0 and colon and counted.isdecimal() and counted_bytes.isdecimal():
+                    packets, nbytes = int(counted), int(counted_bytes)
+                    body = raw[end + 2:]
+            if body.startswith("-A "):
+                line = body.strip()
+                parts = line.split(None, 2)
+                if len(parts) > 1 and parts[1] in table_chains:
+                    bucket = table_rules[parts[1]]
+                    bucket.append(Rule.parsed(table, parts[1], len(bucket) + 1, line, packets, nbytes))
+                    kept += 1
+                    continue
         line = raw.rstrip("\r\n")
         if not line.strip() or line.startswith("#"):
             continue
@@ -61,8 +84,8 @@ def parse_iptables_save(
                 warn(lineno, f"bad table header {line[:80]!r}")
                 table = None
                 continue
-            tables.setdefault(table, {})
-            rules.setdefault(table, {})
+            table_chains = tables.setdefault(table, {})
+            table_rules = rules.setdefault(table, {})
             continue
         if line.strip() == "COMMIT":
             table = None
@@ -101,7 +124,7 @@ def parse_iptables_save(
             continue
         kept += 1
         bucket = rules[table][chain]
-        bucket.append(Rule(table, chain, len(bucket) + 1, line.strip(), packets, nbytes))
+        bucket.append(Rule.parsed(table, chain, len(bucket) + 1, line.strip(), packets, nbytes))
 
     if skipped:
         warnings.append(Warning_(source, _("{kept} rules kept, {skipped} more skipped: paths through the "
