@@ -233,6 +233,33 @@ async def test_a_new_selection_rebuilds_only_the_rows_it_leaves_and_the_rows_it_
         assert highlighted(second.key) and not highlighted(first.key)
 
 
+async def test_new_rules_build_only_the_marks_again_and_the_table_is_as_if_drawn_afresh():
+    """A rule change or a full collection brings new rule objects: only the marks column depends on
+    them, so the other cells are kept; what the table shows equals rows built from scratch."""
+    from tui.ui.render import palette
+
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one(ContainersPane)
+        before = {cid: [cells[1:] for _key, cells in entry[1]] for cid, entry in table._rows_of.items()}
+        marks_before = {key: table.get_cell(key, list(table.columns)[0]).plain for key in table.choices}
+        for changed in (dataclasses.replace(state, rulesets=dict(state.rulesets)),  # the same rules, new objects
+                        dataclasses.replace(state, rulesets={})):  # no rules read: the marks change
+            app.post_message(StateLoaded(changed, "live", app.session.sequence))
+            await pilot.pause()
+            for cid, entry in table._rows_of.items():
+                assert all(a is b for (_key, cells), kept in zip(entry[1], before[cid], strict=True)
+                           for a, b in zip(cells[1:], kept, strict=True))
+            for c in changed.containers:
+                selected = app.selected.key if app.selected else None
+                for key, cells in table._container_rows(c, changed, selected, "", palette(table))[0]:
+                    shown = [table.get_cell(key, col) for col in table.columns]
+                    assert [(t.plain, t.style, t.spans) for t in shown] == [(t.plain, t.style, t.spans) for t in cells]
+        marks_after = {key: table.get_cell(key, list(table.columns)[0]).plain for key in table.choices}
+        assert marks_after != marks_before  # the second state did change marks: the test saw a redraw
+
+
 async def test_proxy_rows_are_reused_until_their_owner_changes():
     """A container event redraws the proxies pane from the same proxies: their cells are kept, and
     a proxy whose container went away reads so (its row is built again)."""

@@ -164,9 +164,13 @@ class ContainersPane(DataTable[Text]):
         # an event or a new selection changes one or two rows, not all (the selection was part of
         # the whole table's context, and a selection that followed a restarted container rebuilt
         # all 100 rows: 70-100 ms of a Docker event's way to the screen).
-        context = (filt, pal, self.marks.context_of(state))
+        # New rules (a rule change, each full collection) change only the marks column: the other
+        # cells are kept, and a row whose mark came out the same is not compared at all.
+        context = (filt, pal)
+        marks_context = self.marks.context_of(state)
         previous = self._rows_of if context == self._rows_context else {}
-        self._rows_context, self._rows_of = context, {}
+        new_marks = marks_context != self._marks_context
+        self._rows_context, self._marks_context, self._rows_of = context, marks_context, {}
         unchanged: set[str] = set()
         for c in state.containers:
             cached = previous.get(c.id)
@@ -174,7 +178,11 @@ class ContainersPane(DataTable[Text]):
                 rows_of_c, choices_of_c = self._container_rows(c, state, selected, filt, pal)
                 cached = (c, rows_of_c, choices_of_c, selected if selected in choices_of_c else None)
             else:
-                unchanged.update(key for key, _cells in cached[1])
+                kept = cached[1]
+                if new_marks:
+                    cached = (c, self._with_new_marks(c, kept, cached[2], state, pal), cached[2], cached[3])
+                unchanged.update(key for (key, cells), (_key, before) in zip(cached[1], kept, strict=True)
+                                 if cells is before)
             self._rows_of[c.id] = cached
             rows += cached[1]
             self.choices.update(cached[2])
@@ -183,7 +191,17 @@ class ContainersPane(DataTable[Text]):
             rows.append(("-empty-", [literal(""), literal(reason, "italic"), literal(""), literal(""), literal("")]))
         sync_rows(self, rows, unchanged)
 
+    def _with_new_marks(self, c: Container, rows: list[tuple[str, list[Text]]], choices: dict[str, PortChoice],
+                        state: HostState, pal: Palette) -> list[tuple[str, list[Text]]]:
+        out = []
+        for key, cells in rows:
+            choice = choices.get(key)
+            mark = self.marks.mark(state, c, choice.binding, pal) if choice is not None else None
+            out.append((key, cells if mark is None or _same_label(cells[0], mark) else [mark, *cells[1:]]))
+        return out
+
     _rows_context: tuple[object, ...] = ()
+    _marks_context: tuple[object, ...] = ()
     # container id -> (the container, its rows, its port choices, the selected key among them)
     _rows_of: Mapping[str, tuple[Container, list[tuple[str, list[Text]]], dict[str, PortChoice], str | None]] = \
         MappingProxyType({})
