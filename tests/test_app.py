@@ -260,6 +260,36 @@ async def test_new_rules_build_only_the_marks_again_and_the_table_is_as_if_drawn
         assert marks_after != marks_before  # the second state did change marks: the test saw a redraw
 
 
+async def test_rules_that_read_the_same_keep_their_cells_and_a_changed_count_is_redrawn():
+    """Each collection parses the rules afresh. Rows of rules that read the same keep their cells;
+    a rule whose packet count moved is drawn again and shows the new count."""
+    import copy
+
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _select(app, pilot)
+        rules = app.query_one(RulesPane)
+        before = {row.key.value: rules.get_row(row.key) for row in rules.ordered_rows}
+        rows_before = dict(rules._cells_of)
+        app.post_message(StateLoaded(dataclasses.replace(state, rulesets=copy.deepcopy(state.rulesets)), "live",
+                                     app.session.sequence))
+        await pilot.pause()
+        assert rules._cells_of and all(cells is rows_before[k] for k, cells in rules._cells_of.items())
+        rs = state.rulesets[4]
+        chain = next(c for c in rs.tables["nat"].values() if c.rules)
+        moved = dataclasses.replace(chain.rules[0], packets=(chain.rules[0].packets or 0) + 7)
+        tables = {t: dict(chains) for t, chains in copy.deepcopy(rs.tables).items()}
+        tables["nat"][chain.name] = dataclasses.replace(chain, rules=(moved, *copy.deepcopy(chain.rules[1:])))
+        app.post_message(StateLoaded(dataclasses.replace(state, rulesets={**state.rulesets,
+                                                                          4: dataclasses.replace(rs, tables=tables)}),
+                                     "live", app.session.sequence))
+        await pilot.pause()
+        redrawn = {k[0] for k, cells in rules._cells_of.items() if rows_before.get(k) is not cells}
+        assert redrawn == {moved.ref}
+        assert rules.get_cell(moved.ref, list(rules.columns)[3]).plain == str(moved.packets)
+        assert {row.key.value for row in rules.ordered_rows} == set(before)
+
+
 async def test_proxy_rows_are_reused_until_their_owner_changes():
     """A container event redraws the proxies pane from the same proxies: their cells are kept, and
     a proxy whose container went away reads so (its row is built again)."""
