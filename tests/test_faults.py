@@ -164,6 +164,30 @@ def test_a_collection_thread_does_not_import_python_iptables(monkeypatch):
     assert "iptc" in sys.modules and firewall._iptc_module() is sys.modules["iptc"]
 
 
+def test_a_failed_start_up_import_is_reported_afresh_on_every_read(monkeypatch):
+    """Where libiptc could not be loaded at start, each read in a thread says why with a new
+    exception: the stored one raised again would grow its traceback every second."""
+    import threading
+
+    monkeypatch.delitem(sys.modules, "iptc", raising=False)
+    monkeypatch.setattr(firewall, "_iptc_import_error", OSError("libip4tc.so.2: cannot open shared object file"))
+    raised: list[Exception] = []
+
+    def read_twice() -> None:
+        for _ in range(2):
+            try:
+                firewall._iptc_module()
+            except Exception as exc:
+                raised.append(exc)
+
+    worker = threading.Thread(target=read_twice)
+    worker.start()
+    worker.join(10)
+    assert len(raised) == 2 and raised[0] is not raised[1]
+    assert all("libip4tc.so.2" in str(exc) for exc in raised)
+    assert "iptc" not in sys.modules
+
+
 async def test_terminal_shrinks_to_80x24():
     from tests.screenshots import demo_app, show_view
 

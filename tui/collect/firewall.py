@@ -310,7 +310,9 @@ def _iptc_module():
 
         return iptc
     if _iptc_import_error is not None:
-        raise _iptc_import_error
+        # A new exception each time: raising the stored one again would grow its traceback on every
+        # read (the counters are read every second).
+        raise RuntimeError(str(_iptc_import_error))
     raise RuntimeError(_("python-iptables was not loaded at start (no legacy table existed then), "
                          "and loading it beside other threads can hang the process"))
 

@@ -78,9 +78,7 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]], unchanged: s
             if key in unchanged:
                 continue
             for col, cell in zip(columns, cells, strict=False):
-                old = table.get_cell(key, col)
-                if not isinstance(old, Text) or (old.plain, old.style, old.spans) != (cell.plain, cell.style,
-                                                                                     cell.spans):
+                if not _same_label(table.get_cell(key, col), cell):
                     table.update_cell(key, col, cell)
         else:
             table.add_row(*cells, key=key)
@@ -167,10 +165,9 @@ class ContainersPane(DataTable[Text]):
         # New rules (a rule change, each full collection) change only the marks column: the other
         # cells are kept, and a row whose mark came out the same is not compared at all.
         context = (filt, pal)
-        marks_context = self.marks.context_of(state)
         previous = self._rows_of if context == self._rows_context else {}
-        new_marks = marks_context != self._marks_context
-        self._rows_context, self._marks_context, self._rows_of = context, marks_context, {}
+        new_marks = not self.marks.rest_on(state, pal)
+        self._rows_context, self._rows_of = context, {}
         unchanged: set[str] = set()
         for c in state.containers:
             cached = previous.get(c.id)
@@ -201,7 +198,6 @@ class ContainersPane(DataTable[Text]):
         return out
 
     _rows_context: tuple[object, ...] = ()
-    _marks_context: tuple[object, ...] = ()
     # container id -> (the container, its rows, its port choices, the selected key among them)
     _rows_of: Mapping[str, tuple[Container, list[tuple[str, list[Text]]], dict[str, PortChoice], str | None]] = \
         MappingProxyType({})
@@ -252,17 +248,20 @@ class FindingMarks:
         self._marks: dict[tuple[int, str], tuple[Container, Text]] = {}
 
     @staticmethod
-    def context_of(state: HostState) -> tuple[object, ...]:
-        """What the marks rest on besides the container; compared by identity."""
-        return tuple(id(x) for x in (state.rulesets.get(4), state.rulesets.get(6), state.proxies, state.networks,
-                                     state.facts, state.missing, state.problems))
+    def _inputs(state: HostState, pal: Palette) -> tuple[object, ...]:
+        """What the marks rest on besides the container (large: compared by identity)."""
+        return (state.rulesets.get(4), state.rulesets.get(6), state.proxies, state.networks, state.facts,
+                state.missing, state.problems, pal)
+
+    def rest_on(self, state: HostState, pal: Palette) -> bool:
+        """Were the marks kept here worked out from these very objects? They are held, not their
+        ids: a freed rule set's id can be the next one's."""
+        inputs = self._inputs(state, pal)
+        return len(inputs) == len(self._context) and all(a is b for a, b in zip(inputs, self._context, strict=True))
 
     def mark(self, state: HostState, c: Container, b: PortBinding, pal: Palette) -> Text:
-        context = (state.rulesets.get(4), state.rulesets.get(6), state.proxies, state.networks, state.facts,
-                   state.missing, state.problems, pal)
-        if len(context) != len(self._context) or any(a is not b for a, b in zip(context, self._context,
-                                                                                    strict=False)):
-            self._context, self._marks = context, {}
+        if not self.rest_on(state, pal):
+            self._context, self._marks = self._inputs(state, pal), {}
         hit = self._marks.get((id(c), b.key))
         if hit is not None and hit[0] is c:
             return hit[1]
