@@ -421,3 +421,34 @@ async def test_a_table_shows_new_rows_in_their_place_without_being_built_again()
             keys = rnd.sample("abcdefghij", rnd.randint(0, 10))
             sync_rows(table, rows(keys))
             assert shown(table) == [(k, k.upper()) for k in keys]
+
+
+async def test_a_failure_on_a_key_press_keeps_the_app_and_shows_no_stale_path(monkeypatch):
+    """A key's tracing or drawing that fails says what failed; the app goes on, and the last port's
+    path is not left on screen as the answer for the new question."""
+    import tui.paths.engine as engine
+    from tui.ui.widgets.panes import BridgesPane
+
+    app, _state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _select(app, pilot)
+        assert app.path is not None
+
+        def broken_trace(*_a, **_k):
+            raise ValueError("engine broke")
+
+        monkeypatch.setattr(engine, "trace", broken_trace)
+        await pilot.press("o")  # next origin: traces again
+        await pilot.pause()
+        assert app.is_running and app.path is None
+        assert "tracing failed: ValueError: engine broke" in app.status
+        monkeypatch.undo()
+
+        def broken_draw(self, *_a):
+            raise RuntimeError("pane broke")
+
+        monkeypatch.setattr(BridgesPane, "watch_view", broken_draw)
+        await pilot.press("o")
+        await pilot.pause()
+        assert app.is_running and app.path is not None
+        assert "drawing failed: RuntimeError: pane broke" in app.status

@@ -213,20 +213,20 @@ class Session:
         from tui.paths.engine import QueryError, trace
         from tui.paths.findings import host_findings, port_findings
 
-        self.findings = []
-        self.hop_index = -1
+        # No path until this one is known: a failure below must not leave the last port's path
+        # on screen as the answer for this one.
+        self.path, self.findings, self.hop_index = None, [], -1
         if not self.selected or not self.state:
-            self.path = None
             return
         try:
-            self.path = trace(self.state, self.query_for(self.selected))
+            path = trace(self.state, self.query_for(self.selected))
         except QueryError as exc:
-            self.path = None
             self.notices.append(str(exc))
             return
         c = self._container_of(self.selected)
-        self.findings = host_findings(self.state) + (
-            port_findings(self.state, c, self.selected.binding, known=[self.path]) if c else [])
+        findings = host_findings(self.state) + (
+            port_findings(self.state, c, self.selected.binding, known=[path]) if c else [])
+        self.path, self.findings = path, findings
 
     def ask(self, query: Query) -> tuple[Path, list[Finding]]:
         """One question about the current state, away from the selection: the CLI's and the lab's."""

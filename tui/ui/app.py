@@ -483,12 +483,17 @@ class DockportApp(App[None]):
         self._render_all()
 
     def set_origin(self, origin: str) -> None:
-        self.session.set_origin(origin)
+        self._guarded("tracing", self.session.set_origin, origin)
         self._render_all()
 
     # -- rendering -------------------------------------------------------------------------------
 
     def _render_all(self) -> None:
+        """Draw every pane from the session. Guarded here, once, for every caller (a key, a timer, new
+        data): a failure keeps the last good screen and says what failed; it never ends the app."""
+        self._guarded("drawing", self._draw_all)
+
+    def _draw_all(self) -> None:
         for notice in self.session.take_notices():
             self.notify(notice, severity="warning", markup=False)
         s = self.session
@@ -548,15 +553,15 @@ class DockportApp(App[None]):
         if choice is None:
             self.notify(_("Pick a row with a port first."), markup=False)
             return
-        self.session.select(choice)
+        self._guarded("tracing", self.session.select, choice)
         self._render_all()
 
     def action_next_origin(self) -> None:
-        self.session.cycle_origin(1)
+        self._guarded("tracing", self.session.cycle_origin, 1)
         self._render_all()
 
     def action_prev_origin(self) -> None:
-        self.session.cycle_origin(-1)
+        self._guarded("tracing", self.session.cycle_origin, -1)
         self._render_all()
 
     def _step(self, delta: int) -> None:
