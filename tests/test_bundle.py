@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 
 import pytest
@@ -75,3 +76,27 @@ def test_only_one_shot_commands_run_without_the_cyclic_collector(argv, expected)
 
     done = subprocess.run([sys.executable, "-c", _GC_DURING, *argv], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == expected, done.stderr
+
+
+def test_reading_a_bundle_file_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A file is read whole even when its size says otherwise (a /proc file says 0); a file over
+    the limit, or one that is not a file, is skipped with a warning that names it; a missing one is
+    simply absent."""
+    from tui.collect import bundle
+
+    warnings: list = []
+    with open("/proc/self/mountinfo") as fh:
+        expected = fh.read()
+    assert os.stat("/proc/self/mountinfo").st_size == 0 and expected
+    assert bundle._read_text("/proc/self/mountinfo", warnings) == expected
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"caf\xc3\xa9\r\nbad \xff\n")
+    assert bundle._read_text(small, warnings) == "café\r\nbad \ufffd\n" and not warnings
+    assert bundle._read_text(tmp_path / "absent.txt", warnings) is None and not warnings
+    assert bundle._read_text(tmp_path, warnings) is None
+    assert len(warnings) == 1 and "cannot read (Is a directory)" in warnings[0].message
+    warnings.clear()
+
+    monkeypatch.setattr(bundle, "MAX_FILE_BYTES", 8)
+    assert bundle._read_text(small, warnings) is None
+    assert [w.message for w in warnings] == ["small.txt: 13 bytes is too large, skipped"]

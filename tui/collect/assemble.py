@@ -85,14 +85,9 @@ def assemble(p: Pieces) -> HostState:
 
     if p.containers_json is None:
         missing.add("docker")
-    containers = tuple(container_from_inspect(c) for c in p.containers_json or [])
+    containers = tuple(sorted((container_from_inspect(c, None, p.container_ifaces, p.container_listeners)
+                               for c in p.containers_json or []), key=lambda c: c.name))
     networks = tuple(network_from_inspect(n, daemon_icc, problems) for n in p.networks_json or [])
-    containers = tuple(
-        replace(c,
-                interfaces=p.container_ifaces.get(c.id, ()),
-                listeners=p.container_listeners.get(c.id))
-        for c in sorted(containers, key=lambda c: c.name)
-    )
     if p.links is None:
         missing.add("links")
     if p.routes6 is None:

@@ -5,10 +5,11 @@ The live collector and the bundle loader both pass through here, so both give th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tui.collect.fields import Doc
-from tui.model import Container, Endpoint, HostFacts, Network, PortBinding, Warning_
+from tui.model import Container, Endpoint, HostFacts, Listener, Network, PortBinding, Warning_
 
 Json = dict[str, Any]
 
@@ -91,8 +92,12 @@ def _binding_list(doc: Doc, where: str, spec: str, value: object) -> list[Doc]:
     return out
 
 
-def container_from_inspect(inspect: Json, problems: list[str] | None = None) -> Container:
-    """One container from its inspect; what could not be read is noted in its `problems`."""
+def container_from_inspect(inspect: Json, problems: list[str] | None = None,
+                           interfaces: Mapping[str, tuple[tuple[str, int, int], ...]] | None = None,
+                           listeners: Mapping[str, tuple[Listener, ...]] | None = None) -> Container:
+    """One container from its inspect; what could not be read is noted in its `problems`. Its
+    namespace's interfaces and sockets, when read, come keyed by container id (a copy of 1,000
+    frozen containers made to add them afterwards cost more than reading them)."""
     mine: list[str] = []
     name = inspect.get("Name") if isinstance(inspect, dict) else None
     doc = Doc(inspect if isinstance(inspect, dict) else {},
@@ -117,8 +122,9 @@ def container_from_inspect(inspect: Json, problems: list[str] | None = None) -> 
     config = doc.obj("Config")
     host_config = doc.obj("HostConfig")
     labels = tuple(sorted((k, str(v.value)) for k, v in config.raw_entries("Labels")))
+    cid = doc.text("Id")
     container = Container(
-        id=doc.text("Id"),
+        id=cid,
         name=doc.text("Name").lstrip("/"),
         state=state.text("Status") or ("running" if state.flag("Running") else "unknown"),
         image=config.text("Image") or doc.text("Image"),
@@ -130,6 +136,8 @@ def container_from_inspect(inspect: Json, problems: list[str] | None = None) -> 
         labels=labels,
         links=tuple(host_config.strings("Links")),
         problems=tuple(mine),
+        interfaces=interfaces.get(cid, ()) if interfaces else (),
+        listeners=listeners.get(cid) if listeners else None,
     )
     if problems is not None:
         problems.extend(mine)
@@ -200,9 +208,10 @@ def facts_from_docker(version: Json | None, info: Json | None,
 
 def daemon_icc_from_rules(rules_text_lines: list[str], bridge: str = "docker0") -> bool | None:
     """The default bridge's ICC is not in the API; Docker writes `-i br -o br -j DROP` when off."""
+    drop, accept = f"-i {bridge} -o {bridge} -j DROP", f"-i {bridge} -o {bridge} -j ACCEPT"
     for t in rules_text_lines:
-        if f"-i {bridge} -o {bridge} -j DROP" in t:
+        if drop in t:
             return False
-        if f"-i {bridge} -o {bridge} -j ACCEPT" in t:
+        if accept in t:
             return True
     return None
