@@ -290,6 +290,33 @@ async def test_rules_that_read_the_same_keep_their_cells_and_a_changed_count_is_
         assert {row.key.value for row in rules.ordered_rows} == set(before)
 
 
+async def test_a_sync_that_failed_is_not_remembered_as_drawn(monkeypatch):
+    """The panes keep the cells they drew to skip comparing them next time. If filling the table
+    failed halfway, the next drawing must compare every row again, or a row would stay stale."""
+    from tui.ui.widgets import panes
+
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.query_one(ContainersPane)
+        web = state.container("demo-web")
+        name_col = list(table.columns)[1]
+        web_keys = [k for k, c in table.choices.items() if c.container == "demo-web"]
+        real_sync = panes.sync_rows
+
+        def failing_sync(*_args, **_kwargs):
+            raise RuntimeError("the table went away")
+
+        monkeypatch.setattr(panes, "sync_rows", failing_sync)
+        app._apply_containers({web.id: dataclasses.replace(web, state="exited")})
+        await pilot.pause()
+        assert app.is_running and "drawing failed" in app.status
+        assert all("dim" not in str(table.get_cell(k, name_col).style) for k in web_keys)  # not drawn
+        monkeypatch.setattr(panes, "sync_rows", real_sync)
+        app._render_all()  # the same state again: nothing new, but the table does not hold it yet
+        await pilot.pause()
+        assert all("dim" in str(table.get_cell(k, name_col).style) for k in web_keys)
+
 async def test_proxy_rows_are_reused_until_their_owner_changes():
     """A container event redraws the proxies pane from the same proxies: their cells are kept, and
     a proxy whose container went away reads so (its row is built again)."""

@@ -137,27 +137,34 @@ def test_python_iptables_that_cannot_load_libiptc_falls_back(monkeypatch):
                for w in result.warnings)
 
 
+def _iptc_reads_in_a_thread(reads: int, first=lambda: None) -> list[Exception]:
+    """What `firewall._iptc_module()` raised, read `reads` times in a collection-like thread."""
+    import threading
+
+    raised: list[Exception] = []
+
+    def run() -> None:
+        first()
+        for _ in range(reads):
+            try:
+                firewall._iptc_module()
+            except Exception as exc:
+                raised.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(10)
+    return raised
+
+
 def test_a_collection_thread_does_not_import_python_iptables(monkeypatch):
     """Its first import can deadlock the process when another thread imports beside it (see
     `firewall.load_python_iptables`). In a thread, without the import done at start, the read
     fails with the reason (and the caller falls back to iptables-legacy-save) instead."""
-    import threading
-
     monkeypatch.delitem(sys.modules, "iptc", raising=False)
     monkeypatch.setattr(firewall, "_iptc_import_error", None)
     monkeypatch.setattr(firewall, "legacy_tables", lambda family: ["filter"])
-    failures: list[Exception] = []
-
-    def in_a_thread() -> None:
-        firewall.load_python_iptables()  # not the main thread: does nothing
-        try:
-            firewall._iptc_module()
-        except Exception as exc:
-            failures.append(exc)
-
-    worker = threading.Thread(target=in_a_thread)
-    worker.start()
-    worker.join(10)
+    failures = _iptc_reads_in_a_thread(1, first=firewall.load_python_iptables)  # not the main thread: does nothing
     assert "iptc" not in sys.modules
     assert len(failures) == 1 and "not loaded at start" in str(failures[0])
     firewall.load_python_iptables()  # the main thread, a legacy table "exists": imported now
@@ -167,22 +174,9 @@ def test_a_collection_thread_does_not_import_python_iptables(monkeypatch):
 def test_a_failed_start_up_import_is_reported_afresh_on_every_read(monkeypatch):
     """Where libiptc could not be loaded at start, each read in a thread says why with a new
     exception: the stored one raised again would grow its traceback every second."""
-    import threading
-
     monkeypatch.delitem(sys.modules, "iptc", raising=False)
     monkeypatch.setattr(firewall, "_iptc_import_error", OSError("libip4tc.so.2: cannot open shared object file"))
-    raised: list[Exception] = []
-
-    def read_twice() -> None:
-        for _ in range(2):
-            try:
-                firewall._iptc_module()
-            except Exception as exc:
-                raised.append(exc)
-
-    worker = threading.Thread(target=read_twice)
-    worker.start()
-    worker.join(10)
+    raised = _iptc_reads_in_a_thread(2)
     assert len(raised) == 2 and raised[0] is not raised[1]
     assert all("libip4tc.so.2" in str(exc) for exc in raised)
     assert "iptc" not in sys.modules

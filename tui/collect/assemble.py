@@ -85,7 +85,8 @@ def assemble(p: Pieces) -> HostState:
 
     if p.containers_json is None:
         missing.add("docker")
-    containers = tuple(sorted((container_from_inspect(c, None, p.container_ifaces, p.container_listeners)
+    containers = tuple(sorted((container_from_inspect(c, interfaces=p.container_ifaces,
+                                                      listeners=p.container_listeners)
                                for c in p.containers_json or []), key=lambda c: c.name))
     networks = tuple(network_from_inspect(n, daemon_icc, problems) for n in p.networks_json or [])
     if p.links is None:

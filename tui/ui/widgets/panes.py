@@ -167,7 +167,7 @@ class ContainersPane(DataTable[Text]):
         context = (filt, pal)
         previous = self._rows_of if context == self._rows_context else {}
         new_marks = not self.marks.rest_on(state, pal)
-        self._rows_context, self._rows_of = context, {}
+        rows_of: dict[str, tuple[Container, list[tuple[str, list[Text]]], dict[str, PortChoice], str | None]] = {}
         unchanged: set[str] = set()
         for c in state.containers:
             cached = previous.get(c.id)
@@ -180,13 +180,15 @@ class ContainersPane(DataTable[Text]):
                     cached = (c, self._with_new_marks(c, kept, cached[2], state, pal), cached[2], cached[3])
                 unchanged.update(key for (key, cells), (_key, before) in zip(cached[1], kept, strict=True)
                                  if cells is before)
-            self._rows_of[c.id] = cached
+            rows_of[c.id] = cached
             rows += cached[1]
             self.choices.update(cached[2])
         if not rows:
             reason = _("no containers") if "docker" not in state.missing else _("Docker not reachable (see status)")
             rows.append(("-empty-", [literal(""), literal(reason, "italic"), literal(""), literal(""), literal("")]))
         sync_rows(self, rows, unchanged)
+        # Kept only once the table holds these cells: after a failed sync, every row is compared again.
+        self._rows_context, self._rows_of = context, rows_of
 
     def _with_new_marks(self, c: Container, rows: list[tuple[str, list[Text]]], choices: dict[str, PortChoice],
                         state: HostState, pal: Palette) -> list[tuple[str, list[Text]]]:
@@ -453,8 +455,8 @@ class RulesPane(DataTable[Text]):
         if "nft" in state.missing:
             rows.append(("-nft-", [literal(""), literal(_("nftables rules not read (see status)"), "italic"),
                                    literal(""), literal(""), literal("")]))
-        self._cells_of = cells_of
         sync_rows(self, rows, reused)
+        self._cells_of = cells_of  # once the table holds them (see ContainersPane.show)
 
     _cells_of: Mapping[tuple[object, ...], list[Text]] = MappingProxyType({})
 
