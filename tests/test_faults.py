@@ -164,11 +164,22 @@ def test_a_collection_thread_does_not_import_python_iptables(monkeypatch):
     monkeypatch.delitem(sys.modules, "iptc", raising=False)
     monkeypatch.setattr(firewall, "_iptc_import_error", None)
     monkeypatch.setattr(firewall, "legacy_tables", lambda family: ["filter"])
+    monkeypatch.setattr(firewall, "detect_backend", lambda: ("legacy", []))
     failures = _iptc_reads_in_a_thread(1, first=firewall.load_python_iptables)  # not the main thread: does nothing
     assert "iptc" not in sys.modules
     assert len(failures) == 1 and "not loaded at start" in str(failures[0])
     firewall.load_python_iptables()  # the main thread, a legacy table "exists": imported now
     assert "iptc" in sys.modules and firewall._iptc_module() is sys.modules["iptc"]
+
+
+def test_an_nft_host_with_legacy_tables_does_not_import_python_iptables(monkeypatch):
+    """Its legacy tables are read with iptables-legacy-save, so the ~0.3 s import would buy nothing."""
+    monkeypatch.delitem(sys.modules, "iptc", raising=False)
+    monkeypatch.setattr(firewall, "_iptc_import_error", None)
+    monkeypatch.setattr(firewall, "legacy_tables", lambda family: ["filter"])
+    monkeypatch.setattr(firewall, "detect_backend", lambda: ("nft", []))
+    firewall.load_python_iptables()
+    assert "iptc" not in sys.modules
 
 
 def test_a_failed_start_up_import_is_reported_afresh_on_every_read(monkeypatch):

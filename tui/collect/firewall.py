@@ -281,7 +281,7 @@ _iptc_import_error: Exception | None = None
 
 
 def load_python_iptables() -> None:
-    """Import python-iptables now, when a legacy table exists and this is the main thread.
+    """Import python-iptables now, when this is the main thread of a legacy host with a legacy table.
 
     Its first import of `distutils` goes through setuptools' import hook, which (Python 3.11 and
     older) imports setuptools while it holds the interpreter's global import lock: a thread that
@@ -289,11 +289,17 @@ def load_python_iptables() -> None:
     hung for good in about one run of ten, the Docker SDK being imported in the collection's
     other thread. So the import happens here, before any collection thread starts, and a
     collection thread never imports it (see `_iptc_module`). On other hosts it costs two small
-    /proc reads; the import itself takes ~0.3 s."""
+    /proc reads; the import itself takes ~0.3 s.
+
+    An iptables-nft host never reads with python-iptables: the legacy tables beside its nft ones are
+    read with iptables-legacy-save. Such empty legacy tables are common (anything that once ran
+    iptables-legacy leaves them), and the import was most of a first collection there."""
     global _iptc_import_error
     if "iptc" in sys.modules or threading.current_thread() is not threading.main_thread():
         return
     if not (legacy_tables(4) or legacy_tables(6)):
+        return
+    if detect_backend()[0] == "nft":
         return
     try:
         import iptc  # noqa: F401
@@ -313,7 +319,8 @@ def _iptc_module():
         # A new exception each time: raising the stored one again would grow its traceback on every
         # read (the counters are read every second).
         raise RuntimeError(str(_iptc_import_error))
-    raise RuntimeError(_("python-iptables was not loaded at start (no legacy table existed then), "
+    raise RuntimeError(_("python-iptables was not loaded at start (the host was not on the legacy backend "
+                         "or had no legacy table then), "
                          "and loading it beside other threads can hang the process"))
 
 

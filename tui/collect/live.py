@@ -22,7 +22,13 @@ from tui.model import HostState, Warning_
 def docker_client(timeout: int = 10):
     import docker  # deferred: the SDK pulls in requests and friends
 
-    return docker.from_env(timeout=timeout)
+    client = docker.from_env(timeout=timeout)
+    if client.api.base_url.startswith("http+docker://"):  # the daemon's unix socket
+        # requests looks at the proxy variables and ~/.netrc on every request: half the CPU time of
+        # an inspect (measured: 100 inspects 1.2-1.5 ms each, 0.7-0.9 ms without), and neither
+        # means anything for a unix socket. A tcp:// or ssh:// daemon keeps them.
+        client.api.trust_env = False
+    return client
 
 
 class InspectCache:

@@ -1,0 +1,62 @@
+"""The Docker SDK client the collectors use: a local socket skips requests' environment lookups."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from tests import rig
+from tui.collect.live import docker_client
+
+
+class _VersionOnly(BaseHTTPRequestHandler):
+    """A daemon that answers only `GET /version`, as the SDK asks when it starts."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"ApiVersion": "1.41", "Version": "20.10.24"}).encode()
+        self.send_response(200 if self.path.endswith("/version") else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_tcp_daemon_keeps_the_proxy_settings(monkeypatch):
+    """Only the unix socket drops them: a daemon over tcp:// may need the proxy the user set."""
+    server = HTTPServer(("127.0.0.1", 0), _VersionOnly)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{server.server_port}")
+        client = docker_client()
+        assert client.api.base_url.startswith("http://127.0.0.1")
+        assert client.api.trust_env is True
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.engine
+def test_the_local_socket_client_inspects_without_the_environment(engine, monkeypatch):
+    """A proxy variable that points nowhere is not consulted for the daemon's own socket, and the
+    inspect gives what `docker inspect` prints."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    name = rig.run_container(rig.name("client"))
+    try:
+        client = docker_client()
+        assert client.api.trust_env is False
+        ours = client.api.inspect_container(name)
+        assert ours == json.loads(rig.sh("docker", "inspect", name).stdout)[0]
+        client.close()
+    finally:
+        rig.sh("docker", "rm", "-f", name, check=False)
