@@ -362,10 +362,11 @@ def _main(argv: list[str] | None) -> int:
     set_language(_lang_in(sys.argv[1:] if argv is None else argv))
     args = _parser().parse_args(argv)
     _command = args.command or ""
-    if _whole_process and _command not in ONE_SHOT:
+    if _whole_process and _command not in ONE_SHOT and args.command is not None:
         # `entry` turned the cyclic collector off. A one-shot answer builds a host's objects once
         # and frees none of them before the process ends (its passes over 20,000 rules only cost
-        # time); the TUI, `serve`, `lab`, `verify` and `capture` run long enough to need it.
+        # time); `serve`, `lab`, `verify` and `capture` run long enough to need it. The TUI turns
+        # it on itself once its first frame is drawn.
         import gc
 
         gc.enable()
