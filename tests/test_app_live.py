@@ -78,6 +78,45 @@ async def test_the_rules_of_the_path_count_a_real_clients_packets(engine):
         rig.sh("docker", "rm", "-f", name, check=False)
 
 
+async def test_a_rule_change_during_a_rules_read_waits_for_it(engine, monkeypatch):
+    """Docker's one rule change comes as several notifications. The second one, arriving while the
+    rules are being read, must not start the full collection beside that read (both then share the
+    interpreter and the quick read loses its point): the collection starts when the read is done."""
+    import threading
+    import time
+
+    from tui.collect import live
+    from tui.ui.messages import RulesChanged
+
+    app = DockportApp(source=("live", ""), poll_seconds=600)
+    spans: dict[str, list[tuple[float, float]]] = {"read": [], "collect": []}
+    lock = threading.Lock()
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: app.state is not None, 20)
+        await pilot.pause(1.0)
+        real_read, real_collect = live.read_firewall, live.LiveCollector.collect
+
+        def timed(kind, fn, pause=0.0):
+            def run(*args):
+                start = time.monotonic()
+                time.sleep(pause)
+                try:
+                    return fn(*args)
+                finally:
+                    with lock:
+                        spans[kind].append((start, time.monotonic()))
+            return run
+
+        monkeypatch.setattr(live, "read_firewall", timed("read", real_read, pause=0.8))
+        monkeypatch.setattr(live.LiveCollector, "collect", timed("collect", real_collect))
+        app.post_message(RulesChanged())
+        await pilot.pause(0.2)
+        app.post_message(RulesChanged())  # the read is running now
+        assert await until(pilot, lambda: spans["read"] and spans["collect"], 10)
+        (read_start, read_end), = spans["read"]
+        assert all(start >= read_end for start, _end in spans["collect"]), (spans, read_start)
+
+
 async def test_a_rule_change_shows_before_the_full_collection(engine):
     """A rule-change notification reads the rules alone and shows them; the full collection (here
     made to take 5 s) follows. Without the quick read the rule would wait for it."""

@@ -258,8 +258,12 @@ class DockportApp(App[None]):
 
     def request_refresh(self) -> None:
         """Collect again: at once when idle, else once more right after the running collection,
-        so a burst of events costs one collection at a time and one more after it."""
-        if self._collecting:
+        so a burst of events costs one collection at a time and one more after it. While a quick
+        rules read runs, the collection waits for it: that read starts one when it is done. (Both
+        at once was what every rule change did: the second of Docker's notifications for one
+        change found the read running and started the collection beside it, and the two shared
+        the interpreter: the rules read took 100-300 ms instead of ~60 ms.)"""
+        if self._collecting or self._reading_rules:
             self._dirty = True
             return
         self._collecting, self._dirty = True, False
@@ -399,7 +403,7 @@ class DockportApp(App[None]):
         def show_then_collect() -> None:
             self._reading_rules = False
             self._guarded("showing the new rules", show)
-            self.request_refresh()
+            self.request_refresh()  # links and proxies change with rules; and what came meanwhile
 
         try:
             self.call_from_thread(show_then_collect)
