@@ -450,6 +450,70 @@ async def test_a_table_shows_new_rows_in_their_place_without_being_built_again()
             assert shown(table) == [(k, k.upper()) for k in keys]
 
 
+async def test_a_changed_cell_is_drawn_and_only_its_row_is_rendered_again(monkeypatch):
+    """sync_rows replaces a changed row's cells without DataTable.update_cell, which made every
+    visible cell render again: the table must still draw exactly what a table built afresh from the
+    same rows draws, after any sequence of changes, and a one-cell change renders only its row."""
+    import random
+
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from tui.ui.widgets.panes import sync_rows
+
+    class Two(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DataTable(id="kept")
+            yield DataTable(id="fresh")
+
+    def drawn(table: DataTable) -> list[str]:
+        return [table.render_line(y).text for y in range(table.size.height)]
+
+    rnd = random.Random(11)
+    keys = [f"row{i}" for i in range(8)]
+    async with Two().run_test(size=(60, 24)) as pilot:
+        kept, fresh = pilot.app.query_one("#kept", DataTable), pilot.app.query_one("#fresh", DataTable)
+        for table in (kept, fresh):  # fixed widths: a fresh table would size auto columns anew
+            table.add_column("name", width=8)
+            table.add_column("state", width=12)
+        sync_rows(kept, [(k, [Text(k), Text("up")]) for k in keys])
+        await pilot.pause()
+        await pilot.pause()  # focus and measuring settle: every cell is rendered and cached now
+        renders: list[object] = []
+        real = DataTable._render_cell
+
+        def counting(self, row_index, column_index, *args, **kwargs):
+            if self is kept and row_index >= 0:
+                renders.append(self._row_locations.get_key(row_index))
+            return real(self, row_index, column_index, *args, **kwargs)
+
+        monkeypatch.setattr(DataTable, "_render_cell", counting)
+        sync_rows(kept, [(k, [Text(k), Text("stopped" if k == "row3" else "up")]) for k in keys])
+        await pilot.pause()
+        # The frame rendered the changed row's cells only (drawing every line below asks for all).
+        assert renders and {key.value for key in renders} == {"row3"}  # type: ignore[attr-defined]
+        monkeypatch.undo()
+        assert any("stopped" in line for line in drawn(kept))
+        for _ in range(30):
+            shown = rnd.sample(keys, rnd.randint(1, len(keys)))
+            rows = [(k, [Text(k), Text(rnd.choice(["up", "stopped", "exited (137)", "restarting"]))])
+                    for k in shown]
+            sync_rows(kept, rows)
+            fresh.clear()
+            sync_rows(fresh, rows)
+            await pilot.pause()
+            assert drawn(kept) == drawn(fresh)
+        # An auto-sized column widens for a longer cell, as when the table is built afresh.
+        kept.clear(columns=True)
+        kept.add_columns("name", "state")
+        sync_rows(kept, [(k, [Text(k), Text("up")]) for k in keys])
+        await pilot.pause()
+        sync_rows(kept, [(k, [Text(k), Text("exited (137)" if k == "row5" else "up")]) for k in keys])
+        await pilot.pause()
+        assert any("exited (137)" in line for line in drawn(kept))
+
+
 async def test_a_failure_on_a_key_press_keeps_the_app_and_shows_no_stale_path(monkeypatch):
     """A key's tracing or drawing that fails says what failed; the app goes on, and the last port's
     path is not left on screen as the answer for the new question."""
