@@ -51,11 +51,20 @@ def test_the_local_socket_client_inspects_without_the_environment(engine, monkey
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("NO_PROXY", "")
     monkeypatch.delenv("DOCKER_HOST", raising=False)
+    import requests.sessions
+
+    looked_up: list[str] = []
+    for lookup in ("get_netrc_auth", "get_environ_proxies"):
+        real = getattr(requests.sessions, lookup)
+        monkeypatch.setattr(requests.sessions, lookup,
+                            lambda *a, _real=real, _name=lookup, **k: looked_up.append(_name) or _real(*a, **k))
     name = rig.run_container(rig.name("client"))
     try:
         client = docker_client()
         assert client.api.trust_env is False
+        looked_up.clear()  # the SDK asked for the API version before the client was ours to set
         ours = client.api.inspect_container(name)
+        assert looked_up == []  # requests read neither ~/.netrc nor the proxy variables for it
         assert ours == json.loads(rig.sh("docker", "inspect", name).stdout)[0]
         client.close()
     finally:
