@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import select
 import signal
 import struct
@@ -11,6 +12,8 @@ import subprocess
 import termios
 import time
 from dataclasses import dataclass
+
+_ESCAPES = re.compile(r"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-Za-z]|.)")
 
 
 @dataclass
@@ -43,8 +46,17 @@ class Running:
                 try:
                     chunk = os.read(self.master, 65536)
                 except OSError:
+                    # The program closed the terminal (it is exiting): wait out the time anyway, so
+                    # that a loop of drains stays a loop of waits.
+                    time.sleep(max(0.0, end - time.monotonic()))
                     return
                 self.seen = (self.seen + chunk)[-200000:]
+
+    def screen_text(self, last: int = 4000) -> str:
+        """The end of what was drawn, with the terminal's escape sequences taken out: for a
+        failing assertion to say what the screen held."""
+        plain = _ESCAPES.sub(" ", self.seen[-last * 4:].decode(errors="replace"))
+        return re.sub(r" {2,}", " ", plain)[-last:]
 
     def cpu_seconds(self) -> float:
         with open(f"/proc/{self.proc.pid}/stat") as fh:

@@ -514,6 +514,40 @@ async def test_a_changed_cell_is_drawn_and_only_its_row_is_rendered_again(monkey
         assert any("exited (137)" in line for line in drawn(kept))
 
 
+async def test_a_cell_drawn_before_the_table_is_idle_is_not_left_cropped():
+    """DataTable measures a new or changed cell only when it is next idle, and that does not bump
+    the counter its rendered cells are cached by. On a loaded machine a frame came in between: the
+    cell was cached cropped to the old width and stayed so (the no-root TUI showed "Docker n…"
+    for as long as it ran). Here the frame in between is drawn on purpose."""
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from tui.ui.widgets.panes import sync_rows
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DataTable()
+
+    async with One().run_test(size=(80, 10)) as pilot:
+        table = pilot.app.query_one(DataTable)
+        table.add_columns("!", "container", "port")
+        await pilot.pause()
+        reason = "Docker not reachable (see status)"
+        sync_rows(table, [("-empty-", [Text(""), Text(reason), Text("")])])
+        table.render_line(1)  # the frame drawn before the table's idle measuring
+        await pilot.pause()
+        await pilot.pause()
+        assert reason in table.render_line(1).text
+        # A changed cell that outgrows its column, the same way.
+        longer = "a container name much longer than the reason was"
+        sync_rows(table, [("-empty-", [Text("!"), Text(longer), Text("80")])])
+        table.render_line(1)
+        await pilot.pause()
+        await pilot.pause()
+        assert longer in table.render_line(1).text and "80" in table.render_line(1).text
+
+
 async def test_a_failure_on_a_key_press_keeps_the_app_and_shows_no_stale_path(monkeypatch):
     """A key's tracing or drawing that fails says what failed; the app goes on, and the last port's
     path is not left on screen as the answer for the new question."""

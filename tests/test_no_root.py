@@ -51,7 +51,7 @@ def test_trace_as_ordinary_user_is_uncertain_and_says_why(published, tmp_path):
 def test_tui_as_ordinary_user_names_the_gaps(published, tmp_path):
     r = pty_run.start(_as_nobody())
     try:
-        assert r.wait_for(b"Docker not reachable", 60) is not None
+        assert r.wait_for(b"Docker not reachable", 60) is not None, r.screen_text()
         r.drain(1.0)
         os.write(r.master, b"w")
         assert r.wait_for(b"Not captured", 10) is not None
@@ -62,10 +62,7 @@ def test_tui_as_ordinary_user_names_the_gaps(published, tmp_path):
         os.write(r.master, b"w")  # closes the warnings again
         r.drain(0.5)
         os.write(r.master, b"q")
-        for _ in range(100):
-            if r.proc.poll() is not None:
-                break
-            r.drain(0.1)
-        assert r.proc.poll() == 0
+        # The terminal closes a moment before the process is gone; on a loaded machine, more.
+        assert r.proc.wait(timeout=10) == 0
     finally:
         r.stop()

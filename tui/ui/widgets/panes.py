@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.reactive import reactive
 from textual.visual import VisualType
 from textual.widgets import DataTable, Static, Tree
-from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
+from textual.widgets.data_table import Column, ColumnKey, RowDoesNotExist, RowKey
 from textual.widgets.tree import TreeNode
 
 from tui.i18n import N_, _, word
@@ -74,6 +75,7 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]], unchanged: s
     columns = list(table.columns)
     present = {str(row.key.value) for row in table.ordered_rows}
     changed_rows: dict[str, dict[ColumnKey, Text]] = {}
+    added: list[list[Text]] = []
     for key, cells in unique.items():
         if key in present:
             if key in unchanged:
@@ -84,6 +86,12 @@ def sync_rows(table: DataTable, rows: list[tuple[str, list[Text]]], unchanged: s
                 changed_rows[key] = changed
         else:
             table.add_row(*cells, key=key)
+            added.append(cells)
+    if added:
+        # add_row has bumped the counter the rendered cells are cached by: nothing is cached at
+        # these widths yet.
+        by_index = list(table.columns.values())
+        _widen_columns(table, [(by_index[i], cell) for cells in added for i, cell in enumerate(cells[:len(by_index)])])
     _put_in_order(table, list(unique))
     if changed_rows:
         _replace_cells(table, changed_rows)
@@ -105,19 +113,16 @@ def _replace_cells(table: DataTable, changed_rows: Mapping[str, Mapping[ColumnKe
     again through rich (~50 cells, most of the 40-60 ms frame after a Docker event at 100
     containers). Here a few changed rows get their cells replaced and only their cached renderings
     are dropped (one pass over each cache); their regions are refreshed. A cell wider than its
-    auto-sized column takes update_cell's way with update_width (the column widens, and every row
-    moves), and so do many changed rows at once. Textual 8.2.8, pinned."""
+    auto-sized column widens it at once, and then the whole table is drawn again (every row
+    moves), as it is for many changed rows at once. Textual 8.2.8, pinned."""
     columns = table.columns
-    everything = len(changed_rows) > _ROWS_REDRAWN_ALONE
     for key, cells in changed_rows.items():
-        row_key = RowKey(key)
+        row_data = table._data[RowKey(key)]
         for col, cell in cells.items():
-            if columns[col].auto_width and cell.cell_len > columns[col].content_width:
-                table.update_cell(row_key, col, cell, update_width=True)
-                everything = True
-            else:
-                table._data[row_key][col] = cell
-    if everything:
+            row_data[col] = cell
+    widened = _widen_columns(table, [(columns[col], cell) for cells in changed_rows.values()
+                                     for col, cell in cells.items()])
+    if widened or len(changed_rows) > _ROWS_REDRAWN_ALONE:
         table._update_count += 1
         table.refresh()
         return
@@ -132,6 +137,27 @@ def _replace_cells(table: DataTable, changed_rows: Mapping[str, Mapping[ColumnKe
     table._line_cache.clear()  # keyed by screen line; rebuilt from the row cache, cheap
     for index in indexes:
         table.refresh_row(index)
+
+
+def _widen_columns(table: DataTable, cells: list[tuple[Column, Text]]) -> bool:
+    """Widen the auto-sized columns these cells do not fit, now. DataTable measures new and
+    changed cells only when it is next idle, and that does not bump the counter its rendered cells
+    are cached by: a frame drawn in between (a loaded machine) cached the cell cropped to the old
+    width, and the cropped cell stayed. The no-root TUI's "Docker not reachable (see status)" was
+    shown as "Docker n…" for as long as the app ran. True when a column widened."""
+    widened = False
+    for column, cell in cells:
+        if column.auto_width and (width := _cell_width(cell)) > column.content_width:
+            column.content_width = width
+            widened = True
+    if widened:
+        table._require_update_dimensions = True  # the virtual width follows when idle
+    return widened
+
+
+def _cell_width(cell: Text) -> int:
+    """What DataTable measures a one-row-high cell as: its widest line."""
+    return max(cell_len(line) for line in cell.plain.split("\n"))
 
 
 def _put_in_order(table: DataTable, keys: list[str]) -> None:
@@ -154,7 +180,7 @@ def _fit_columns(table: DataTable, rows: list[list[Text]]) -> None:
     for i, column in enumerate(table.columns.values()):
         if not column.auto_width:
             continue
-        width = max([column.label.cell_len, *(cells[i].cell_len for cells in rows if i < len(cells))])
+        width = max([column.label.cell_len, *(_cell_width(cells[i]) for cells in rows if i < len(cells))])
         if width != column.content_width:
             column.content_width = width
             # (textual 8.2.8, pinned: the flag DataTable's own width updates set)
