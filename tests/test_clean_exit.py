@@ -67,3 +67,28 @@ def test_quit_leaves_no_process_and_restores_the_terminal(engine, how):
         assert b"\x1b[?1049l" in r.seen[-8000:], f"terminal not restored after {how}"
     finally:
         r.stop()
+
+
+def test_a_killed_app_leaves_no_rule_monitor(engine):
+    """SIGKILL gives the app no chance to stop its xtables-monitor. Its pipe closes, but the monitor
+    would notice only when it next writes, at the next rule change: the kernel's parent-death
+    signal ends it at once."""
+    r = pty_run.start([sys.executable, "-m", "tui"])
+    try:
+        assert r.wait_for(b"Containers", 60) is not None
+        kids: set[int] = set()
+        for _ in range(50):  # the firewall monitor starts after the first collection
+            kids = _children(r.proc.pid)
+            if kids:
+                break
+            r.drain(0.1)
+        assert kids, "no xtables-monitor child: the rule-change watch did not start"
+        r.proc.kill()
+        r.proc.wait(10)
+        for _ in range(50):
+            if not any(_alive(k) for k in kids):
+                break
+            time.sleep(0.1)
+        assert not any(_alive(k) for k in kids), "the rule monitor outlived the killed app"
+    finally:
+        r.stop()

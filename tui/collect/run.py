@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import shutil
 import subprocess
 from dataclasses import dataclass
 
@@ -40,3 +42,24 @@ def run(argv: list[str], timeout: float = DEFAULT_TIMEOUT) -> Completed:
                      for w in ("permission denied", "operation not permitted", "must be root"))
         raise CommandFailed(argv, f"failed: {reason}", permission=denied)
     return Completed(proc.stdout, proc.stderr)
+
+
+def ends_with_its_thread(argv: list[str]) -> list[str]:
+    """argv for a long-lived child (a monitor) that must not outlive this process, even when it is
+    SIGKILLed and has no chance to stop it: under util-linux's setpriv, the child gets SIGTERM when
+    the thread that started it ends (the kernel's parent-death signal). Each monitor is started
+    by the thread that waits on it for the whole of its life. (A preexec_fn would do the same
+    without setpriv, but is unsafe in a process with threads.) Without setpriv: argv unchanged."""
+    return ["setpriv", "--pdeathsig", "TERM", "--", *argv] if _setpriv_knows_pdeathsig() else argv
+
+
+@functools.cache
+def _setpriv_knows_pdeathsig() -> bool:
+    if not shutil.which("setpriv"):
+        return False
+    try:  # --pdeathsig came with util-linux 2.33
+        out = subprocess.run(["setpriv", "--help"], capture_output=True, text=True, timeout=5,
+                             stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--pdeathsig" in out.stdout

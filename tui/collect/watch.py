@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from collections.abc import Callable
 
+from tui.collect.run import ends_with_its_thread
+
 
 class RuleChangeMonitor:
     def __init__(self) -> None:
@@ -43,6 +45,8 @@ class RuleChangeMonitor:
         # Both block-buffer into a pipe: stdbuf makes each event arrive when it happens.
         if shutil.which("stdbuf"):
             argv = ["stdbuf", "-oL", *argv]
+        # A killed app closes the pipe, and the monitor would live on until the next rule change.
+        argv = ends_with_its_thread(argv)
         try:
             self._proc = subprocess.Popen(argv, stdout=subprocess.PIPE,
                                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,

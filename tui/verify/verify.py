@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui.collect.run import ends_with_its_thread
 from tui.i18n import _, word
 from tui.model import HostState
 from tui.paths.engine import Query, QueryError, trace
@@ -314,7 +315,9 @@ class _Tracer:
 
     def _monitor(self, undo: contextlib.ExitStack, name: str, argv: list[str]) -> None:
         out = tempfile.NamedTemporaryFile("w+", delete=False, prefix=f"{NAME}-{name}-")
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        # Its output goes to a file, so nothing ends it when verify is killed: tied to this thread.
+        proc = subprocess.Popen(ends_with_its_thread(argv), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
         self.files[name] = Path(out.name)
         undo.callback(os.unlink, out.name)
         undo.callback(out.close)
