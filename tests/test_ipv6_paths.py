@@ -51,6 +51,7 @@ def scene6(daemon6):
         "nweb": rig.run_container(rig.name("nweb6"), "--network", v6net, "-p", f"{BASE + 1}:80"),
         "npeer": rig.run_container(rig.name("npeer6"), "--network", v6net),
     }
+    rig.wait_ipv6_addresses_settled(*(_sandbox(name) for name in c.values()))
     try:
         yield {"daemon": daemon6, **c}
     finally:
