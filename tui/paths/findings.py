@@ -279,13 +279,15 @@ def _question(q: Query) -> tuple[object, ...]:
 
 def _reusing(known: Iterable[Path]) -> Tracer:
     """The engine's trace, answering a question asked twice (or already on screen) once."""
-    from tui.paths.engine import trace
-
     answers = {_question(p.query): p for p in known}
 
     def traced(state: HostState, query: Query) -> Path:
         key = _question(query)  # before the trace fills in the addresses
         if key not in answers:
+            # Imported on the first trace: the cheap findings (the marks of the first frame's rows)
+            # need none, and the engine's import was ~12 ms of the app's first frame.
+            from tui.paths.engine import trace
+
             answers[key] = trace(state, query)
         return answers[key]
 
