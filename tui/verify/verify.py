@@ -273,6 +273,7 @@ class _Tracer:
     legacy_rules: dict[tuple[str, str, int], str] = field(default_factory=dict)
     legacy_shift: dict[str, int] = field(default_factory=dict)
     by_handle: bool = False  # nft's monitor traces iptables-nft's tables too (IPv6)
+    marks: _Marks = field(init=False)
 
     @classmethod
     def start(cls, undo: contextlib.ExitStack, state: HostState, proto: str, src: str, sport: int,
@@ -284,6 +285,8 @@ class _Tracer:
         if proxy is not None:
             matches.append(["-d", proxy.container_ip, "-p", proto, "--dport", str(proxy.container_port)])
         tracer = cls(backend, {}, native)
+        tracer.marks = _Marks(undo)
+        matches += [tracer.marks.match(port) for port in tracer.marks.ports]
         if ":" in src:
             # IPv6: xtables-monitor 1.8.9 stops at the first ip6 rule with a port match, so nft's
             # monitor traces every table, iptables-nft's too (named by handle, put back in
@@ -293,7 +296,7 @@ class _Tracer:
             tracer.by_handle = True
             tracer._monitor(undo, "nft", ["nft", "-a", "monitor", "trace"])
             tracer._nft_rules(undo, src, proto, sport, proxy)
-            time.sleep(0.3)
+            tracer._await_mark(tracer.marks.ready, tries=30, wait=0.1)
             return tracer
         if backend == "legacy":
             tracer._legacy(undo, matches)
@@ -307,7 +310,8 @@ class _Tracer:
                 raise VerifyError(_("native nftables tables, and no nft (package nftables) to read their trace"))
             tracer._monitor(undo, "nft", ["nft", "-a", "monitor", "trace"])
             tracer._nft_rules(undo, src, proto, sport, proxy)
-        time.sleep(0.3)  # the monitors subscribe
+        if tracer.files:  # the monitors subscribe (the kernel log needs no subscription)
+            tracer._await_mark(tracer.marks.ready, tries=30, wait=0.1)
         if backend == "legacy":
             save = _run("iptables-legacy-save").stdout
             tracer.legacy_rules = kernel.save_positions(save)
@@ -327,8 +331,9 @@ class _Tracer:
         tag = ["-m", "comment", "--comment", NAME]  # so that a later run can find it if this one dies
         for chain in ("PREROUTING", "OUTPUT"):
             for m in (x + tag for x in matches):
-                _run(tool, "-t", "raw", "-I", chain, *m, "-j", "TRACE")
+                # The undo first: an interrupt that lands while the rule goes in must take it out.
                 undo.callback(_run, tool, "-t", "raw", "-D", chain, *m, "-j", "TRACE", check=False)
+                _run(tool, "-t", "raw", "-I", chain, *m, "-j", "TRACE")
 
     def _nft_rules(self, undo: contextlib.ExitStack, src: str, proto: str, sport: int, proxy: Any) -> None:
         def ip(addr: str) -> str:
@@ -338,6 +343,8 @@ class _Tracer:
         if proxy is not None:
             sets.append(f"{ip(proxy.container_ip)} daddr {proxy.container_ip} meta l4proto {proto} "
                         f"th dport {proxy.container_port} meta nftrace set 1")
+        sets += [f"ip saddr 127.0.0.1 udp sport {port} udp dport {port} meta nftrace set 1"
+                 for port in self.marks.ports]
         body = "; ".join(sets)
         undo.callback(_run, "nft", "delete", "table", "inet", OWN_TABLE, check=False)
         _run("nft", "-f", "-", input=(
@@ -353,9 +360,51 @@ class _Tracer:
         self._trace_rules(undo, "iptables-legacy", matches)
         self.legacy_shift = {"PREROUTING": len(matches), "OUTPUT": len(matches)}
 
+    def _await_mark(self, sock: socket.socket, tries: int, wait: float) -> bool:
+        """Send the mark of `sock` until every monitor (and the kernel log, on legacy) shows it:
+        at most `tries` times, each waited for `wait` seconds."""
+        port = sock.getsockname()[1]
+        needles = {"xtables": f"SPORT={port} DPORT={port} ", "nft": f"udp sport {port} udp dport {port} "}
+        for _try in range(tries):
+            self.marks.send(sock)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                shown = all(needles[name] in path.read_text(errors="replace") for name, path in self.files.items())
+                if shown and self.backend == "legacy":
+                    shown = f"SPT={port} DPT={port} " in self._kernel_log()
+                if shown:
+                    return True
+                time.sleep(0.005)
+        return False
+
+    def _await_proxy(self, proxy: Any, timeout: float = 2.0) -> None:
+        """Until docker-proxy's first packet to the container shows (at most `timeout`). The proxy
+        connects after it has accepted the client, and a TCP probe returns once its handshake with
+        the proxy is done: a done mark sent at once could come before the proxy's connection."""
+        dst, dport = proxy.container_ip, proxy.container_port
+        needles = {"xtables": (f"DST={dst} ", f"DPORT={dport} "), "nft": (f"daddr {dst} ", f"dport {dport} ")}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            texts = [(needles[name], path.read_text(errors="replace")) for name, path in self.files.items()]
+            if self.backend == "legacy":
+                texts.append(((f"DST={dst} ", f"DPT={dport} "), self._kernel_log()))
+            if any(a in line and b in line for (a, b), text in texts for line in text.splitlines()):
+                time.sleep(0.02)  # the rest of that packet's way through the host's hooks
+                return
+            time.sleep(0.005)
+
+    def _kernel_log(self) -> str:
+        log = _run("dmesg").stdout
+        return log[log.find(self.legacy_mark):] if self.legacy_mark in log else ""
+
     def read(self, query: Query, proxy: Any, state: HostState) -> tuple[list[KernelHop], list[KernelHop]]:
         """The kernel's hops of the client's first packet, and of docker-proxy's (leg 2)."""
-        texts = {name: _settled(path) for name, path in self.files.items()}
+        if proxy is not None:
+            self._await_proxy(proxy)
+        if self._await_mark(self.marks.done, tries=3, wait=1.0):
+            texts = {name: path.read_text(errors="replace") for name, path in self.files.items()}
+        else:  # no mark came back: wait until the monitors' output stops growing, as before
+            texts = {name: _settled(path) for name, path in self.files.items()}
         gateway = HostView.of(state).route(proxy.container_ip)[2] if proxy is not None else ""
         iptables = None
         if self.by_handle:
@@ -365,8 +414,7 @@ class _Tracer:
         def hops(dport: int, src: str | None) -> list[KernelHop]:
             out: list[KernelHop] = []
             if self.backend == "legacy":
-                log = _run("dmesg").stdout
-                log = log[log.find(self.legacy_mark):] if self.legacy_mark in log else ""
+                log = self._kernel_log()
                 out += kernel.from_trace_log(log, query.proto, dport, src, self.legacy_rules, self.legacy_shift)
             if "xtables" in texts:
                 out += kernel.from_xtables_monitor(texts["xtables"], query.proto, dport, src)
@@ -377,6 +425,33 @@ class _Tracer:
             return out
 
         return hops(query.port, query.src), (hops(proxy.container_port, gateway) if proxy is not None else [])
+
+
+class _Marks:
+    """Two UDP sockets on the host's loopback, each sending to itself (no other program receives
+    a thing), traced like the probe. The monitors have subscribed once the "ready" mark shows in
+    their output, and have written all of the probe's events once the "done" mark, sent after the
+    probe, shows: the kernel reports one namespace's trace events in order. They replace a fixed
+    0.3 s wait and "no growth for 0.3 s", 0.7 s of verify's 1.1 s."""
+
+    def __init__(self, undo: contextlib.ExitStack) -> None:
+        self.ready, self.done = self._bound(undo), self._bound(undo)
+        self.ports = [self.ready.getsockname()[1], self.done.getsockname()[1]]
+
+    @staticmethod
+    def _bound(undo: contextlib.ExitStack) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        undo.callback(sock.close)
+        sock.bind(("127.0.0.1", 0))
+        return sock
+
+    @staticmethod
+    def match(port: int) -> list[str]:
+        return ["-s", "127.0.0.1", "-d", "127.0.0.1", "-p", "udp", "--sport", str(port), "--dport", str(port)]
+
+    @staticmethod
+    def send(sock: socket.socket) -> None:
+        sock.sendto(b"dockport-verify mark", sock.getsockname())
 
 
 def _merge(iptables: list[KernelHop], native: list[KernelHop], both: bool) -> list[KernelHop]:
