@@ -126,7 +126,7 @@ def verify(port: int, proto: str, origin: str, to: str | None,
         proxy = _proxy_of(state, predicted)
         tracer = _Tracer.start(undo, state, proto, query.src, sport, proxy)
         outcome = _connect(state, query, client, sport)
-        hops, leg2 = tracer.read(query, proxy, state)
+        hops, leg2 = tracer.read(query, proxy, state, outcome)
     result = _compare(query, predicted, hops, leg2, outcome)
     result.notes[:0] = healed
     return result
@@ -397,9 +397,11 @@ class _Tracer:
         log = _run("dmesg").stdout
         return log[log.find(self.legacy_mark):] if self.legacy_mark in log else ""
 
-    def read(self, query: Query, proxy: Any, state: HostState) -> tuple[list[KernelHop], list[KernelHop]]:
+    def read(self, query: Query, proxy: Any, state: HostState,
+             outcome: str = "connected") -> tuple[list[KernelHop], list[KernelHop]]:
         """The kernel's hops of the client's first packet, and of docker-proxy's (leg 2)."""
-        if proxy is not None:
+        # A TCP client that was refused or timed out never reached a proxy: nothing to wait for.
+        if proxy is not None and (query.proto == "udp" or outcome in ("connected", "closed")):
             self._await_proxy(proxy)
         if self._await_mark(self.marks.done, tries=3, wait=1.0):
             texts = {name: path.read_text(errors="replace") for name, path in self.files.items()}
