@@ -26,6 +26,14 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as fh:
@@ -78,7 +86,7 @@ def test_a_killed_app_leaves_no_rule_monitor(engine):
         assert r.wait_for(b"Containers", 60) is not None
         kids: set[int] = set()
         for _ in range(50):  # the firewall monitor starts after the first collection
-            kids = _children(r.proc.pid)
+            kids = {k for k in _children(r.proc.pid) if b"xtables-monitor" in _cmdline(k)}
             if kids:
                 break
             r.drain(0.1)
