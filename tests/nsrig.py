@@ -276,15 +276,7 @@ def _wire(host: FixtureHost) -> None:
             host.processes.append(_start_proxy(h, sc.bind_ip6, c1.ip6))
     _wait_listening(host)
     if sc.net6:
-        _wait_addresses_settled(host)
-
-
-def _wait_addresses_settled(host: FixtureHost) -> None:
-    for ns in host.namespaces:
-        for _ in range(40):
-            if not host.run(ns, "ip", "-6", "addr", "show", "tentative").stdout.strip():
-                break
-            time.sleep(0.1)
+        rig.wait_ipv6_addresses_settled(*(f"/run/netns/{ns}" for ns in host.namespaces), host=False)
 
 
 def _start_proxy(ns: str, host_ip: str, container_ip: str) -> subprocess.Popen:

@@ -123,13 +123,14 @@ def run_container(cname: str, *args: str, cmd: tuple[str, ...] = ()) -> str:
     return cname
 
 
-def wait_ipv6_addresses_settled(*sandboxes: str) -> None:
-    """Until no IPv6 address of the host (and of these network namespaces, by path) is tentative.
+def wait_ipv6_addresses_settled(*sandboxes: str, host: bool = True) -> None:
+    """Until no IPv6 address of the host (unless `host` is False) and of these network namespaces
+    (by path) is tentative.
     Duplicate address detection takes a second or two after an address is added, and a tentative
     address is no source: docker-proxy's connection to a container on a network made just before
     left from another address of the host than the bridge's, and the engine's leg 2 was not the
     kernel's. A trace that starts at once (no more fixed waits) met it."""
-    for within in [[], *(["nsenter", f"--net={sandbox}"] for sandbox in sandboxes)]:
+    for within in [*([[]] if host else []), *(["nsenter", f"--net={sandbox}"] for sandbox in sandboxes)]:
         for _ in range(50):
             if not sh(*within, "ip", "-6", "addr", "show", "tentative", check=False).stdout.strip():
                 break
@@ -605,15 +606,13 @@ def _sweep_interrupted_runs() -> list[str]:
             sh("ip", "netns", "del", ns, check=False)
             changed.append(f"namespace {ns} of an interrupted run removed")
     for pid, ppid, args in _processes():
-        stray = args.startswith(("docker-proxy ", "/usr/sbin/docker-proxy ")) or " httpd " in args and "busybox" in args
+        proxy = args.startswith(("docker-proxy ", "/usr/sbin/docker-proxy "))
+        stray = proxy or (" httpd " in args and "busybox" in args)
         if stray and ppid == 1:  # its dockerd or its test is gone
             _kill(pid)
             changed.append(f"orphaned process {pid} ({args[:60]}) stopped")
     if "DOCKER" in sh("ip6tables-nft-save", check=False).stdout:  # the default daemon makes no ip6 rules
-        for table in ("filter", "nat"):
-            sh("ip6tables-nft", "-t", table, "-F", check=False)
-            sh("ip6tables-nft", "-t", table, "-X", check=False)
-        sh("ip6tables-nft", "-P", "FORWARD", "ACCEPT", check=False)
+        _remove_ipv6_daemon_rules()
         changed.append("an IPv6 daemon's ip6tables rules removed")
     return changed
 
@@ -626,12 +625,57 @@ def _processes() -> list[tuple[int, int, str]]:
         try:
             with open(f"/proc/{entry}/stat") as fh:
                 ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                args = fh.read().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, ValueError, IndexError):
             continue
-        out.append((int(entry), ppid, args))
+        out.append((int(entry), ppid, command_line(int(entry))))
     return out
+
+
+def command_line(pid: int) -> str:
+    """The process's argv joined by spaces; "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def children(pid: int) -> set[int]:
+    out = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out.update(int(p) for p in fh.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Running: not gone, and not a zombie (this machine's init does not always reap them)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def gone_within(pids: set[int] | list[int], seconds: float) -> bool:
+    """True once none of `pids` runs; False if one still does after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while any(alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _remove_ipv6_daemon_rules() -> None:
+    """The ip6tables rules and chains an IPv6 daemon made (FORWARD policy DROP among them)."""
+    for table in ("filter", "nat"):
+        sh("ip6tables-nft", "-t", table, "-F", check=False)
+        sh("ip6tables-nft", "-t", table, "-X", check=False)
+    sh("ip6tables-nft", "-P", "FORWARD", "ACCEPT", check=False)
 
 
 def _kill(pid: int) -> None:
@@ -661,10 +705,7 @@ def ipv6_daemon(*flags: str):
     finally:
         cleanup_docker()
         stop_daemon()
-        for table in ("filter", "nat"):
-            sh("ip6tables-nft", "-t", table, "-F", check=False)
-            sh("ip6tables-nft", "-t", table, "-X", check=False)
-        sh("ip6tables-nft", "-P", "FORWARD", "ACCEPT", check=False)
+        _remove_ipv6_daemon_rules()
         sh("ip6tables-nft-restore", input=saved_ip6, check=False)
         start_daemon()
         # The default daemon, started after an IPv6 one, puts fe80::1 back on docker0 and IPv6

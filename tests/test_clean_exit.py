@@ -11,35 +11,9 @@ import time
 import pytest
 
 from benchmarks import pty_run
+from tests import rig
 
 pytestmark = pytest.mark.engine
-
-
-def _children(pid: int) -> set[int]:
-    out = set()
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                out.update(int(p) for p in fh.read().split())
-        except OSError:
-            pass
-    return out
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read()
-    except OSError:
-        return b""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("how", ["q", "ctrl-c", "sigterm", "sighup"])
@@ -48,7 +22,7 @@ def test_quit_leaves_no_process_and_restores_the_terminal(engine, how):
     try:
         assert r.wait_for(b"Containers", 60) is not None
         for _ in range(50):  # the firewall monitor starts after the first collection
-            kids = _children(r.proc.pid)
+            kids = rig.children(r.proc.pid)
             if kids:
                 break
             r.drain(0.1)
@@ -70,7 +44,7 @@ def test_quit_leaves_no_process_and_restores_the_terminal(engine, how):
         assert elapsed < 5, f"{how}: took {elapsed:.1f}s to exit"
         assert r.proc.returncode == 0, f"{how}: exit status {r.proc.returncode}"
         time.sleep(0.3)
-        assert not [k for k in kids if _alive(k)], f"children left after {how}"
+        assert not [k for k in kids if rig.alive(k)], f"children left after {how}"
         # Textual leaves the alternate screen and shows the cursor again on its way out.
         assert b"\x1b[?1049l" in r.seen[-8000:], f"terminal not restored after {how}"
     finally:
@@ -86,17 +60,13 @@ def test_a_killed_app_leaves_no_rule_monitor(engine):
         assert r.wait_for(b"Containers", 60) is not None
         kids: set[int] = set()
         for _ in range(50):  # the firewall monitor starts after the first collection
-            kids = {k for k in _children(r.proc.pid) if b"xtables-monitor" in _cmdline(k)}
+            kids = {k for k in rig.children(r.proc.pid) if "xtables-monitor" in rig.command_line(k)}
             if kids:
                 break
             r.drain(0.1)
         assert kids, "no xtables-monitor child: the rule-change watch did not start"
         r.proc.kill()
         r.proc.wait(10)
-        for _ in range(50):
-            if not any(_alive(k) for k in kids):
-                break
-            time.sleep(0.1)
-        assert not any(_alive(k) for k in kids), "the rule monitor outlived the killed app"
+        assert rig.gone_within(kids, 5), "the rule monitor outlived the killed app"
     finally:
         r.stop()

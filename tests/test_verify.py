@@ -12,7 +12,6 @@ import time
 import pytest
 
 from tests import rig
-from tests.test_clean_exit import _alive, _children
 from tests.test_lab import host_snapshot
 from tests.test_no_root import _as_nobody
 
@@ -130,14 +129,6 @@ def test_verify_6_confirms_an_ipv6_path_and_nothing_stays(published, origin):
     assert _snapshot() == before
 
 
-def _command(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 def test_after_sigkill_the_next_run_heals_and_says_so(published):
     before = _snapshot()
     proc = subprocess.Popen([*VERIFY, str(PORT)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -146,17 +137,13 @@ def test_after_sigkill_the_next_run_heals_and_says_so(published):
         if "dockport-verify" in rig.sh("iptables-save", "-t", "raw").stdout or proc.poll() is not None:
             break
         time.sleep(0.01)
-    monitors = [k for k in _children(proc.pid) if _command(k).startswith("xtables-monitor")]
+    monitors = [k for k in rig.children(proc.pid) if rig.command_line(k).startswith("xtables-monitor")]
     proc.kill()
     proc.communicate(timeout=30)
     assert _snapshot() != before, "the kill came too late to leave anything"
     # Its trace monitor writes to a file: only the parent-death signal ends it.
     assert monitors, "verify was killed before its monitor started"
-    for _ in range(50):
-        if not any(_alive(k) for k in monitors):
-            break
-        time.sleep(0.1)
-    assert not any(_alive(k) for k in monitors), "verify's xtables-monitor outlived it"
+    assert rig.gone_within(monitors, 5), "verify's xtables-monitor outlived it"
     out = subprocess.run([*VERIFY, str(PORT)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "removed what an interrupted verify left" in out.stdout

@@ -374,7 +374,7 @@ class _Tracer:
                     shown = f"SPT={port} DPT={port} " in self._kernel_log()
                 if shown:
                     return True
-                time.sleep(0.005)
+                time.sleep(self._poll)
         return False
 
     def _await_proxy(self, proxy: Any, timeout: float = 2.0) -> None:
@@ -391,7 +391,12 @@ class _Tracer:
             if any(a in line and b in line for (a, b), text in texts for line in text.splitlines()):
                 time.sleep(0.02)  # the rest of that packet's way through the host's hooks
                 return
-            time.sleep(0.005)
+            time.sleep(self._poll)
+
+    @property
+    def _poll(self) -> float:
+        """Between two looks at the trace: on legacy each look runs dmesg, a process."""
+        return 0.02 if self.backend == "legacy" else 0.005
 
     def _kernel_log(self) -> str:
         log = _run("dmesg").stdout
