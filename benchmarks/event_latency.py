@@ -117,28 +117,48 @@ class FirewallMonitor:
 
 
 class Screen:
-    """The app's terminal: bytes as they arrive, each chunk stamped with the wall clock."""
+    """The app's terminal: bytes as they arrive, each chunk stamped with the wall clock.
+
+    A thread of its own reads the terminal all the time. (Read only while the benchmark waited, a
+    frame written while `docker kill` or the event wait ran was stamped when it was read, up to a
+    hundred milliseconds after it was written: the stops measured the docker CLI, not the app.)"""
 
     def __init__(self, running: pty_run.Running) -> None:
         self.r = running
         self.chunks: list[tuple[int, bytes]] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    def pump(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            ready, _, _ = select.select([self.r.master], [], [], 0.02)
-            if ready:
-                try:
-                    chunk = os.read(self.r.master, 65536)
-                except OSError:
-                    return
+    def _read(self) -> None:
+        while not self._closed.is_set():
+            ready, _, _ = select.select([self.r.master], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.r.master, 65536)
+            except OSError:
+                return  # the app closed its terminal
+            with self._lock:
                 self.chunks.append((time.time_ns(), chunk))
 
-    def mark(self) -> int:
+    def close(self) -> None:
+        self._closed.set()
+        self._reader.join(2)
+
+    def pump(self, seconds: float) -> None:
+        """Let the app run (the reader thread takes what it draws)."""
+        time.sleep(seconds)
+
+    def drawn(self, text: bytes) -> bool:
+        with self._lock:
+            return any(text in chunk for _t, chunk in self.chunks)
+
+    def mark(self) -> None:
         """Forget what was drawn so far; what follows is compared against the next change."""
-        self.pump(0)
-        self.chunks.clear()
-        return len(self.chunks)
+        with self._lock:
+            self.chunks.clear()
 
     def shown_at(self, marker: bytes, timeout: float = 10, after: int = 0) -> int | None:
         """Wall time (ns) of the first chunk after `mark()`, and written at `after` or later, that
@@ -148,14 +168,16 @@ class Screen:
         checked = 0
         pattern = re.compile(re.escape(marker) + rb"(?!\d)")
         while time.monotonic() < deadline:
-            self.pump(0.02)
-            for at, chunk in self.chunks[checked:]:
+            with self._lock:
+                fresh = self.chunks[checked:]
+                checked = len(self.chunks)
+            for at, chunk in fresh:
                 if at < after:
                     continue
                 seen += chunk
                 if pattern.search(seen):
                     return at
-            checked = len(self.chunks)
+            time.sleep(0.02)
         return None
 
 
@@ -193,7 +215,7 @@ def event_to_screen(rounds: int, containers: int = 100) -> list[Figure]:
 
     rig.ensure_image()
     made: list[str] = []
-    app = events = monitor = None
+    app = events = monitor = screen = None
     starts, stops, maps, rules = [], [], [], []
     try:
         existing = len(_docker("ps", "-aq").split())
@@ -202,7 +224,7 @@ def event_to_screen(rounds: int, containers: int = 100) -> list[Figure]:
         app = pty_run.start([PY, "-m", "tui"], cols=120, rows=40)
         screen = Screen(app)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(f"{PREFIX}fill".encode() in c for _t, c in screen.chunks):
+        while time.monotonic() < deadline and not screen.drawn(f"{PREFIX}fill".encode()):
             screen.pump(0.2)
         screen.pump(3.0)  # the first collection settles
         for i in range(rounds):
@@ -239,6 +261,8 @@ def event_to_screen(rounds: int, containers: int = 100) -> list[Figure]:
             made = [m for m in made if m not in (name, other)]
             screen.pump(1.0)
     finally:
+        if screen is not None:
+            screen.close()  # before the terminal is closed under its reader
         if app is not None:
             app.stop()
         for closing in (events, monitor):
