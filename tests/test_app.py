@@ -577,3 +577,29 @@ async def test_a_failure_on_a_key_press_keeps_the_app_and_shows_no_stale_path(mo
         await pilot.pause()
         assert app.is_running and app.path is not None
         assert "drawing failed: RuntimeError: pane broke" in app.status
+
+
+async def test_the_filter_box_narrows_the_panes_and_escape_brings_every_row_back():
+    """The filter box is mounted on the first `/` (the first frame does not pay for it): typing
+    narrows the containers and the rules, Escape hides it and shows every row again, and `/` again
+    shows the same box, empty."""
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        containers = app.query_one(ContainersPane)
+        every_row = containers.row_count
+        assert not app.query("#filter")
+        await pilot.press("slash", *"demo-web")
+        await pilot.pause()
+        assert app.focused is app.query_one("#filter")
+        names = {c.container for c in containers.choices.values()}
+        assert names == {"demo-web"} and containers.row_count < every_row
+        rules = app.query_one(RulesPane)
+        assert rules.row_count >= 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert containers.row_count == every_row and not app.query_one("#filter").display
+        assert app.focused is containers
+        await pilot.press("slash")
+        await pilot.pause()
+        assert len(app.query("#filter")) == 1 and app.query_one("#filter").value == ""

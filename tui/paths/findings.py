@@ -16,7 +16,6 @@ from typing import Any
 
 from tui.model import Container, HostState, Network, PortBinding, Rule, RuleSet
 from tui.model.memo import per_object
-from tui.paths import explain
 from tui.paths.types import Path, Query, Severity, Verdict
 
 SEVERITY_ORDER = {Severity.PROBLEM: 0, Severity.WARN: 1, Severity.INFO: 2}
@@ -29,12 +28,18 @@ class Finding:
     severity: Severity
     facts: dict[str, Any] = field(default_factory=dict)
 
+    # The words are imported when first asked for: the first frame's row marks need only the
+    # severity, and `explain` (all of the app's sentences) was 4-5 ms of that frame.
     @property
     def reason(self) -> str:
+        from tui.paths import explain
+
         return explain.finding_reason(self.code, self.facts)
 
     @property
     def evidence(self) -> str:
+        from tui.paths import explain
+
         return explain.finding_evidence(self.code, self.facts)
 
     def as_json(self) -> dict[str, str]:

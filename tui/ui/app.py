@@ -187,14 +187,14 @@ class DockportApp(App[None]):
         # The panes draw themselves from the snapshot they are bound to (see _render_all).
         with Horizontal(id="top"):
             yield ContainersPane(id="containers").data_bind(DockportApp.view)
-            yield BridgesPane("host", id="bridges").data_bind(DockportApp.view)
+            # A Text label: a str one is parsed as markup, and that imports rich's emoji table.
+            yield BridgesPane(Text("host"), id="bridges").data_bind(DockportApp.view)
         with Horizontal(id="middle"):
             yield RulesPane(id="rules").data_bind(DockportApp.view)
             yield ProxiesPane(id="proxies").data_bind(DockportApp.view)
         with Horizontal(id="bottom"):
             yield PathPane(id="path").data_bind(DockportApp.view)
             yield Explanation(id="explanation").data_bind(DockportApp.step)
-        yield Input(placeholder=_("filter containers and rules…"), id="filter")
         yield Static(id="status")
         yield Footer()
 
@@ -623,10 +623,18 @@ class DockportApp(App[None]):
         for screen in self.screen_stack[:1]:
             screen.set_class(compact, "compact")
 
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+    async def action_filter(self) -> None:
+        box = self._filter_box()
+        if box is None:
+            # Mounted on first use: hidden in the first frame, it still cost that frame its styles.
+            box = Input(placeholder=_("filter containers and rules…"), id="filter")
+            await self.mount(box, before=self.query_one("#status"))
         box.display = True
         box.focus()
+
+    def _filter_box(self) -> Input | None:
+        found = self.query("#filter").results(Input)
+        return next(found, None)
 
     @on(Input.Changed, "#filter")
     def _on_filter(self, event: Input.Changed) -> None:
@@ -638,8 +646,8 @@ class DockportApp(App[None]):
         self.query_one(ContainersPane).focus()
 
     def key_escape(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.display:
+        box = self._filter_box()
+        if box is not None and box.display:
             box.value = ""
             box.display = False
             self.query_one(ContainersPane).focus()
