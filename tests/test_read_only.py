@@ -55,12 +55,14 @@ async def _use_every_feature(tmp: Path) -> None:
         assert await until(pilot, lambda: app.state is not None, 30)
         pane = app.query_one(ContainersPane)
         pane.focus()
-        for key in list(pane.choices)[:6]:
+        for i, key in enumerate(list(pane.choices)[:6]):
             pane.move_cursor(row=pane.get_row_index(key))
             await pilot.press("enter")
             for _ in range(len(app.origins())):
                 await pilot.press("o")
-                for _ in range(len(app.path.hops) if app.path else 0):
+                # Stepping only draws what the trace found: every hop of every origin of the first
+                # port is enough (all of them for all six ports took half a minute of key presses).
+                for _ in range(len(app.path.hops) if app.path and i == 0 else 0):
                     await pilot.press("n")
         await pilot.press("slash", "d", "p", "t", "escape", "r", "f2", "f2")
         await pilot.pause(1.0)
