@@ -220,6 +220,24 @@ def _import_seconds() -> float:
     return cost
 
 
+_FIRST_COLLECTION = """
+import time
+from tui.collect.live import LiveCollector
+import docker
+collector = LiveCollector()
+t = time.perf_counter()
+collector.collect()
+print(time.perf_counter() - t)
+"""
+
+
+def _first_collection_seconds() -> float:
+    """The first collection of a fresh process, its modules (and the Docker SDK) imported."""
+    out = subprocess.run([PY, "-c", _FIRST_COLLECTION], capture_output=True, text=True, check=True,
+                         timeout=120, env=_RUN_ENV).stdout
+    return float(out.split()[-1])
+
+
 def _raw_reference() -> None:
     ids = _docker("ps", "-aq").split()
     nets = _docker("network", "ls", "-q").split()
@@ -245,10 +263,18 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
             made.append(name)
         time.sleep(1.0)
         imports = _import_seconds()
+        # The first collection inspects every container. One in this process was a single sample
+        # beside everything the benchmark holds; a fresh process each time, interleaved with the raw
+        # tools, as the app meets it (its modules imported first, the Docker SDK's cost named below).
+        colds, cold_refs = [], []
+        for _ in range(runs):
+            t = time.perf_counter()
+            _raw_reference()
+            cold_refs.append(time.perf_counter() - t)
+            colds.append(_first_collection_seconds())
+        cold = median(colds)
         collector = LiveCollector()  # as the app keeps one: later collections inspect only what changed
-        t = time.perf_counter()
-        collector.collect()  # the first collection inspects every container
-        cold = time.perf_counter() - t
+        collector.collect()
         ours, ref = [], []
         for _ in range(runs):
             t = time.perf_counter()
@@ -262,9 +288,10 @@ def live(runs: int, count: int, idle_seconds: float) -> list[Figure]:
                           f"{median(ours) * 1000:.0f} ms = {ratio:.2f}× raw ({median(ref) * 1000:.0f} ms)",
                           "≤ 1.5× raw", ratio <= 1.5))
         out.append(Figure(f"first live collection, {len(state.containers)} containers, modules imported",
-                          f"{cold * 1000:.0f} ms = {cold / median(ref):.2f}× raw; counting the one-time import of "
+                          f"{cold * 1000:.0f} ms = {cold / median(cold_refs):.2f}× raw ({median(cold_refs) * 1000:.0f} "
+                          f"ms), median of {runs} fresh processes; counting the one-time import of "
                           f"the Docker SDK ({imports * 1000:.0f} ms): "
-                          f"{(cold + imports) / median(ref):.2f}×", "≤ 2× raw", cold <= 2 * median(ref)))
+                          f"{(cold + imports) / median(cold_refs):.2f}×", "≤ 2× raw", cold <= 2 * median(cold_refs)))
         out.append(asyncio.run(_event_to_screen(runs)))
         from benchmarks.event_latency import event_to_screen
 
