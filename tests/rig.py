@@ -212,13 +212,11 @@ def connect_from_ns(ns: str | None, ip: str, port: int, proto: str = "tcp") -> R
     return _reach(sh(*argv, check=False, timeout=20).returncode)
 
 
-def connect_from_container(cname: str, ip: str, port: int, proto: str = "tcp") -> bool:
-    if proto == "udp":
-        script = f"echo ping | nc -u -w 2 {ip} {port}"
-    else:
-        script = f'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 {ip} {port}'
-    out = sh("docker", "exec", cname, "sh", "-c", script, check=False, timeout=20).stdout
-    return ("hi" in out) if proto == "tcp" else ("pong" in out)
+def connect_from_container(cname: str, ip: str, port: int, proto: str = "tcp") -> Reach:
+    """From inside the container's network namespace: the probe, as for every other origin (`docker
+    exec nc` took ~0.4 s a connection and waited 3 s on a drop, and said only yes or no)."""
+    sandbox = sh("docker", "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", cname).stdout.strip()
+    return connect_from_sandbox(sandbox, ip, port, proto)
 
 
 # -- the kernel as oracle -------------------------------------------------------------------------
