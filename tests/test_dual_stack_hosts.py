@@ -14,7 +14,6 @@ import pytest
 
 from tests import nsrig
 from tests.judge import judge_by_nft_trace
-from tui.collect.bundle import load_bundle
 from tui.paths.engine import Query
 
 pytestmark = pytest.mark.engine
@@ -23,13 +22,16 @@ SCENARIOS = nsrig.dual_stack_scenarios()
 ORIGINS = ["external", "host", "localhost", "same-network", "direct", "icc"]
 
 
-@pytest.fixture(scope="module", params=SCENARIOS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def dual_host(engine, request):
-    host = nsrig.build(request.param)
-    try:
-        yield host, load_bundle(host.bundle)
-    finally:
-        host.close()
+@pytest.fixture(scope="module")
+def built_hosts(engine):
+    hosts = nsrig.OneHostAtATime()
+    yield hosts
+    hosts.close()
+
+
+@pytest.fixture
+def dual_host(built_hosts, request):
+    return built_hosts.get(request.param)
 
 
 def _origin(host, origin: str):
@@ -61,6 +63,7 @@ def test_ipv6_path_agrees_with_the_kernel(dual_host, origin):
     judge_by_nft_trace(state, query, "tcp", lambda: host.connect(ns, ip, port), netns=host.host_ns)
 
 
+@pytest.mark.parametrize("dual_host", SCENARIOS, indirect=True, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_dual_stack_bundle_reads_both_families(dual_host):
     host, state = dual_host
     assert not [w for w in state.warnings if w.source in ("bundle", "rules")], state.warnings

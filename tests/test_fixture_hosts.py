@@ -11,7 +11,6 @@ import pytest
 
 from tests import nsrig
 from tests.judge import judge, judge_native
-from tui.collect.bundle import load_bundle
 from tui.paths.engine import Query
 
 pytestmark = pytest.mark.engine
@@ -26,14 +25,16 @@ CASES = [(path, origin) for path in RUNNABLE for origin in ORIGINS
          if origin not in NEEDS_USER_NETWORK or nsrig.Scenario.from_file(path).has_bridge1]
 
 
-@pytest.fixture(scope="module", params=RUNNABLE, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def fixture_host(engine, request):
-    host = nsrig.build(request.param)
-    try:
-        state = load_bundle(host.bundle)
-        yield host, state
-    finally:
-        host.close()
+@pytest.fixture(scope="module")
+def built_hosts(engine):
+    hosts = nsrig.OneHostAtATime()
+    yield hosts
+    hosts.close()
+
+
+@pytest.fixture
+def fixture_host(built_hosts, request):
+    return built_hosts.get(request.param)
 
 
 def _origin(host, state, origin: str):
@@ -65,6 +66,7 @@ def test_fixture_host_path_agrees_with_the_kernel(fixture_host, origin):
     by(state, query, "tcp", lambda: host.connect(ns, ip, port), netns=host.host_ns)
 
 
+@pytest.mark.parametrize("fixture_host", RUNNABLE, indirect=True, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_fixture_bundle_reads_cleanly(fixture_host):
     host, state = fixture_host
     assert not [w for w in state.warnings if w.source in ("bundle", "rules")], state.warnings
