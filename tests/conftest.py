@@ -40,6 +40,16 @@ def engine():
         print(f"default host restored: {change}")
 
 
+@pytest.fixture(scope="module")
+def built_hosts(engine):
+    """The network-namespace hosts of one test module's scenarios, one at a time (nsrig.OneHostAtATime)."""
+    from tests import nsrig
+
+    hosts = nsrig.OneHostAtATime()
+    yield hosts
+    hosts.close()
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():

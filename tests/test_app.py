@@ -580,26 +580,35 @@ async def test_a_failure_on_a_key_press_keeps_the_app_and_shows_no_stale_path(mo
 
 
 async def test_the_filter_box_narrows_the_panes_and_escape_brings_every_row_back():
-    """The filter box is mounted on the first `/` (the first frame does not pay for it): typing
-    narrows the containers and the rules, Escape hides it and shows every row again, and `/` again
-    shows the same box, empty."""
+    """The filter box is mounted on the first `/` (the first frame does not pay for it), and only on
+    the main screen: typing narrows the containers and the rules to what holds the text, Escape
+    hides it and shows every row again, and `/` again shows the same box, empty."""
     app, state = _app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        containers = app.query_one(ContainersPane)
-        every_row = containers.row_count
+        containers, rules = app.query_one(ContainersPane), app.query_one(RulesPane)
+        every_row, every_rule = containers.row_count, rules.row_count
         assert not app.query("#filter")
-        await pilot.press("slash", *"demo-web")
+        await pilot.press("j", "slash")  # behind another screen `/` opens nothing
         await pilot.pause()
-        assert app.focused is app.query_one("#filter")
-        names = {c.container for c in containers.choices.values()}
-        assert names == {"demo-web"} and containers.row_count < every_row
-        rules = app.query_one(RulesPane)
-        assert rules.row_count >= 1
+        assert not app.query("#filter")
         await pilot.press("escape")
         await pilot.pause()
-        assert containers.row_count == every_row and not app.query_one("#filter").display
+        await pilot.press("slash", *"dnat")
+        await pilot.pause()
+        assert app.focused is app.query_one("#filter")
+        assert not containers.choices and containers.row_count < every_row  # no container is named so
+        shown = [rules.get_row(rk.value)[-1].plain for rk in rules.rows]
+        assert shown and all("dnat" in rule.lower() for rule in shown) and len(shown) < every_rule
+        await pilot.press("escape")
+        await pilot.pause()
+        assert containers.row_count == every_row and rules.row_count == every_rule
+        assert not app.query_one("#filter").display
         assert app.focused is containers
+        await pilot.press("slash", *"demo-web")
+        await pilot.pause()
+        assert {c.container for c in containers.choices.values()} == {"demo-web"}
+        await pilot.press("escape")
         await pilot.press("slash")
         await pilot.pause()
         assert len(app.query("#filter")) == 1 and app.query_one("#filter").value == ""

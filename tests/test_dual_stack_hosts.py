@@ -22,13 +22,6 @@ SCENARIOS = nsrig.dual_stack_scenarios()
 ORIGINS = ["external", "host", "localhost", "same-network", "direct", "icc"]
 
 
-@pytest.fixture(scope="module")
-def built_hosts(engine):
-    hosts = nsrig.OneHostAtATime()
-    yield hosts
-    hosts.close()
-
-
 @pytest.fixture
 def dual_host(built_hosts, request):
     return built_hosts.get(request.param)

@@ -25,13 +25,6 @@ CASES = [(path, origin) for path in RUNNABLE for origin in ORIGINS
          if origin not in NEEDS_USER_NETWORK or nsrig.Scenario.from_file(path).has_bridge1]
 
 
-@pytest.fixture(scope="module")
-def built_hosts(engine):
-    hosts = nsrig.OneHostAtATime()
-    yield hosts
-    hosts.close()
-
-
 @pytest.fixture
 def fixture_host(built_hosts, request):
     return built_hosts.get(request.param)

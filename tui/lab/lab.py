@@ -17,9 +17,8 @@ import os
 import shutil
 import socket
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from tui.collect.run import CommandFailed, run
 from tui.i18n import _, on_off, word
@@ -41,9 +40,6 @@ from tui.lab.experiments import (
     fixed_host_port,
     probe_for,
 )
-
-if TYPE_CHECKING:
-    from tui.paths.types import Path
 
 HOST_PORT_BASE = 28070  # experiments with -p get 28071, 28073, 28075
 
@@ -284,37 +280,33 @@ def status() -> Matrix:
     view = HostView.of(state)
     host_ip = view.primary_address(view.default_interface())
     sandbox = {c.name: c.sandbox_key for c in state.containers}
-    predicted: dict[tuple[int, str], tuple[Path, str, tuple[str, int]]] = {}
-    for exp in EXPERIMENTS:
-        c = state.container(exp.name)
-        if c is None:
-            raise LabError(_("{container} went away while the lab was measured: run `dockport-tui lab status` "
-                             "again").format(container=exp.name))
-        ip = next((e.ip for e in c.endpoints if e.ip), "")
-        port = next((b.host_port for b in c.ports if b.published and b.container_port == SERVICE_PORT
-                     and b.host_ip in ("0.0.0.0", "")), None)
-        for client in CLIENTS:
-            probe = probe_for(exp, client, ip, port, host_ip)
-            if probe.target is None:
-                matrix.cells[(exp.number, client)] = Cell(None, None, "", _("not published: nothing to connect to"))
-                continue
-            path, _findings = session.ask(Query(probe.target[1], "tcp", probe.origin, probe.to))
-            # The rule that decided, or else the last thing that did (a socket, routing, a proxy).
-            deciding = path.deciding_hop() or next((h for h in reversed(path.hops) if h.kind in (
-                "container", "local", "route")), None)
-            reason = (deciding.rule or deciding.explanation) if deciding else path.summary
-            predicted[(exp.number, client)] = (path, reason, probe.target)
-    # Every connection at once: a cell that does not connect waits out its timeout, and thirty of
-    # them one after another were most of the time `lab status` took (10-20 s).
-    cells = list(predicted)
-    with ThreadPoolExecutor(max_workers=max(1, len(cells))) as pool:
-        measured = list(pool.map(lambda cell: _measure(cell[1], sandbox, predicted[cell][2]), cells))
-    for cell, reached in zip(cells, measured, strict=True):
-        path, reason, target = predicted[cell]
-        matrix.cells[cell] = Cell(reached, path.verdict == "delivered", path.verdict, reason,
-                                  f"{target[0]}:{target[1]}")
-    matrix.cells = {(exp.number, client): matrix.cells[(exp.number, client)]
-                    for exp in EXPERIMENTS for client in CLIENTS}  # the table's order, as before
+    # Every connection at once, each started as soon as its cell is predicted: a cell that does not
+    # connect waits out its timeout, and 20-30 of them one after another were most of `lab status`.
+    measuring: dict[tuple[int, str], Future[bool]] = {}
+    with ThreadPoolExecutor(max_workers=len(EXPERIMENTS) * len(CLIENTS)) as pool:
+        for exp in EXPERIMENTS:
+            c = state.container(exp.name)
+            if c is None:
+                raise LabError(_("{container} went away while the lab was measured: run `dockport-tui lab status` "
+                                 "again").format(container=exp.name))
+            ip = next((e.ip for e in c.endpoints if e.ip), "")
+            port = next((b.host_port for b in c.ports if b.published and b.container_port == SERVICE_PORT
+                         and b.host_ip in ("0.0.0.0", "")), None)
+            for client in CLIENTS:
+                probe = probe_for(exp, client, ip, port, host_ip)
+                if probe.target is None:
+                    matrix.cells[(exp.number, client)] = Cell(None, None, "", _("not published: nothing to connect to"))
+                    continue
+                measuring[(exp.number, client)] = pool.submit(_measure, client, sandbox, probe.target)
+                path, _findings = session.ask(Query(probe.target[1], "tcp", probe.origin, probe.to))
+                # The rule that decided, or else the last thing that did (a socket, routing, a proxy).
+                deciding = path.deciding_hop() or next((h for h in reversed(path.hops) if h.kind in (
+                    "container", "local", "route")), None)
+                reason = (deciding.rule or deciding.explanation) if deciding else path.summary
+                matrix.cells[(exp.number, client)] = Cell(None, path.verdict == "delivered", path.verdict, reason,
+                                                          f"{probe.target[0]}:{probe.target[1]}")
+        for key, reached in measuring.items():
+            matrix.cells[key].measured = reached.result()
     return matrix
 
 

@@ -624,6 +624,8 @@ class DockportApp(App[None]):
             screen.set_class(compact, "compact")
 
     async def action_filter(self) -> None:
+        if len(self.screen_stack) > 1:
+            return  # it filters the main panes: behind another screen it would open where no one sees it
         box = self._filter_box()
         if box is None:
             # Mounted on first use: hidden in the first frame, it still cost that frame its styles.
