@@ -43,6 +43,41 @@ async def test_selecting_a_port_highlights_the_engines_rules():
         assert app.query_one(PathPane).row_count == len(app.path.hops)
 
 
+async def test_on_a_start_with_data_the_panes_that_mark_the_path_are_drawn_once_it_is_traced(monkeypatch):
+    """The first frame holds the containers and bridges; the rules, proxies and path panes are drawn
+    once, with the path's marks, when it is traced right after that frame (not first unmarked)."""
+    from tui.ui.widgets import panes
+
+    drawn: list[str] = []
+    for pane in (panes.RulesPane, panes.ProxiesPane, panes.PathPane):
+        real = pane.show
+
+        def counted(self, *args, _real=real, **kwargs):
+            drawn.append(type(self).__name__)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(pane, "show", counted)
+    seen_at_trace: dict[str, int] = {}
+    real_retrace = DockportApp._retrace_and_render
+
+    def retrace(self):
+        seen_at_trace.update(containers=self.query_one(ContainersPane).row_count,
+                             rules=self.query_one(RulesPane).row_count, panes_drawn=len(drawn))
+        real_retrace(self)
+
+    monkeypatch.setattr(DockportApp, "_retrace_and_render", retrace)
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert seen_at_trace == {"containers": app.query_one(ContainersPane).row_count, "rules": 0, "panes_drawn": 0}
+        assert seen_at_trace["containers"] > 0
+        assert sorted(drawn) == ["PathPane", "ProxiesPane", "RulesPane"]
+        rules = app.query_one(RulesPane)
+        marked = [rk.value for rk in rules.rows if rules.get_cell(rk.value, rules.ordered_columns[0].key).plain]
+        assert app.path is not None and set(marked) == set(app.path.rule_refs()) != set()
+        assert app.query_one(PathPane).row_count == len(app.path.hops)
+
+
 async def test_an_ipv6_row_is_traced_in_ipv6():
     """The `:::` row of a -p binding asks in IPv6: on the demo (no ip6tables rules, docker-proxy on
     [::]) the path goes through the proxy, 6 to 4; the IPv4 row of the same port goes by DNAT."""

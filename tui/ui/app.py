@@ -94,6 +94,9 @@ class DockportApp(App[None]):
     # What the panes show; set as a whole, so every pane bound to it redraws from one snapshot.
     # (repaint=False: the panes bound to them draw what changed themselves.)
     view: reactive[View | None] = reactive(None, always_update=True, init=False, repaint=False)
+    # The same snapshot for the panes that show the path's marks (rules, proxies, the path): on a
+    # start with data they are drawn once the path is traced, right after the first frame.
+    path_view: reactive[View | None] = reactive(None, always_update=True, init=False, repaint=False)
     step: reactive[Step | None] = reactive(None, always_update=True, init=False, repaint=False)
     TITLE = "dockport-tui"
     COMMANDS = App.COMMANDS | {DockportCommands}
@@ -190,10 +193,10 @@ class DockportApp(App[None]):
             # A Text label: a str one is parsed as markup, and that imports rich's emoji table.
             yield BridgesPane(Text("host"), id="bridges").data_bind(DockportApp.view)
         with Horizontal(id="middle"):
-            yield RulesPane(id="rules").data_bind(DockportApp.view)
-            yield ProxiesPane(id="proxies").data_bind(DockportApp.view)
+            yield RulesPane(id="rules").data_bind(view=DockportApp.path_view)
+            yield ProxiesPane(id="proxies").data_bind(view=DockportApp.path_view)
         with Horizontal(id="bottom"):
-            yield PathPane(id="path").data_bind(DockportApp.view)
+            yield PathPane(id="path").data_bind(view=DockportApp.path_view)
             yield Explanation(id="explanation").data_bind(DockportApp.step)
         yield Static(id="status")
         yield Footer()
@@ -207,16 +210,17 @@ class DockportApp(App[None]):
         self._exit_on_signals()
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         self.query_one(ContainersPane).focus()  # not the hidden filter box: keys are commands
-        self.step = Step(None, -1, ())
         if self._initial_state is not None:
             kind, where = self.source
             status = {"demo": "demo bundle", "bundle": f"bundle: {where}"}.get(kind, "loaded")
-            # Data on screen first; the path (and the engine's import) right after that frame.
+            # The containers and bridges first; the path (and the engine's import), and with it the
+            # panes that mark it, right after that frame.
             self.session.load(self._initial_state, status, retrace=False)
             self._initial_state = None
-            self._render_all()
+            self._render_all(traced=False)
             self.call_after_refresh(self._guarded, "tracing", self._retrace_and_render)
         else:
+            self.step = Step(None, -1, ())
             self.request_refresh()
         if self.source[0] == "live":
             self._start_event_feed()
@@ -497,12 +501,13 @@ class DockportApp(App[None]):
 
     # -- rendering -------------------------------------------------------------------------------
 
-    def _render_all(self) -> None:
+    def _render_all(self, traced: bool = True) -> None:
         """Draw every pane from the session. Guarded here, once, for every caller (a key, a timer, new
-        data): a failure keeps the last good screen and says what failed; it never ends the app."""
-        self._guarded("drawing", self._draw_all)
+        data): a failure keeps the last good screen and says what failed; it never ends the app.
+        `traced=False`: the path is not traced yet; the panes that mark it are left for then."""
+        self._guarded("drawing", self._draw_all, traced)
 
-    def _draw_all(self) -> None:
+    def _draw_all(self, traced: bool = True) -> None:
         for notice in self.session.take_notices():
             self.notify(notice, severity="warning", markup=False)
         s = self.session
@@ -512,7 +517,9 @@ class DockportApp(App[None]):
         with self.batch_update():
             self.view = View(s.state, s.path, s.selected.key if s.selected else None, self.filter_text, marks, verdict,
                              s.counter_deltas())
-            self.step = Step(s.path, s.hop_index, tuple(s.findings))
+            if traced:
+                self.path_view = self.view
+                self.step = Step(s.path, s.hop_index, tuple(s.findings))
         self._show_status()
 
     def _on_theme_changed(self, _theme: object) -> None:
