@@ -18,9 +18,10 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from tui.collect.events import EventFeed
-
-if TYPE_CHECKING:  # the live collector pulls in the Docker SDK: imported when first used
+# Imported where first used: the live collector pulls in the Docker SDK, and the event feed and the
+# modal screens are not needed for the first frame.
+if TYPE_CHECKING:
+    from tui.collect.events import EventFeed
     from tui.collect.live import LiveCollector
     from tui.collect.watch import RuleChangeMonitor
     from tui.verify.verify import Verification
@@ -37,7 +38,6 @@ from tui.ui.widgets.panes import (
     ProxiesPane,
     RulesPane,
 )
-from tui.ui.widgets.screens import ConfirmVerify, HelpScreen, WarningsScreen
 from tui.ui.words import translate_bindings
 
 # The wheel carries styles/ inside the package (tui/styles); an editable install finds it at the root.
@@ -316,6 +316,7 @@ class DockportApp(App[None]):
         self.post_message(StateLoaded(state, status, started_at))
 
     def _start_event_feed(self) -> None:
+        from tui.collect.events import EventFeed
         from tui.collect.live import docker_client
 
         self._feed = EventFeed(
@@ -669,6 +670,8 @@ class DockportApp(App[None]):
         self.notify(_("saved {path}").format(path=path), markup=False)
 
     def action_warnings(self) -> None:
+        from tui.ui.widgets.screens import WarningsScreen
+
         self.push_screen(WarningsScreen(self.state))
 
     def action_lab(self) -> None:
@@ -677,6 +680,8 @@ class DockportApp(App[None]):
         self.push_screen(LabScreen())
 
     def action_help(self) -> None:
+        from tui.ui.widgets.screens import HelpScreen
+
         self.push_screen(HelpScreen())
 
     def action_journey(self) -> None:
@@ -730,6 +735,8 @@ class DockportApp(App[None]):
             self.notify(_("select a port first (Enter)"), severity="warning")
             return
         if not self._verify_confirmed:
+            from tui.ui.widgets.screens import ConfirmVerify
+
             self.push_screen(ConfirmVerify(), callback=self._verify_answer)
             return
         self._start_verify()
