@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from rich.color import Color
 from rich.style import Style
 
 from tui.cli import demo_bundle_path
 from tui.collect.bundle import load_bundle
-from tui.model import Container, PortBinding
+from tui.model import Container, PortBinding, replace
 from tui.paths.engine import Query, trace
 from tui.ui.app import DockportApp, StateLoaded
 from tui.ui.widgets.panes import ContainersPane, PathPane, RulesPane
@@ -209,7 +207,7 @@ async def test_event_adds_and_removes_a_container_keeping_selection():
         key = await _select(app, pilot)
         extra = Container(id="f" * 64, name="newcomer", state="running", image="x", pid=1, sandbox_key="",
                           network_mode="bridge", ports=(PortBinding(80, "tcp", "0.0.0.0", 18080),))
-        grown = dataclasses.replace(state, containers=state.containers + (extra,))
+        grown = replace(state, containers=state.containers + (extra,))
         app.post_message(StateLoaded(grown, "live", app.session.sequence))
         await pilot.pause()
         table = app.query_one(ContainersPane)
@@ -232,7 +230,7 @@ async def test_a_container_that_changes_redraws_its_rows_and_only_those_are_buil
         keys = set(table.choices)
         web = state.container("demo-web")
         others = {c.id: table._rows_of[c.id][1] for c in state.containers if c.id != web.id}
-        app._apply_containers({web.id: dataclasses.replace(web, state="exited")})
+        app._apply_containers({web.id: replace(web, state="exited")})
         await pilot.pause()
         assert set(table.choices) == keys
         assert all(table._rows_of[cid][1] is rows for cid, rows in others.items())  # reused, not rebuilt
@@ -279,8 +277,8 @@ async def test_new_rules_build_only_the_marks_again_and_the_table_is_as_if_drawn
         table = app.query_one(ContainersPane)
         before = {cid: [cells[1:] for _key, cells in entry[1]] for cid, entry in table._rows_of.items()}
         marks_before = {key: table.get_cell(key, list(table.columns)[0]).plain for key in table.choices}
-        for changed in (dataclasses.replace(state, rulesets=dict(state.rulesets)),  # the same rules, new objects
-                        dataclasses.replace(state, rulesets={})):  # no rules read: the marks change
+        for changed in (replace(state, rulesets=dict(state.rulesets)),  # the same rules, new objects
+                        replace(state, rulesets={})):  # no rules read: the marks change
             app.post_message(StateLoaded(changed, "live", app.session.sequence))
             await pilot.pause()
             for cid, entry in table._rows_of.items():
@@ -306,17 +304,17 @@ async def test_rules_that_read_the_same_keep_their_cells_and_a_changed_count_is_
         rules = app.query_one(RulesPane)
         before = {row.key.value: rules.get_row(row.key) for row in rules.ordered_rows}
         rows_before = dict(rules._cells_of)
-        app.post_message(StateLoaded(dataclasses.replace(state, rulesets=copy.deepcopy(state.rulesets)), "live",
+        app.post_message(StateLoaded(replace(state, rulesets=copy.deepcopy(state.rulesets)), "live",
                                      app.session.sequence))
         await pilot.pause()
         assert rules._cells_of and all(cells is rows_before[k] for k, cells in rules._cells_of.items())
         rs = state.rulesets[4]
         chain = next(c for c in rs.tables["nat"].values() if c.rules)
-        moved = dataclasses.replace(chain.rules[0], packets=(chain.rules[0].packets or 0) + 7)
+        moved = replace(chain.rules[0], packets=(chain.rules[0].packets or 0) + 7)
         tables = {t: dict(chains) for t, chains in copy.deepcopy(rs.tables).items()}
-        tables["nat"][chain.name] = dataclasses.replace(chain, rules=(moved, *copy.deepcopy(chain.rules[1:])))
-        app.post_message(StateLoaded(dataclasses.replace(state, rulesets={**state.rulesets,
-                                                                          4: dataclasses.replace(rs, tables=tables)}),
+        tables["nat"][chain.name] = replace(chain, rules=(moved, *copy.deepcopy(chain.rules[1:])))
+        app.post_message(StateLoaded(replace(state, rulesets={**state.rulesets,
+                                                                          4: replace(rs, tables=tables)}),
                                      "live", app.session.sequence))
         await pilot.pause()
         redrawn = {k[0] for k, cells in rules._cells_of.items() if rows_before.get(k) is not cells}
@@ -343,7 +341,7 @@ async def test_a_sync_that_failed_is_not_remembered_as_drawn(monkeypatch):
             raise RuntimeError("the table went away")
 
         monkeypatch.setattr(panes, "sync_rows", failing_sync)
-        app._apply_containers({web.id: dataclasses.replace(web, state="exited")})
+        app._apply_containers({web.id: replace(web, state="exited")})
         await pilot.pause()
         assert app.is_running and "drawing failed" in app.status
         assert all("dim" not in str(table.get_cell(k, name_col).style) for k in web_keys)  # not drawn
@@ -365,7 +363,7 @@ async def test_proxy_rows_are_reused_until_their_owner_changes():
         before = {key: cached[2] for key, cached in pane._cells_of.items()}
         other = next(c for c in state.containers if not any(p.container_ip in {e.ip for e in c.endpoints}
                                                            for p in state.proxies))
-        app._apply_containers({other.id: dataclasses.replace(other, state="exited")})
+        app._apply_containers({other.id: replace(other, state="exited")})
         await pilot.pause()
         assert all(pane._cells_of[key][2] is cells for key, cells in before.items())
         owner = next(c for c in state.containers if any(e.ip == state.proxies[0].container_ip for e in c.endpoints))
@@ -384,8 +382,8 @@ async def test_hostile_names_render_literally():
     evil = []
     for i, name in enumerate(HOSTILE):
         c = state.containers[0]
-        evil.append(dataclasses.replace(c, id=f"{i:064x}", name=name, labels=(("k", name),)))
-    hostile = dataclasses.replace(state, containers=state.containers + tuple(evil))
+        evil.append(replace(c, id=f"{i:064x}", name=name, labels=(("k", name),)))
+    hostile = replace(state, containers=state.containers + tuple(evil))
     app, _ = _app(hostile)
     async with app.run_test(size=(160, 50)) as pilot:
         await pilot.pause()

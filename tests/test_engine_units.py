@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from tui.cli import demo_bundle_path
 from tui.collect.bundle import load_bundle
 from tui.collect.iptables_save import parse_iptables_save
+from tui.model import replace
 from tui.paths.engine import Query, trace
 
 LEFTOVER_NFT = """*filter
@@ -26,7 +25,7 @@ def test_the_other_backends_drop_policy_stops_a_forwarded_packet():
     state = _demo()
     assert trace(state, Query(80, "tcp", "external")).verdict == "delivered"
     other, _ = parse_iptables_save(LEFTOVER_NFT.splitlines(), 4, "iptables-legacy-save.txt")
-    both = dataclasses.replace(state, other_rulesets={4: other})
+    both = replace(state, other_rulesets={4: other})
     path = trace(both, Query(80, "tcp", "external"))
     assert path.verdict == "dropped"
     last_policy = [h for h in path.hops if h.kind == "policy"][-1]
@@ -38,7 +37,7 @@ def test_the_other_backends_drop_policy_stops_a_forwarded_packet():
 def test_the_other_backend_without_rules_on_the_path_changes_nothing():
     state = _demo()
     other, _ = parse_iptables_save(LEFTOVER_NFT.replace("FORWARD DROP", "FORWARD ACCEPT").splitlines(), 4, "x")
-    both = dataclasses.replace(state, other_rulesets={4: other})
+    both = replace(state, other_rulesets={4: other})
     a, b = trace(state, Query(80, "tcp", "external")), trace(both, Query(80, "tcp", "external"))
     assert [h.explanation for h in a.hops] == [h.explanation for h in b.hops]
 
@@ -67,7 +66,7 @@ def test_nat_chains_run_only_where_a_rule_makes_the_kernel_track_connections():
 
     def nat_hops(text: str) -> tuple[list[str], list[str]]:
         rules, _ = parse_iptables_save(text.splitlines(), 4, "iptables-save.txt")
-        path = trace(dataclasses.replace(state, rulesets={**state.rulesets, 4: rules}), Query(2222, "tcp", "external"))
+        path = trace(replace(state, rulesets={**state.rulesets, 4: rules}), Query(2222, "tcp", "external"))
         return [h.chain for h in path.hops if h.table == "nat"], [str(h.kind) for h in path.hops]
 
     untracked_nat, kinds = nat_hops(NAT_WITHOUT_CONNTRACK)
@@ -88,13 +87,13 @@ def test_tracking_rests_on_unread_native_rules_the_answer_is_uncertain():
     host): one of its rules might turn tracking on, so skipping the nat chains would be a guess."""
     state = _demo()
     rules, _ = parse_iptables_save(NAT_WITHOUT_CONNTRACK.splitlines(), 4, "iptables-save.txt")
-    known = dataclasses.replace(state, rulesets={**state.rulesets, 4: rules}, nft_tables=())
+    known = replace(state, rulesets={**state.rulesets, 4: rules}, nft_tables=())
     assert "nft-ruleset" not in known.missing
     certain = trace(known, Query(2222, "tcp", "external"))
     assert "conntrack-unknown" not in [d.code for d in certain.doubt_facts]
     assert "conntrack" in [h.kind for h in certain.hops]
 
-    unread = dataclasses.replace(known, missing=known.missing | {"nft-ruleset"})
+    unread = replace(known, missing=known.missing | {"nft-ruleset"})
     path = trace(unread, Query(2222, "tcp", "external"))
     assert path.verdict == "uncertain"
     assert [d.code for d in path.doubt_facts].count("conntrack-unknown") == 1

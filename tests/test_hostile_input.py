@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tui.cli import demo_bundle_path
 from tui.collect.bundle import BundleError, load_bundle
 from tui.collect.iptables_save import parse_iptables_save
+from tui.model import replace
 from tui.paths.engine import Query, QueryError, trace
 
 pytestmark = pytest.mark.slow
@@ -91,9 +92,8 @@ def test_engine_on_random_rule_sets_always_answers(lines, origin, port, proto, f
     rs, _ = parse_iptables_save(["*nat", ":PREROUTING ACCEPT", ":OUTPUT ACCEPT", ":DOCKER -", "COMMIT",
                                  "*filter", ":FORWARD DROP", ":DOCKER -", ":DOCKER-USER -", ":X -", "COMMIT",
                                  *lines], family, "x")
-    import dataclasses
 
-    state = dataclasses.replace(DEMO, rulesets={**DEMO.rulesets, family: rs})
+    state = replace(DEMO, rulesets={**DEMO.rulesets, family: rs})
     try:
         path = trace(state, Query(port, proto, origin, family=family))
     except QueryError:

@@ -3,12 +3,11 @@ happened, docker-proxy's connection as its own leg), and the screen that shows t
 
 from __future__ import annotations
 
-import dataclasses
-
 from tests.screenshots import demo_app, show_view
 from tui.cli import demo_bundle_path
 from tui.collect.bundle import load_bundle
 from tui.collect.iptables_save import parse_iptables_save
+from tui.model import replace
 from tui.paths.engine import Query, trace
 from tui.paths.journey import journey_of
 from tui.ui.widgets.journey import JourneyScreen, StageBox
@@ -58,7 +57,7 @@ def _with_user_drop(port: int):
             text += [r.text for r in c.rules]
         text.append("COMMIT")
     new, _ = parse_iptables_save(text, 4, "test")
-    return dataclasses.replace(DEMO, rulesets={**DEMO.rulesets, 4: new})
+    return replace(DEMO, rulesets={**DEMO.rulesets, 4: new})
 
 
 def test_dropped_by_docker_user_leaves_the_later_stages_dim():

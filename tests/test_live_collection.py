@@ -63,7 +63,7 @@ def test_live_and_capture_give_the_same_state(hosts, tmp_path):
     assert not [p for p in problems if "nft" not in p]
     bundled = load_bundle(tmp_path / "b")
     a, b = live.without_volatile(), bundled.without_volatile()
-    for field in a.__dataclass_fields__:
+    for field in a.__struct_fields__:
         assert getattr(a, field) == getattr(b, field), field
 
 

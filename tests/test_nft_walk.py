@@ -6,12 +6,12 @@ The tables are given as `nft -j list ruleset` prints them (the schema the live c
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 from tui.collect.bundle import load_bundle
 from tui.collect.nft_json import tables_from_json
+from tui.model import replace
 from tui.paths.engine import Query, trace
 
 BUNDLE = Path(__file__).resolve().parent / "fixtures" / "hosts" / "v29.7.2-nft-usernet-portmap"
@@ -23,7 +23,7 @@ def _host_with(*items: dict):
     state = load_bundle(BUNDLE)
     doc = {"nftables": [{"table": {"family": "inet", "name": "t", "handle": 1}}, *items]}
     extra = tables_from_json(json.dumps(doc))
-    return dataclasses.replace(state, nft_tables=state.nft_tables + extra)
+    return replace(state, nft_tables=state.nft_tables + extra)
 
 
 def _chain(name: str, hook: str = "", prio: int = 0, policy: str = "accept", kind: str = "filter") -> dict:

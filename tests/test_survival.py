@@ -3,14 +3,13 @@ display failure kept to the status line, an exit status that says how it ended, 
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 from textual.app import App, ComposeResult
 
 from tui.cli import demo_bundle_path, run_app
 from tui.collect.bundle import load_bundle
-from tui.model import Container, PortBinding, Stopped
+from tui.model import Container, PortBinding, Stopped, replace
 from tui.session import Session
 from tui.ui.app import DockportApp, StateLoaded
 from tui.ui.widgets.panes import ContainersPane, RulesPane
@@ -46,7 +45,7 @@ async def test_table_sync_in_any_order_of_partial_and_full_states():
     rng = random.Random(20)
     ids = [f"{i:02x}" + "0" * 62 for i in range(12)]
     base = load_bundle(demo_bundle_path(), source="demo")
-    session = Session(dataclasses.replace(base, containers=()), "live")
+    session = Session(replace(base, containers=()), "live")
     app = PaneApp()
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.query_one(ContainersPane)
@@ -60,7 +59,7 @@ async def test_table_sync_in_any_order_of_partial_and_full_states():
                 containers = {c.id: c for c in (_random_container(rng, ids) for _ in range(rng.randint(0, 8)))}
                 collections.append((session.sequence, tuple(containers.values())))
                 started, found = collections[rng.randrange(len(collections))]
-                session.apply_full(dataclasses.replace(base, containers=found), "live",
+                session.apply_full(replace(base, containers=found), "live",
                                    rng.randint(0, session.sequence) if rng.random() < 0.5 else started)
             if rng.random() < 0.2:
                 pane.move_cursor(row=rng.randrange(max(1, pane.row_count)))
@@ -75,26 +74,26 @@ async def test_table_sync_in_any_order_of_partial_and_full_states():
         # A collection that started after every quick update is the whole truth.
         final = tuple(_random_container(rng, ids) for _ in range(5))
         final = tuple({c.id: c for c in final}.values())
-        session.apply_full(dataclasses.replace(base, containers=final), "live", session.sequence)
+        session.apply_full(replace(base, containers=final), "live", session.sequence)
         assert {c.id for c in session.state.containers} == {c.id for c in final}
 
 
 def test_a_quick_update_newer_than_a_collection_survives_it():
     base = load_bundle(demo_bundle_path(), source="demo")
-    session = Session(dataclasses.replace(base, containers=()), "live")
+    session = Session(replace(base, containers=()), "live")
     started = session.sequence  # a collection starts; then a container starts and is inspected
     new = _container("a" * 64, "late", (PortBinding(80, "tcp", "0.0.0.0", 8080),))
     session.apply_containers({new.id: new})
-    session.apply_full(dataclasses.replace(base, containers=()), "live", started)  # it did not see it
+    session.apply_full(replace(base, containers=()), "live", started)  # it did not see it
     assert session.state.container(new.id) == new
     old = _container("b" * 64, "late", (PortBinding(80, "tcp", "0.0.0.0", 8081),))  # same name, old id
-    session.apply_full(dataclasses.replace(base, containers=(old,)), "live", started)
+    session.apply_full(replace(base, containers=(old,)), "live", started)
     assert {c.id for c in session.state.containers} == {new.id, old.id}
     gone_started = session.sequence
     session.apply_containers({old.id: None})
-    session.apply_full(dataclasses.replace(base, containers=(old, new)), "live", gone_started)
+    session.apply_full(replace(base, containers=(old, new)), "live", gone_started)
     assert [c.id for c in session.state.containers] == [new.id]
-    session.apply_full(dataclasses.replace(base, containers=(old,)), "live", session.sequence)
+    session.apply_full(replace(base, containers=(old,)), "live", session.sequence)
     assert [c.id for c in session.state.containers] == [old.id]  # a newer collection wins
 
 
@@ -199,7 +198,7 @@ def test_a_die_is_shown_at_once_while_its_inspect_hangs():
     web = _container(cid, "web", (PortBinding(80, "tcp", "0.0.0.0", 49153, ephemeral=True),
                                   PortBinding(80, "tcp", "::", 49153, ephemeral=True),
                                   PortBinding(81, "tcp", "127.0.0.1", 8081)))
-    session = Session(dataclasses.replace(base, containers=(web,)), "live")
+    session = Session(replace(base, containers=(web,)), "live")
     session.apply_containers(batches[0])
     shown = session.state.container(cid)
     assert shown.state == "exited" and shown.listeners == () and shown.interfaces == ()
@@ -212,20 +211,20 @@ def test_a_die_is_shown_at_once_while_its_inspect_hangs():
 def test_a_die_outlives_a_collection_that_still_says_running():
     base = load_bundle(demo_bundle_path(), source="demo")
     web = _container("e" * 64, "web", (PortBinding(80, "tcp", "0.0.0.0", 8080),))
-    session = Session(dataclasses.replace(base, containers=(web,)), "live")
+    session = Session(replace(base, containers=(web,)), "live")
     session.apply_containers({web.id: Stopped()})
     # A collection that started after the die but read a stale list entry or a cached inspect.
-    session.apply_full(dataclasses.replace(base, containers=(web,)), "live", session.sequence)
+    session.apply_full(replace(base, containers=(web,)), "live", session.sequence)
     assert session.state.container(web.id).state == "exited"
     session.apply_containers({web.id: web})  # its `start`: running again
     assert session.state.container(web.id).state == "running"
     session.apply_containers({web.id: Stopped()})
-    session.apply_full(dataclasses.replace(base, containers=(dataclasses.replace(web, state="exited"),)), "live",
+    session.apply_full(replace(base, containers=(replace(web, state="exited"),)), "live",
                        session.sequence)
-    session.apply_full(dataclasses.replace(base, containers=(web,)), "live", session.sequence)
+    session.apply_full(replace(base, containers=(web,)), "live", session.sequence)
     assert session.state.container(web.id).state == "running"  # confirmed stopped once, then a newer word
     # Started again while no event reached us (the daemon restarted it): another pid, the collection wins.
     session.apply_containers({web.id: Stopped()})
-    restarted = dataclasses.replace(web, pid=web.pid + 1)
-    session.apply_full(dataclasses.replace(base, containers=(restarted,)), "live", session.sequence)
+    restarted = replace(web, pid=web.pid + 1)
+    session.apply_full(replace(base, containers=(restarted,)), "live", session.sequence)
     assert session.state.container(web.id) == restarted

@@ -10,13 +10,12 @@ word on a container wins whatever order the two arrive in.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tui.i18n import _
-from tui.model import Container, HostState, PortBinding, Stopped, stopped_view
+from tui.model import Container, HostState, PortBinding, Stopped, replace, stopped_view
 from tui.paths.types import ORIGINS, Path, Query
 
 if TYPE_CHECKING:
@@ -90,7 +89,7 @@ class Session:
                        if q[0] > started_at or (isinstance(q[1], Stopped) and q[1].pid
                                                 and running.get(cid) == q[1].pid)}
         if self._quick:
-            state = dataclasses.replace(state, containers=self._overlay(state.containers, self._quick))
+            state = replace(state, containers=self._overlay(state.containers, self._quick))
         self.load(state, status)
 
     def apply_containers(self, changes: Mapping[str, Container | Stopped | None]) -> None:
@@ -105,7 +104,7 @@ class Session:
                 container = Stopped(old.pid if old is not None else 0)
             self._quick[cid] = (self._sequence, container)
         containers = self._overlay(self.state.containers, {cid: (0, c) for cid, c in changes.items()})
-        self.load(dataclasses.replace(self.state, containers=containers), self.status)
+        self.load(replace(self.state, containers=containers), self.status)
 
     @staticmethod
     def _overlay(containers: tuple[Container, ...],
@@ -123,7 +122,7 @@ class Session:
             if old is not None and not new.interfaces and new.listeners is None and new.pid and new.pid == old.pid:
                 # Namespace details (veth ends, sockets) come with the full collection: keep the last
                 # ones while it is the same process (a restart has a new namespace).
-                new = dataclasses.replace(new, interfaces=old.interfaces, listeners=old.listeners)
+                new = replace(new, interfaces=old.interfaces, listeners=old.listeners)
             by_id[cid] = new
         return tuple(sorted(by_id.values(), key=lambda c: (c.name, c.id)))
 

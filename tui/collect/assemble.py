@@ -6,7 +6,7 @@ userland-proxy) is computed here once, so live and bundle can only differ in wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from tui.collect.docker_json import (
@@ -27,6 +27,7 @@ from tui.model import (
     Route,
     RuleSet,
     Warning_,
+    replace,
 )
 
 

@@ -72,7 +72,7 @@ def parse_iptables_save(
                 parts = line.split(None, 2)
                 if len(parts) > 1 and parts[1] in table_chains:
                     bucket = table_rules[parts[1]]
-                    bucket.append(Rule.parsed(table, parts[1], len(bucket) + 1, line, packets, nbytes))
+                    bucket.append(Rule(table, parts[1], len(bucket) + 1, line, packets, nbytes))
                     kept += 1
                     continue
         line = raw.rstrip("\r\n")
@@ -124,7 +124,7 @@ def parse_iptables_save(
             continue
         kept += 1
         bucket = rules[table][chain]
-        bucket.append(Rule.parsed(table, chain, len(bucket) + 1, line.strip(), packets, nbytes))
+        bucket.append(Rule(table, chain, len(bucket) + 1, line.strip(), packets, nbytes))
 
     if skipped:
         warnings.append(Warning_(source, _("{kept} rules kept, {skipped} more skipped: paths through the "

@@ -3,13 +3,15 @@
 Facts only. The engine fills them (what kind of hop, which rule, the packet before and after a
 rewrite, a reason code with its parameters); `tui.paths.explain` turns them into sentences, once,
 at the end of a trace. The enums are `str` enums: their JSON values are the plain words they were.
+The classes are msgspec Structs, as the host model's are (see `tui.model.state`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct, field
 
 from tui.model import Container, PortBinding
 
@@ -114,8 +116,7 @@ class DoubtCode(StrEnum):
     ROUTES6_NOT_READ = "routes6-not-read"  # an IPv6 question on a capture without IPv6 routes
 
 
-@dataclass(frozen=True)
-class Doubt:
+class Doubt(Struct, frozen=True):
     """What the engine could not know. `rule` names the rule it is about (`ref` and text), if any."""
 
     code: DoubtCode
@@ -131,8 +132,7 @@ class Doubt:
         return dict(self.params).get(name, default)
 
 
-@dataclass(frozen=True)
-class PacketFacts:
+class PacketFacts(Struct, frozen=True):
     """The packet as a rule saw it (before) or left it (after)."""
 
     src: str
@@ -144,8 +144,7 @@ class PacketFacts:
     oif: str = ""
 
 
-@dataclass
-class Query:
+class Query(Struct):
     port: int
     proto: str = "tcp"
     origin: str = "external"
@@ -155,8 +154,7 @@ class Query:
     family: int = 4  # 6: the client speaks IPv6 (`-6`, or an IPv6 address in the question)
 
 
-@dataclass
-class Hop:
+class Hop(Struct):
     kind: HopKind
     reason: Reason | None = None
     facts: dict[str, Any] = field(default_factory=dict)  # the reason's parameters
@@ -197,8 +195,7 @@ class Hop:
         return out
 
 
-@dataclass
-class Mapping:
+class Mapping(Struct):
     container: Container
     binding: PortBinding
     container_ip: str
@@ -209,8 +206,7 @@ class Mapping:
                 "host_port": self.binding.host_port, "proto": self.binding.proto}
 
 
-@dataclass
-class Path:
+class Path(Struct):
     query: Query
     mapping: Mapping | None
     verdict: Verdict
