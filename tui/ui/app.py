@@ -100,6 +100,8 @@ class DockportApp(App[None]):
     step: reactive[Step | None] = reactive(None, always_update=True, init=False, repaint=False)
     TITLE = "dockport-tui"
     COMMANDS = App.COMMANDS | {DockportCommands}
+    # The footer shows what a first look needs, and ? for the rest: at 120 columns all of them cut
+    # off Help and Quit. The others are in the help screen and (most) in the command palette.
     BINDINGS = [
         Binding("enter", "trace_selected", N_("Trace"), show=True, priority=False),
         Binding("o", "next_origin", N_("Origin")),
@@ -108,14 +110,14 @@ class DockportApp(App[None]):
         Binding("p", "prev_hop", N_("Prev")),
         Binding("f2", "presenter", N_("Present")),
         Binding("slash", "filter", N_("Filter")),
-        Binding("r", "refresh", N_("Refresh")),
-        Binding("ctrl+s", "save_svg", N_("SVG")),
-        Binding("l", "lab", N_("Lab")),
-        Binding("w", "warnings", N_("Warnings")),
+        Binding("r", "refresh", N_("Refresh"), show=False),
+        Binding("ctrl+s", "save_svg", N_("SVG"), show=False),
+        Binding("l", "lab", N_("Lab"), show=False),
+        Binding("w", "warnings", N_("Warnings"), show=False),
         Binding("v", "verify", N_("Verify")),
         Binding("m", "matrix", N_("Who reaches")),
         Binding("j", "journey", N_("Journey")),
-        Binding("t", "tour", N_("Tour")),
+        Binding("t", "tour", N_("Tour"), show=False),
         Binding("question_mark", "help", N_("Help")),
         Binding("q", "quit", N_("Quit")),
         Binding("ctrl+c", "quit", N_("Quit"), show=False, priority=True),
