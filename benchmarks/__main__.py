@@ -35,25 +35,38 @@ def median(xs: list[float]) -> float:
 
 # -- time to first frame --------------------------------------------------------------------------
 
-def first_frame(runs: int) -> Figure:
+def first_frame(runs: int) -> list[Figure]:
+    """The first frame with data (a container name), and the whole screen: the path traced and every
+    pane drawn (the path pane's title says the verdict), both from the process's start."""
     from tui.cli import demo_bundle_path
     from tui.collect.bundle import load_bundle
 
     rows = sum(max(1, len(c.ports)) for c in load_bundle(demo_bundle_path()).containers)
-    ours, ref = [], []
+    ours, whole, ref = [], [], []
     for _ in range(runs):  # interleaved, so drift in machine load hits both alike
-        for argv, marker, out in (([PY, str(HERE / "minimal_app.py"), str(rows)], f"row-{rows - 1}".encode(), ref),
-                                  ([PY, "-m", "tui", "--demo"], b"demo-web", ours)):
-            r = pty_run.start(argv)
-            t = r.wait_for(marker)
-            r.stop()
-            if t is not None:
-                out.append(t)
+        r = pty_run.start([PY, str(HERE / "minimal_app.py"), str(rows)])
+        t = r.wait_for(f"row-{rows - 1}".encode())
+        r.stop()
+        if t is not None:
+            ref.append(t)
+        r = pty_run.start([PY, "-m", "tui", "--demo"])
+        t = r.wait_for(b"demo-web")
+        t_whole = r.wait_for("Path — ".encode()) if t is not None else None
+        r.stop()
+        if t is not None:
+            ours.append(t)
+        if t_whole is not None:
+            whole.append(t_whole)
     if not ours or not ref:
-        return Figure("first frame (demo bundle)", "no frame seen", "≤ 1.2× reference", False)
+        return [Figure("first frame (demo bundle)", "no frame seen", "≤ 1.2× reference", False)]
     ratio = median(ours) / median(ref)
-    return Figure("first frame (demo bundle)", f"{median(ours) * 1000:.0f} ms = {ratio:.2f}× reference "
-                  f"({median(ref) * 1000:.0f} ms, DataTable of {rows} rows)", "≤ 1.2×", ratio <= 1.2)
+    out = [Figure("first frame (demo bundle)", f"{median(ours) * 1000:.0f} ms = {ratio:.2f}× reference "
+                  f"({median(ref) * 1000:.0f} ms, DataTable of {rows} rows)", "≤ 1.2×", ratio <= 1.2)]
+    if whole:
+        out.append(Figure("  whole screen: path traced, every pane drawn",
+                          f"{median(whole) * 1000:.0f} ms = {median(whole) / median(ref):.2f}× reference",
+                          "(no target)", None))
+    return out
 
 
 # -- scale: a generated bundle --------------------------------------------------------------------
@@ -388,7 +401,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     a = ap.parse_args()
     runs = 3 if a.quick else 7
-    figures: list[Figure] = [first_frame(2 * runs + 1)]  # the noisiest figure: more runs
+    figures: list[Figure] = first_frame(2 * runs + 1)  # the noisiest figure: more runs
     figures += scale(runs, 200 if a.quick else 1000, 4000 if a.quick else 20000)
     skipped: list[str] = []
     reason = "skipped by --skip-engine" if a.skip_engine else engine_ready()

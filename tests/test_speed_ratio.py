@@ -120,3 +120,32 @@ def test_an_iptables_nft_hosts_listing_is_not_decoded_to_be_dropped(bundle):
     rulesets = list(load_bundle(bundle).rulesets.values())
     plain, ours = _interleaved(lambda: json.loads(text), lambda: tables_from_json(text, rulesets))
     assert ours / plain <= LISTING_RATIO, f"{ours * 1000:.0f} ms = {ours / plain:.2f}× a plain decode"
+
+
+FIRST_FRAME_RATIO = 2.0  # measured 1.2–1.4 (benchmarks/RESULTS.md; target there 1.2)
+
+
+def test_the_first_frame_stays_within_twice_a_one_table_textual_app():
+    """From the process's start to the first frame with a container's name in it, against the
+    smallest Textual app that draws one table of as many rows (benchmarks/minimal_app.py), in a
+    terminal of 120x40, interleaved. Catches an import or a pane that lands on the way to the
+    first frame, not noise."""
+    import sys
+
+    from benchmarks import pty_run
+
+    here = Path(__file__).resolve().parent.parent / "benchmarks"
+    ours, ref = [], []
+    for _ in range(5):
+        for argv, marker, out in (([sys.executable, str(here / "minimal_app.py"), "22"], b"row-21", ref),
+                                  ([sys.executable, "-m", "tui", "--demo"], b"demo-web", ours)):
+            run = pty_run.start(argv)
+            try:
+                seen = run.wait_for(marker, timeout=20)
+            finally:
+                run.stop()
+            assert seen is not None, f"{argv[-1]}: no frame with {marker!r}: {run.screen_text(400)!r}"
+            out.append(seen)
+    ratio = statistics.median(ours) / statistics.median(ref)
+    assert ratio <= FIRST_FRAME_RATIO, (f"first frame {statistics.median(ours) * 1000:.0f} ms = {ratio:.2f}× "
+                                        f"the one-table app ({statistics.median(ref) * 1000:.0f} ms)")
