@@ -228,3 +228,17 @@ def test_a_die_outlives_a_collection_that_still_says_running():
     restarted = replace(web, pid=web.pid + 1)
     session.apply_full(replace(base, containers=(restarted,)), "live", session.sequence)
     assert session.state.container(web.id) == restarted
+
+
+def test_a_container_first_seen_running_without_its_ports_is_followed_when_they_come():
+    """Nothing picked: the app follows the newest published port. A quick update can show a running
+    container before its published ports (the CI churn test once ended with nothing selected)."""
+    base = load_bundle(demo_bundle_path(), source="demo")
+    session = Session(replace(base, containers=()), "live")
+    assert session.selected is None
+    bare = _container("f" * 64, "web", ())
+    session.apply_containers({bare.id: bare})
+    assert session.selected is None
+    published = replace(bare, ports=(PortBinding(80, "tcp", "0.0.0.0", 49160, ephemeral=True),))
+    session.apply_containers({bare.id: published})
+    assert session.selected is not None and session.selected.container_id == bare.id

@@ -72,7 +72,11 @@ class Session:
 
     def load(self, state: HostState, status: str, retrace: bool = True) -> None:
         """A whole new state (a bundle, or a collection with no quick updates to keep)."""
-        before = None if self.state is None else {c.id for c in self.state.containers if c.state == "running"}
+        # What was there before, for following what appears: a running container counts once it has
+        # shown a published port, so one first seen without them (a quick update that raced the
+        # port allocation) is still followed when they come.
+        before = None if self.state is None else {c.id for c in self.state.containers if c.state == "running"
+                                                  and any(b.published for b in c.ports)}
         self.state = state
         self.status = status
         self._keep_or_follow_selection(state, before)
