@@ -76,6 +76,26 @@ async def test_on_a_start_with_data_the_panes_that_mark_the_path_are_drawn_once_
         assert app.query_one(PathPane).row_count == len(app.path.hops)
 
 
+async def test_a_first_trace_that_fails_still_draws_the_panes_that_wait_for_it(monkeypatch):
+    """The rules, proxies and path panes wait for the first trace; if it fails, the app says so and
+    draws them without a path instead of leaving them empty."""
+    from tui.session import Session
+
+    def failing_retrace(self):
+        self.path, self.findings, self.hop_index = None, [], -1
+        raise RuntimeError("the engine fell over")
+
+    monkeypatch.setattr(Session, "retrace", failing_retrace)
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.is_running and "tracing failed" in app.status and app.path is None
+        assert app.query_one(RulesPane).row_count == sum(
+            len(c.rules) for chains in state.rulesets[4].tables.values() for c in chains.values())
+        assert app.query_one(PathPane).row_count >= 1  # it says there is no path, in words
+        assert str(app.query_one("#explanation").render()).strip()
+
+
 async def test_an_ipv6_row_is_traced_in_ipv6():
     """The `:::` row of a -p binding asks in IPv6: on the demo (no ip6tables rules, docker-proxy on
     [::]) the path goes through the proxy, 6 to 4; the IPv4 row of the same port goes by DNAT."""

@@ -220,7 +220,7 @@ class DockportApp(App[None]):
             self.session.load(self._initial_state, status, retrace=False)
             self._initial_state = None
             self._render_all(traced=False)
-            self.call_after_refresh(self._guarded, "tracing", self._retrace_and_render)
+            self.call_after_refresh(self._retrace_and_render)
         else:
             self.step = Step(None, -1, ())
             self.request_refresh()
@@ -495,7 +495,9 @@ class DockportApp(App[None]):
     # -- tracing ---------------------------------------------------------------------------------
 
     def _retrace_and_render(self) -> None:
-        self.session.retrace()
+        # A trace that fails leaves no path (Session.retrace clears it first) and says so in the
+        # status; every pane is drawn all the same, so the ones that wait for the trace never stay empty.
+        self._guarded("tracing", self.session.retrace)
         self._render_all()
 
     def set_origin(self, origin: str) -> None:
