@@ -35,28 +35,39 @@ def median(xs: list[float]) -> float:
 
 # -- time to first frame --------------------------------------------------------------------------
 
-def first_frame(runs: int) -> list[Figure]:
-    """The first frame with data (a container name), and the whole screen: the path traced and every
-    pane drawn (the path pane's title says the verdict), both from the process's start."""
+def demo_rows() -> int:
+    """The rows the demo's containers pane has: the reference app draws as many."""
     from tui.cli import demo_bundle_path
     from tui.collect.bundle import load_bundle
 
-    rows = sum(max(1, len(c.ports)) for c in load_bundle(demo_bundle_path()).containers)
-    ours, whole, ref = [], [], []
-    for _ in range(runs):  # interleaved, so drift in machine load hits both alike
+    return sum(max(1, len(c.ports)) for c in load_bundle(demo_bundle_path()).containers)
+
+
+def first_frame_samples(runs: int, timeout: float = 30.0) -> tuple[list[float | None], list[float | None],
+                                                                    list[float | None]]:
+    """Seconds from the process's start, per run, interleaved so that drift in machine load hits both
+    alike: our first frame with data (a container's name), our whole screen (the path traced, every
+    pane drawn: the path pane's title says the verdict), and the reference's frame. None: not seen."""
+    rows = demo_rows()
+    ours: list[float | None] = []
+    whole: list[float | None] = []
+    ref: list[float | None] = []
+    for _ in range(runs):
         r = pty_run.start([PY, str(HERE / "minimal_app.py"), str(rows)])
-        t = r.wait_for(f"row-{rows - 1}".encode())
+        ref.append(r.wait_for(f"row-{rows - 1}".encode(), timeout))
         r.stop()
-        if t is not None:
-            ref.append(t)
         r = pty_run.start([PY, "-m", "tui", "--demo"])
-        t = r.wait_for(b"demo-web")
-        t_whole = r.wait_for("Path — ".encode()) if t is not None else None
+        t = r.wait_for(b"demo-web", timeout)
+        ours.append(t)
+        whole.append(r.wait_for("Path — ".encode(), timeout) if t is not None else None)
         r.stop()
-        if t is not None:
-            ours.append(t)
-        if t_whole is not None:
-            whole.append(t_whole)
+    return ours, whole, ref
+
+
+def first_frame(runs: int) -> list[Figure]:
+    rows = demo_rows()
+    samples = first_frame_samples(runs)
+    ours, whole, ref = ([t for t in times if t is not None] for times in samples)
     if not ours or not ref:
         return [Figure("first frame (demo bundle)", "no frame seen", "≤ 1.2× reference", False)]
     ratio = median(ours) / median(ref)

@@ -74,5 +74,6 @@ def pytest_terminal_summary(terminalreporter):
 
     terminalreporter.write_line(f"kernel-judged cases: {JUDGED[0]}")
     # The runner's own peak, for whoever looks at memory: a child's ru_maxrss starts from it.
-    peak = next((line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")), "?")
+    with open("/proc/self/status") as status:
+        peak = next((line.split()[1] for line in status if line.startswith("VmHWM:")), "?")
     terminalreporter.write_line(f"test runner peak RSS: {int(peak) // 1024 if peak.isdigit() else peak} MB")
