@@ -112,3 +112,34 @@ def test_an_unread_native_ruleset_is_recorded_whoever_uses_nftables(tmp_path):
     assert state.facts.docker_firewall != "nftables"
     assert "nft-ruleset" in state.missing and "nft" not in state.missing
     assert "nft-ruleset" not in _demo().missing
+
+
+def _trace_with_mangle_output(rules: str):
+    state = _demo()
+    text = f"*mangle\n:OUTPUT ACCEPT [0:0]\n:X - [0:0]\n:Y - [0:0]\n{rules}\nCOMMIT\n"
+    mangle, _ = parse_iptables_save(text.splitlines(), 4, "iptables-save.txt")
+    merged = replace(state.rulesets[4], tables={**state.rulesets[4].tables, **mangle.tables})
+    return trace(replace(state, rulesets={**state.rulesets, 4: merged}), Query(80, "tcp", "host"))
+
+
+def test_a_rule_loop_stops_the_walk_at_the_jump_that_closes_it():
+    """The kernel refuses to load a loop ("Too many links", checked in a namespace for iptables-nft,
+    legacy and nft), so only a file holds one: the walk names the jump and stays uncertain, instead
+    of recording a million hops (this set took 26 s and 1.2 GB before)."""
+    for rules in ("-A OUTPUT -g X\n-A X -j X", "-A OUTPUT -j X\n-A X -g Y\n-A Y -j X", "-A OUTPUT -j X\n-A X -j Y\n"
+                  "-A Y -g OUTPUT"):
+        path = _trace_with_mangle_output(rules)
+        assert path.verdict == "uncertain", rules
+        mangle = [h for h in path.hops if h.table == "mangle"]
+        assert len(mangle) == rules.count("\n") + 1, (rules, [h.rule for h in mangle])
+        assert mangle[-1].rule == rules.splitlines()[-1]
+        assert any("rule loop" in d for d in path.doubts), path.doubts
+
+
+def test_a_chain_entered_again_after_it_returned_is_no_loop():
+    """Jumping to a chain twice, or jumping and then going to one, is a tree the kernel loads: the walk
+    follows it to a certain end."""
+    path = _trace_with_mangle_output("-A OUTPUT -j X\n-A OUTPUT -j X\n-A X -j Y\n-A X -g Y\n-A Y -j RETURN")
+    mangle = [(h.chain, h.rule) for h in path.hops if h.table == "mangle" and h.kind == "rule"]
+    assert [c for c, _ in mangle] == ["OUTPUT", "X", "Y", "X", "Y"] * 2 and path.verdict != "uncertain", mangle
+    assert not any("rule loop" in d for d in path.doubts)

@@ -92,6 +92,28 @@ def test_an_accept_ends_only_its_own_base_chain():
                      ("docker-bridges", "filter-forward-in__bridge1"), ("t", "late")]
 
 
+def test_a_jump_back_into_a_chain_on_the_way_is_a_loop_and_uncertain():
+    """nft refuses this set ("Too many links", checked in a namespace); a ruleset file can still hold
+    it, and the walk stops at the goto that closes the loop instead of running 100,000 rounds."""
+    state = _host_with(_chain("fwd", "forward", -10), _chain("x"), _chain("y"),
+                       _rule("fwd", 3, {"goto": {"target": "x"}}), _rule("x", 4, {"jump": {"target": "y"}}),
+                       _rule("y", 5, {"goto": {"target": "x"}}))
+    path = trace(state, Query(8080, "tcp", OUTSIDE))
+    ours = [(h.chain, h.rule) for h in path.hops if h.table == "t"]
+    assert ours == [("fwd", "goto x"), ("x", "jump y"), ("y", "goto x")]
+    assert path.verdict == "uncertain" and any("t/x: rule loop" in d for d in path.doubts), path.doubts
+
+
+def test_a_chain_jumped_to_twice_is_no_loop():
+    state = _host_with(_chain("fwd", "forward", -10), _chain("x"), _chain("y"),
+                       _rule("fwd", 3, {"jump": {"target": "x"}}), _rule("fwd", 4, {"jump": {"target": "x"}}),
+                       _rule("x", 5, {"jump": {"target": "y"}}), _rule("x", 6, {"goto": {"target": "y"}}),
+                       _rule("y", 7, {"counter": {"packets": 0, "bytes": 0}}))
+    path = trace(state, Query(8080, "tcp", OUTSIDE))
+    ours = [h.chain for h in path.hops if h.table == "t" and h.kind == "rule"]
+    assert ours == ["fwd", "x", "y", "x", "y"] * 2 and path.verdict == "delivered", path.summary
+
+
 def test_nat_binds_once_in_the_first_nat_chain_that_rewrites():
     dnat = {"dnat": {"addr": "192.0.2.3", "port": 80}}
     state = _host_with(_chain("pre", "prerouting", -150, kind="nat"), _rule("pre", 3, _match(DPORT, 8080), dnat))

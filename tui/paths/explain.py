@@ -356,7 +356,8 @@ def doubt_detail(d: Doubt) -> str:
             return _("the firewall rules were not read (not captured)")
         return _("the firewall rules were not read (no IPv{family} rules)").format(family=p("family"))
     if c == DoubtCode.RULE_LOOP:
-        return _("{table}/{chain}: rule loop").format(table=p("table"), chain=p("chain"))
+        return _("{table}/{chain}: rule loop (a jump back into a chain the packet is already in; the kernel "
+                 "refuses to load such rules)").format(table=p("table"), chain=p("chain"))
     if c == DoubtCode.MISSING_CHAIN:
         return _("{table}: jump to missing chain {chain}").format(table=p("table"), chain=p("chain"))
     if c == DoubtCode.UNPARSED_RULE:

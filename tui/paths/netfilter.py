@@ -145,7 +145,12 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
         # Nothing to decide. (iptables-nft does not even create such a chain, so the kernel's
         # trace shows no policy line for it either.)
         return result
-    stack: list[tuple[str, int]] = []
+    # The chains the packet is in: one frame per jump not yet returned from, each with the chains a
+    # goto entered in it. A jump or goto into one of them is a loop, which the kernel refuses to load
+    # (iptables-restore: "Too many levels of links"); such a set comes only from a file, and walking
+    # it would record a million hops.
+    stack: list[tuple[str, int, list[str]]] = []
+    frame = [chain]
     current, index = chain, 0
     guard = 0
     while True:
@@ -161,7 +166,7 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
             return result
         if index >= len(rules.rules):
             if stack:
-                current, index = stack.pop()
+                current, index, frame = stack.pop()
                 continue
             if rules.policy is None:  # a goto from a base chain ran off a user chain: base policy
                 base = chains[chain]
@@ -203,7 +208,7 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
             return result
         if target == "RETURN":
             if stack:
-                current, index = stack.pop()
+                current, index, frame = stack.pop()
                 continue
             # RETURN with nothing to return to: the base chain's policy decides, also when the
             # chain was entered by a goto from it (a user chain has no policy of its own).
@@ -227,8 +232,16 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
         if target in CONTINUING:
             continue
         if target in chains:
-            if not parsed.goto:
-                stack.append((current, index))
+            if target in frame or any(target in entered for _c, _i, entered in stack):
+                step.doubt = Doubt.of(DoubtCode.RULE_LOOP, rule.ref, rule.text, table=table, chain=target)
+                result.doubts.append(step.doubt)
+                result.verdict = "UNKNOWN"
+                return result
+            if parsed.goto:
+                frame.append(target)
+            else:
+                stack.append((current, index, frame))
+                frame = [target]
             current, index = target, 0
             continue
         step.doubt = Doubt.of(DoubtCode.TARGET_NOT_FOLLOWED, rule.ref, rule.text, target=target)

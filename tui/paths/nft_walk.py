@@ -31,7 +31,10 @@ class NotEvaluated(Exception):
 def run_chain(table: NftTable, base: NftChain, p: Packet, view: HostView) -> HookResult:
     """Run base chain `base` of `table` for packet `p` (mutated by NAT and marks)."""
     result = HookResult("ACCEPT")
-    stack: list[tuple[str, int]] = []
+    # The chains the packet is in (see netfilter.run_hook): a jump or goto back into one is a loop,
+    # which the kernel refuses to load; a ruleset file can still hold one.
+    stack: list[tuple[str, int, list[str]]] = []
+    frame = [base.name]
     current, index = base.name, 0
     for _guard in range(100_000):
         chain = table.chains.get(current)
@@ -45,7 +48,7 @@ def run_chain(table: NftTable, base: NftChain, p: Packet, view: HostView) -> Hoo
             index = idx.next_candidate(index, dst, p.proto, p.dport)
         if index >= len(chain.rules):
             if stack:
-                current, index = stack.pop()
+                current, index, frame = stack.pop()
                 continue
             return _by_policy(result, table, base)
         rule = chain.rules[index]
@@ -75,7 +78,7 @@ def run_chain(table: NftTable, base: NftChain, p: Packet, view: HostView) -> Hoo
             return result
         if kind == "return":
             if stack:
-                current, index = stack.pop()
+                current, index, frame = stack.pop()
                 continue
             return _by_policy(result, table, base)
         if kind in ("jump", "goto"):
@@ -85,8 +88,17 @@ def run_chain(table: NftTable, base: NftChain, p: Packet, view: HostView) -> Hoo
                 result.doubts.append(step.doubt)
                 result.verdict = "UNKNOWN"
                 return result
+            if arg in frame or any(arg in entered for _c, _i, entered in stack):
+                step.doubt = Doubt.of(DoubtCode.RULE_LOOP, _ref(table, rule), rule.text, table=_where(table),
+                                      chain=arg)
+                result.doubts.append(step.doubt)
+                result.verdict = "UNKNOWN"
+                return result
             if kind == "jump":
-                stack.append((current, index))
+                stack.append((current, index, frame))
+                frame = [arg]
+            else:
+                frame.append(arg)
             current, index = arg, 0
             continue
         step.doubt = Doubt.of(DoubtCode.TARGET_NOT_FOLLOWED, _ref(table, rule), rule.text, target=kind)
