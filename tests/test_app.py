@@ -11,6 +11,7 @@ from tui.model import Container, PortBinding, replace
 from tui.paths.engine import Query, trace
 from tui.ui.app import DockportApp, StateLoaded
 from tui.ui.widgets.panes import ContainersPane, PathPane, RulesPane
+from tui.ui.widgets.title_bar import TitleBar
 
 
 def _app(state=None, **kw):
@@ -665,3 +666,14 @@ async def test_the_filter_box_narrows_the_panes_and_escape_brings_every_row_back
         await pilot.press("slash")
         await pilot.pause()
         assert len(app.query("#filter")) == 1 and app.query_one("#filter").value == ""
+
+
+async def test_the_title_bar_shows_a_hostile_host_name_literally():
+    _app0, state = _app()
+    name = "[bold]evil\x1b[31m[@click=app.quit]"
+    app, _ = _app(replace(state, facts=replace(state.facts, hostname=name)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        shown = app.query_one(TitleBar).render()
+        assert str(shown) == "dockport-tui — demo · [bold]evil\\x1b[31m[@click=app.quit]"
+        assert app.is_running

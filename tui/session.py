@@ -11,20 +11,20 @@ word on a container wins whatever order the two arrive in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from tui.i18n import _
 from tui.model import Container, HostState, PortBinding, Stopped, replace, stopped_view
-from tui.paths.types import ORIGINS, Path, Query
 
 if TYPE_CHECKING:
     from tui.paths.findings import Finding
+    from tui.paths.types import Path, Query
 
 
 
-@dataclass(frozen=True)
-class PortChoice:
+class PortChoice(Struct, frozen=True):
     """One port row: a binding of one container. Keyed by the container's id, never its name: a
     name is reused at once by a recreated container while the old one is still being removed."""
 
@@ -179,6 +179,8 @@ class Session:
     # -- tracing -------------------------------------------------------------------------------
 
     def origins(self) -> list[str]:
+        from tui.paths.types import ORIGINS  # with the engine, after the first frame
+
         base = list(ORIGINS)
         if self.state:
             base += [f"container:{c.name}" for c in self.state.containers if c.state == "running"
@@ -200,6 +202,8 @@ class Session:
         return _family_of(self.selected.binding) if self.selected else 4
 
     def query_for(self, choice: PortChoice) -> Query:
+        from tui.paths.types import Query
+
         b = choice.binding
         if b.published:
             to = b.host_ip if b.host_ip not in ("0.0.0.0", "::", None) and self.origin != "external" else None

@@ -6,8 +6,9 @@ userland-proxy) is computed here once, so live and bundle can only differ in wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from tui.collect.docker_json import (
     container_from_inspect,
@@ -31,8 +32,7 @@ from tui.model import (
 )
 
 
-@dataclass
-class Pieces:
+class Pieces(Struct):
     source: str = ""
     hostname: str = ""
     captured_at: str = ""

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from tui.model import Container, HostState, Network, PortBinding, Rule, RuleSet
 from tui.model.memo import per_object
@@ -22,8 +23,7 @@ SEVERITY_ORDER = {Severity.PROBLEM: 0, Severity.WARN: 1, Severity.INFO: 2}
 PROBLEM, WARN, INFO = Severity.PROBLEM, Severity.WARN, Severity.INFO
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Struct, frozen=True):
     code: str  # stable identifier, e.g. "expose-only": it also picks the words
     severity: Severity
     facts: dict[str, Any] = field(default_factory=dict)

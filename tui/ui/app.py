@@ -16,7 +16,7 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 # Imported where first used: the live collector pulls in the Docker SDK, and the event feed and the
 # modal screens are not needed for the first frame.
@@ -38,6 +38,7 @@ from tui.ui.widgets.panes import (
     ProxiesPane,
     RulesPane,
 )
+from tui.ui.widgets.title_bar import TitleBar
 from tui.ui.words import translate_bindings
 
 # The wheel carries styles/ inside the package (tui/styles); an editable install finds it at the root.
@@ -188,7 +189,7 @@ class DockportApp(App[None]):
     # -- layout ----------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield TitleBar()
         # The panes draw themselves from the snapshot they are bound to (see _render_all).
         with Horizontal(id="top"):
             yield ContainersPane(id="containers").data_bind(DockportApp.view)

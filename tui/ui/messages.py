@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from msgspec import Struct, field
 from textual.message import Message
 
 from tui.model import Container, HostState, Stopped
@@ -48,8 +48,8 @@ class RulesChanged(Message):
     """The firewall monitor reported a rule change: the rules are read at once, then all of it."""
 
 
-@dataclass(frozen=True, eq=False)  # compared by identity: a new snapshot is a new screen
-class View:
+# Compared by identity: a new snapshot is a new screen.
+class View(Struct, frozen=True, eq=False):
     """What the data panes show: the app sets one, the panes bound to it redraw themselves."""
 
     state: HostState
@@ -61,8 +61,7 @@ class View:
     counters: Mapping[int, int | None] | None = None  # live: hop index -> packets its rule counted since
 
 
-@dataclass(frozen=True, eq=False)
-class Step:
+class Step(Struct, frozen=True, eq=False):
     """What the explanation shows: the path, the hop being explained (-1: the summary), findings."""
 
     path: Path | None
