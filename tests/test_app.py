@@ -77,6 +77,35 @@ async def test_on_a_start_with_data_the_panes_that_mark_the_path_are_drawn_once_
         assert app.query_one(PathPane).row_count == len(app.path.hops)
 
 
+async def test_the_findings_marks_come_with_the_path_and_match_the_findings(monkeypatch):
+    """On a start with data the first frame's rows carry no findings marks (the findings are worked
+    out with the path, right after); once traced, every row's mark is its port's first finding."""
+    from tui.paths.findings import port_findings
+    from tui.ui.widgets.panes import FINDING_MARK
+
+    marks_at_trace: list[str] = []
+    real_retrace = DockportApp._retrace_and_render
+
+    def retrace(self):
+        pane = self.query_one(ContainersPane)
+        marks_at_trace.extend(pane.get_cell(rk.value, pane.ordered_columns[0].key).plain for rk in pane.rows)
+        real_retrace(self)
+
+    monkeypatch.setattr(DockportApp, "_retrace_and_render", retrace)
+    app, state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(ContainersPane)
+        assert marks_at_trace and set(marks_at_trace) == {""}
+        expected, shown = {}, {}
+        for key, choice in pane.choices.items():
+            c = state.container(choice.container)
+            found = port_findings(state, c, choice.binding, deep=False)
+            expected[key] = FINDING_MARK[found[0].severity][0] if found else ""
+            shown[key] = pane.get_cell(key, pane.ordered_columns[0].key).plain
+        assert shown == expected and {"✖", "▲"} <= set(shown.values())
+
+
 async def test_a_first_trace_that_fails_still_draws_the_panes_that_wait_for_it(monkeypatch):
     """The rules, proxies and path panes wait for the first trace; if it fails, the app says so and
     draws them without a path instead of leaving them empty."""

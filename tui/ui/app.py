@@ -522,7 +522,7 @@ class DockportApp(App[None]):
         marks, verdict = self._kernel_marks()
         with self.batch_update():
             self.view = View(s.state, s.path, s.selected.key if s.selected else None, self.filter_text, marks, verdict,
-                             s.counter_deltas())
+                             s.counter_deltas(), findings_marked=traced)
             if traced:
                 self.path_view = self.view
                 self.step = Step(s.path, s.hop_index, tuple(s.findings))

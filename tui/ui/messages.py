@@ -59,6 +59,9 @@ class View(Struct, frozen=True, eq=False):
     kernel_marks: Mapping[int, str] = field(default_factory=dict)  # hop index -> ✓/≠ after `verify`
     kernel_verdict: str = ""  # "confirmed by the kernel", or where it differs
     counters: Mapping[int, int | None] | None = None  # live: hop index -> packets its rule counted since
+    # False on a start with data: the first frame's rows come before the findings are worked out
+    # (their module and the path types with it); the marks come with the path, right after.
+    findings_marked: bool = True
 
 
 class Step(Struct, frozen=True, eq=False):

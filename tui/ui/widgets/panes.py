@@ -206,7 +206,7 @@ class ContainersPane(DataTable[Text]):
 
     def watch_view(self, view: View | None) -> None:
         if view is not None:
-            self.show(view.state, view.path, view.selected_key, view.filter_text)
+            self.show(view.state, view.path, view.selected_key, view.filter_text, view.findings_marked)
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -224,10 +224,12 @@ class ContainersPane(DataTable[Text]):
             (FINDING_MARK["problem"][0], pal(FINDING_MARK["problem"][1])),
             (FINDING_MARK["warn"][0], pal(FINDING_MARK["warn"][1])), (_(" findings"), "dim"))
 
-    def show(self, state: HostState, path: Path | None, selected: str | None, filt: str = "") -> None:
+    def show(self, state: HostState, path: Path | None, selected: str | None, filt: str = "",
+             marked: bool = True) -> None:
         rows = []
         pal = palette(self)
         self.choices = {}
+        self.marks.enabled = marked
         # A container that is the same object as last time, with the same filter and marks and the
         # selection neither in its rows nor taken from them, gets the same cells: at 100 containers
         # an event or a new selection changes one or two rows, not all (the selection was part of
@@ -317,14 +319,14 @@ class FindingMarks:
     """
 
     def __init__(self) -> None:
+        self.enabled = True  # False: every mark is empty (not worked out yet)
         self._context: tuple[object, ...] = ()
         self._marks: dict[tuple[int, str], tuple[Container, Text]] = {}
 
-    @staticmethod
-    def _inputs(state: HostState, pal: Palette) -> tuple[object, ...]:
+    def _inputs(self, state: HostState, pal: Palette) -> tuple[object, ...]:
         """What the marks rest on besides the container (large: compared by identity)."""
         return (state.rulesets.get(4), state.rulesets.get(6), state.proxies, state.networks, state.facts,
-                state.missing, state.problems, pal)
+                state.missing, state.problems, pal, self.enabled)
 
     def rest_on(self, state: HostState, pal: Palette) -> bool:
         """Were the marks kept here worked out from these very objects? They are held, not their
@@ -338,7 +340,7 @@ class FindingMarks:
         hit = self._marks.get((id(c), b.key))
         if hit is not None and hit[0] is c:
             return hit[1]
-        text = _finding_mark(state, c, b, pal)
+        text = _finding_mark(state, c, b, pal) if self.enabled else literal("")
         self._marks[(id(c), b.key)] = (c, text)
         return text
 
