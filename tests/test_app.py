@@ -706,3 +706,23 @@ async def test_the_title_bar_shows_a_hostile_host_name_literally():
         shown = app.query_one(TitleBar).render()
         assert str(shown) == "dockport-tui — demo · [bold]evil\\x1b[31m[@click=app.quit]"
         assert app.is_running
+
+
+async def test_every_screen_key_is_also_in_the_command_palette():
+    """Keys off the footer (w, t) and the screens' keys (v, j, m) are found in the palette by a word of
+    their help sentence, and picking one opens what the key opens."""
+    app, _ = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for word, screen in (("warnings", "WarningsScreen"), ("tour", "TourScreen"), ("journey", "JourneyScreen"),
+                             ("who reaches", "MatrixScreen")):
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*word)
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await pilot.pause(0.3)
+            assert type(app.screen).__name__ == screen, (word, type(app.screen).__name__)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "Screen"

@@ -82,6 +82,12 @@ class DockportCommands(Provider):
             (_("Next hop"), app.action_next_hop),
             (_("Previous hop"), app.action_prev_hop),
         ]
+        # The rest of the keys, in the help screen's words (one sentence each, translated once).
+        from tui.ui.widgets.screens import HELP_KEYS
+
+        actions = {"w": app.action_warnings, "v": app.action_verify, "j": app.action_journey,
+                   "t": app.action_tour, "m": app.action_matrix}
+        commands += [(_(what)[:1].upper() + _(what)[1:], actions[key]) for key, what in HELP_KEYS if key in actions]
         matcher = self.matcher(query)
         for label, callback in commands:
             score = matcher.match(label)
