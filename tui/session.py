@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from tui.paths.types import Path, Query
 
 
-
 class PortChoice(Struct, frozen=True):
     """One port row: a binding of one container. Keyed by the container's id, never its name: a
     name is reused at once by a recreated container while the old one is still being removed."""

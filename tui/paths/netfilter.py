@@ -147,7 +147,7 @@ def run_hook(ruleset: RuleSet, table: str, chain: str, p: Packet, view: HostView
         return result
     # The chains the packet is in: one frame per jump not yet returned from, each with the chains a
     # goto entered in it. A jump or goto into one of them is a loop, which the kernel refuses to load
-    # (iptables-restore: "Too many levels of links"); such a set comes only from a file, and walking
+    # (iptables-restore: "Too many links"); such a set comes only from a file, and walking
     # it would record a million hops.
     stack: list[tuple[str, int, list[str]]] = []
     frame = [chain]
