@@ -726,3 +726,24 @@ async def test_every_screen_key_is_also_in_the_command_palette():
             await pilot.press("escape")
             await pilot.pause()
             assert type(app.screen).__name__ == "Screen"
+
+
+async def test_a_screen_that_fails_to_work_out_its_answer_is_said_and_the_app_stays(monkeypatch):
+    """`m` and `t` (from a key or the palette) work on live data; if that fails, the status says so
+    and the app keeps its main screen, instead of ending."""
+    import tui.lab.tour
+    import tui.paths.reach
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("odd data")
+
+    monkeypatch.setattr(tui.paths.reach, "reach", broken)
+    monkeypatch.setattr(tui.lab.tour, "tour", broken)
+    app, _ = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for key, what in (("m", "who reaches failed"), ("t", "the tour failed")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.is_running and type(app.screen).__name__ == "Screen", key
+            assert app.status.startswith(what) and "odd data" in app.status, app.status

@@ -232,7 +232,7 @@ def test_a_die_outlives_a_collection_that_still_says_running():
 
 def test_a_container_first_seen_running_without_its_ports_is_followed_when_they_come():
     """Nothing picked: the app follows the newest published port. A quick update can show a running
-    container before its published ports (the CI churn test once ended with nothing selected)."""
+    container before its published ports; once they come, it is followed like a new one."""
     base = load_bundle(demo_bundle_path(), source="demo")
     session = Session(replace(base, containers=()), "live")
     assert session.selected is None

@@ -87,7 +87,8 @@ class DockportCommands(Provider):
 
         actions = {"w": app.action_warnings, "v": app.action_verify, "j": app.action_journey,
                    "t": app.action_tour, "m": app.action_matrix}
-        commands += [(_(what)[:1].upper() + _(what)[1:], actions[key]) for key, what in HELP_KEYS if key in actions]
+        commands += [(sentence[:1].upper() + sentence[1:], actions[key])
+                     for key, sentence in ((key, _(what)) for key, what in HELP_KEYS) if key in actions]
         matcher = self.matcher(query)
         for label, callback in commands:
             score = matcher.match(label)
@@ -713,7 +714,9 @@ class DockportApp(App[None]):
         if self.session.state is None:
             self.notify(_("nothing collected yet"), severity="warning")
             return
-        self.push_screen(TourScreen(tour(self.session.state)))
+        # Worked out from live data, from a key or the palette: a failure is said, not the app's end.
+        state = self.session.state
+        self._guarded("the tour", lambda: self.push_screen(TourScreen(tour(state))))
 
     def action_matrix(self) -> None:
         """Every origin's verdict for the selected port; Enter picks one as the current origin."""
@@ -724,8 +727,12 @@ class DockportApp(App[None]):
         if choice is None or state is None:
             self.notify(_("select a port first (Enter on a row of the containers pane)"), severity="warning")
             return
-        q = self.session.query_for(choice)
-        self.push_screen(MatrixScreen(reach(state, q.port, q.proto, q.family)), callback=self._matrix_answer)
+        def open_matrix() -> None:
+            q = self.session.query_for(choice)
+            self.push_screen(MatrixScreen(reach(state, q.port, q.proto, q.family)), callback=self._matrix_answer)
+
+        # Every origin traced on live data, from a key or the palette: a failure is said, not the app's end.
+        self._guarded("who reaches", open_matrix)
 
     def _matrix_answer(self, origin: str | None) -> None:
         if not origin:
