@@ -4,10 +4,13 @@ a wrong prediction is caught; nothing is left behind, also when interrupted; no 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,11 +26,15 @@ PORT = 21000 + int(rig.RUN_ID, 16) % 2000
 def _snapshot() -> dict[str, str]:
     out = host_snapshot()
     out["nft"] = rig.sh("nft", "-s", "list", "ruleset").stdout  # stateless: counters left out
+    out["trace files"] = "\n".join(sorted(p.name for p in Path(tempfile.gettempdir()).glob("dockport-verify-*")))
     return out
 
 
 @pytest.fixture(scope="module")
 def published(engine):
+    from tui.verify.verify import heal
+
+    heal()  # what runs killed before this one left (each verify heals; the snapshots must not see it)
     web = rig.run_container(rig.name("vweb"), "-p", f"{PORT}:80")
     peer = rig.run_container(rig.name("vpeer"))
     time.sleep(0.5)
@@ -222,3 +229,21 @@ def test_a_trace_that_saw_nothing_confirms_nothing():
     predicted = trace(state, Query(80, "tcp", "localhost"))
     result = _compare(predicted.query, predicted, [], [], "connected")
     assert not result.agree and "nothing is confirmed" in report(result)
+
+
+def test_heal_removes_a_dead_runs_trace_file_and_not_a_live_ones(tmp_path, monkeypatch):
+    """A trace file names its verify's pid; pids are reused, so a file older than the process that
+    now has its pid is a leftover too. A file of a live run (written after its process started) stays."""
+    from tui.verify import verify
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    dead = tmp_path / "dockport-verify-999999999-xtables-aaaa"
+    reused = tmp_path / "dockport-verify-1-xtables-bbbb"  # pid 1 started at boot, after this file's time
+    live = tmp_path / "dockport-verify-1-nft-cccc"
+    for f in (dead, reused, live):
+        f.write_text("PACKET: ...\n")
+    os.utime(reused, (1000, 1000))
+    said = verify.heal()
+    assert not dead.exists() and not reused.exists()
+    assert live.exists()
+    assert sum("trace file" in line for line in said) == 2, said

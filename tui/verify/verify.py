@@ -165,7 +165,26 @@ def heal() -> list[str]:
             if len(words) == 3 and words[2].startswith(f"{PREFIX}-") and gone(words[2]):
                 _run("nft", "delete", "table", words[1], words[2], check=False)
                 removed.append(f"nft table {words[1]} {words[2]}")
+    # A monitor's trace file (`_monitor`): "dockport-verify-<pid>-<monitor>-<random>".
+    for leftover in Path(tempfile.gettempdir()).glob(f"{PREFIX}-*-*-*"):
+        pid = leftover.name[len(PREFIX) + 1:].split("-", 1)[0]
+        if leftover.is_file() and (gone(f"{PREFIX}-{pid}") or _started_after(pid, leftover.stat().st_mtime)):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+                removed.append(f"trace file {leftover}")
     return [_("removed what an interrupted verify left: {what}").format(what=r) for r in removed]
+
+
+def _started_after(pid: str, when: float) -> bool:
+    """Whether process `pid` started after `when` (epoch seconds): then a file written at `when` by
+    a verify of that pid belongs to an earlier process, and the pid was reused."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK") > when + 1
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
 
 
 def _shell_words(text: str) -> list[str]:
