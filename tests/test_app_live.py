@@ -138,13 +138,26 @@ async def test_a_rule_change_shows_before_the_full_collection(engine):
             time.sleep(5)
             return real(self)
 
+        real_read = live.read_firewall
+        families: list[int | None] = []
+
+        def read(backend=None, rules_before=None, family=None):
+            families.append(family)
+            return real_read(backend, rules_before, family)
+
         live.LiveCollector.collect = slow  # type: ignore[method-assign]
+        live.read_firewall = read
+        ipv6_before = app.state.rulesets[6]
         try:
             await asyncio.to_thread(rig.sh, "iptables", *rule)
             text = "-s 203.0.113.78/32 -p tcp -j DROP"
             started = time.monotonic()
             assert await until(pilot, lambda: any(text in r.text for r in app.state.rulesets[4].all_rules()), 4)
             assert time.monotonic() - started < 4
+            # An iptables commit can change only IPv4's tables: only they were read.
+            assert families and families[0] == 4, families
+            assert app.state.rulesets[6] is ipv6_before
         finally:
             live.LiveCollector.collect = real  # type: ignore[method-assign]
+            live.read_firewall = real_read
             rig.sh("iptables", "-D", *rule[1:], check=False)

@@ -125,6 +125,34 @@ def test_native_nftables_are_read_without_the_iptables_nft_tables(hosts, monkeyp
         rig.sh("nft", "delete", "table", "inet", table, check=False)
 
 
+def test_a_rules_read_that_knows_the_last_collection_reads_the_same(hosts, monkeypatch):
+    """A rule change re-reads the rules with the backend and the rule count the last collection
+    found: the backend is not detected again, and on a small host the nft listing runs beside
+    iptables-save. What is read must not depend on it; and a one-family read is that family's rules."""
+    from tui.collect import firewall
+    from tui.collect.firewall import collect_firewall, read_iptables_family
+
+    def read(fw):
+        texts = {f: [r.text for r in rs.all_rules()] for f, rs in fw.rulesets.items()}
+        other = {f: [r.text for r in rs.all_rules()] for f, rs in fw.other_rulesets.items()}
+        return fw.backend, texts, other, [w.message for w in fw.warnings], json.loads(fw.nft_json or "{}")
+
+    detected = []
+    real_detect = firewall.detect_backend
+    monkeypatch.setattr(firewall, "detect_backend", lambda: detected.append(1) or real_detect())
+    plain = collect_firewall()
+    assert detected == [1]
+    hinted = collect_firewall(backend="nft", rules_before=10)
+    assert detected == [1], "the backend was detected again"
+    assert read(hinted) == read(plain)
+    assert 4 in plain.rulesets and 6 in plain.rulesets and plain.nft_json
+    large = collect_firewall(backend="nft", rules_before=10**6)  # the listing waits for the saves there
+    assert read(large)[:4] == read(plain)[:4]
+    only4 = read_iptables_family(4)
+    assert list(only4.rulesets) == [4]
+    assert [r.text for r in only4.rulesets[4].all_rules()] == read(plain)[1][4]
+
+
 def test_links_read_with_ip_are_the_ones_netlink_gives(hosts):
     """The live collection reads links, addresses and routes with `ip -j` (the parsers of a
     capture); pyroute2 reads them when `ip` cannot. Both give the same model on the real host."""

@@ -198,3 +198,38 @@ def test_a_document_the_cut_cannot_handle_is_decoded_whole():
     truncated = json.dumps(doc)[:-5]
     with pytest.raises(ValueError):
         tables_from_json(truncated, [rs])
+
+
+def test_the_committer_of_a_rule_change_and_the_family_it_can_have_changed():
+    from tui.collect.firewall import family_written_by
+    from tui.collect.watch import committed_by
+
+    assert committed_by("NEWGEN: GENID=5 PID=31735 NAME=iptables\n") == "iptables"
+    assert committed_by("NEWGEN: GENID=9 PID=2 NAME=ip6tables-resto\n") == "ip6tables-resto"
+    assert committed_by("NEWGEN: GENID=9 PID=2\n") == ""  # an older monitor: not known
+    # The kernel's process names, cut to 15 characters.
+    assert [family_written_by(n) for n in ("iptables", "iptables-nft", "iptables-restor", "iptables-nft-re")] == [4] * 4
+    assert [family_written_by(n) for n in ("ip6tables", "ip6tables-resto", "ip6tables-nft-r")] == [6] * 3
+    assert [family_written_by(n) for n in ("nft", "dockerd", "firewalld", "arptables", "ebtables", "")] == [None] * 6
+
+
+def test_a_one_family_rules_read_keeps_everything_else():
+    """An iptables commit changes only IPv4 iptables tables: the new IPv4 rules replace the old ones,
+    and IPv6, the legacy tables beside them, the native tables and the ipsets stay the same objects."""
+    from msgspec.structs import replace
+
+    from tui.cli import demo_bundle_path
+    from tui.collect.assemble import with_firewall
+    from tui.collect.bundle import load_bundle
+    from tui.model import IpSet
+
+    state = load_bundle(demo_bundle_path(), source="demo")
+    state = replace(state, ipsets={"old": IpSet("old", "hash:ip", 4)})
+    new4, _warnings = parse_iptables_save(SAVE.splitlines(), 4, "iptables-save")
+    fresh = with_firewall(state, "nft", {4: new4}, {}, {}, None, "not asked for", family=4)
+    assert fresh.rulesets[4] is new4
+    assert fresh.rulesets.get(6) is state.rulesets.get(6) and 6 in fresh.rulesets
+    assert fresh.other_rulesets == state.other_rulesets and fresh.nft_tables is state.nft_tables
+    assert fresh.ipsets == state.ipsets
+    # Nothing read (iptables-save failed): what is shown stays until the full collection says why.
+    assert with_firewall(state, "nft", {}, {}, {}, None, "not asked for", family=4) is state

@@ -144,9 +144,16 @@ def assemble(p: Pieces) -> HostState:
 
 
 def with_firewall(state: HostState, backend: str, rulesets: dict[int, RuleSet], other: dict[int, RuleSet],
-                  ipsets: dict[str, IpSet], nft_json: str | None, nft_unread: str) -> HostState:
+                  ipsets: dict[str, IpSet], nft_json: str | None, nft_unread: str,
+                  family: int | None = None) -> HostState:
     """The state with freshly read rules and nothing else changed: what a rule-change notification
-    shows at once, before the full collection that follows settles everything (warnings included)."""
+    shows at once, before the full collection that follows settles everything (warnings included).
+    `family`: only that family's iptables rules were read (an iptables commit changes nothing else):
+    the other family, the legacy tables beside them and the native tables stay as they were."""
+    if family is not None:
+        if family not in rulesets:
+            return state  # not read: the full collection that follows says why
+        return replace(state, rulesets={**state.rulesets, family: rulesets[family]}, ipsets={**state.ipsets, **ipsets})
     pieces = Pieces(backend=backend, rulesets=rulesets, other_rulesets=other, nft_json=nft_json,
                     nft_unread=nft_unread)
     nft_tables, _warnings = _native_tables(pieces, state.facts.docker_firewall, [])

@@ -13,10 +13,11 @@ from tui.model import RuleSet
 Counters = dict[tuple[int, str], int | None]
 
 
-def read_counters(native: bool = True) -> Counters:
+def read_counters(native: bool = True, backend: str | None = None, rules_before: int | None = None) -> Counters:
     """`native`: read nft's ruleset too (only a path through native nftables rules needs it: the
-    JSON of a large ruleset is the costly part, and this runs every second)."""
-    fw = collect_firewall(read_nft=native)
+    JSON of a large ruleset is the costly part, and this runs every second). `backend` and
+    `rules_before`: as the last collection found them (see `collect_firewall`)."""
+    fw = collect_firewall(read_nft=native, backend=backend, rules_before=rules_before)
     out = counters_of(fw.rulesets)
     if fw.nft_json:
         from tui.collect.nft_json import NftParseError, tables_from_json

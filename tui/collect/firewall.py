@@ -16,6 +16,7 @@ import os
 import shutil
 import sys
 import threading
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 from tui.collect.iptables_save import backend_of, beside_warning, parse_iptables_save
@@ -61,31 +62,31 @@ def legacy_tables(family: int) -> list[str]:
         return []
 
 
-def collect_firewall(read_nft: bool = True) -> FirewallResult:
+def collect_firewall(read_nft: bool = True, backend: str | None = None,
+                     rules_before: int | None = None) -> FirewallResult:
+    """Every rule of both families. `backend`: the one a collection a moment ago found (a rule change
+    re-reads the rules only; the full collection that follows detects it again). `rules_before`: how
+    many rules that collection found; below LIST_NATIVE_ONLY_FROM the whole nft listing is read
+    beside iptables-save instead of after it (only the speed depends on it, not what is read)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     result = FirewallResult()
-    backend, warnings = detect_backend()
+    if backend is None:
+        backend, warnings = detect_backend()
+        result.warnings += warnings
     result.backend = backend
-    result.warnings += warnings
-    for family in (4, 6):
+    # The reads are child processes: run together, they cost the slowest one, not their sum (a rule
+    # change is shown after them). Results and warnings are merged in a fixed order.
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="dockport-rules") as pool:
+        beside = read_nft and rules_before is not None and rules_before < LIST_NATIVE_ONLY_FROM
+        nft_listing = pool.submit(read_nft_ruleset) if beside else None
         if backend == "legacy":
-            rs = _read_legacy(family, result, prefer_iptc=True)
-            if rs is not None:
-                result.rulesets[family] = rs
-            nft = _read_nft_beside_legacy(family, result)
-            if nft is not None and not nft.passes_everything:
-                result.other_rulesets[family] = nft
-                result.warnings.append(beside_warning(family, "nft", "legacy", nft, f"{_SAVE[family]}-nft-save"))
+            _read_legacy_backend(result)
         else:
-            rs = _read_save(family, f"{_SAVE[family]}-save", result)
-            if rs is not None:
-                result.rulesets[family] = rs
-            if backend == "nft" and legacy_tables(family):
-                legacy = _read_legacy(family, result, prefer_iptc=False)
-                if legacy is not None and not legacy.passes_everything:
-                    result.other_rulesets[family] = legacy
-                    result.warnings.append(beside_warning(family, "legacy", "nft", legacy,
-                                                          f"{_SAVE[family]}-legacy-save"))
-    if read_nft:
+            _read_nft_backend(result, backend, pool)
+        if nft_listing is not None:
+            result.nft_json, result.nft_unread = nft_listing.result()
+    if nft_listing is None and read_nft:
         nft_side = [(fam, rs) for fam, number in (("ip", 4), ("ip6", 6)) if (rs := result.rulesets.get(number))
                     and "legacy" not in rs.source]
         # Listing them again costs about 0.1 ms a rule: worth avoiding on a large host, while on a
@@ -93,9 +94,75 @@ def collect_firewall(read_nft: bool = True) -> FirewallResult:
         many = sum(1 for _fam, rs in nft_side for _rule in rs.all_rules()) >= LIST_NATIVE_ONLY_FROM
         shown = {(fam, table) for fam, rs in nft_side for table in rs.tables} if many else set()
         result.nft_json, result.nft_unread = read_nft_ruleset(shown)
-    else:
+    elif not read_nft:
         result.nft_json, result.nft_unread = None, "not asked for"
     return result
+
+
+def family_written_by(program: str) -> int | None:
+    """The one address family whose iptables-nft tables a commit by `program` (the kernel's name of
+    the committing process, as xtables-monitor prints it: at most 15 characters) can have changed.
+    iptables and its -nft/-restore variants write IPv4 tables only, ip6tables IPv6 only. None: any
+    table, native ones included (nft, a daemon writing over netlink, arptables, a name not known)."""
+    if program.startswith("ip6tables"):
+        return 6
+    if program.startswith("iptables"):
+        return 4
+    return None
+
+
+def read_iptables_family(family: int) -> FirewallResult:
+    """Only one family's `iptables-save` (iptables-nft): what a commit by iptables can have changed."""
+    result = FirewallResult(backend="nft")
+    rs = _read_save(family, f"{_SAVE[family]}-save", result)
+    if rs is not None:
+        result.rulesets[family] = rs
+    result.nft_unread = "not asked for"
+    return result
+
+
+def _read_legacy_backend(result: FirewallResult) -> None:
+    for family in (4, 6):
+        rs = _read_legacy(family, result, prefer_iptc=True)
+        if rs is not None:
+            result.rulesets[family] = rs
+        nft = _read_nft_beside_legacy(family, result)
+        if nft is not None and not nft.passes_everything:
+            result.other_rulesets[family] = nft
+            result.warnings.append(beside_warning(family, "nft", "legacy", nft, f"{_SAVE[family]}-nft-save"))
+
+
+def _read_nft_backend(result: FirewallResult, backend: str, pool: Executor) -> None:
+    """iptables-save of both families, and iptables-legacy-save where legacy tables exist beside them."""
+
+    def save(family: int, command: str) -> tuple[RuleSet | None, FirewallResult]:
+        part = FirewallResult()
+        return _read_save(family, command, part), part
+
+    def legacy(family: int) -> tuple[RuleSet | None, FirewallResult]:
+        part = FirewallResult()
+        return _read_legacy(family, part, prefer_iptc=False), part
+
+    saves = {family: pool.submit(save, family, f"{_SAVE[family]}-save") for family in (4, 6)}
+    legacies = {family: pool.submit(legacy, family) for family in (4, 6)
+                if backend == "nft" and legacy_tables(family)}
+    for family in (4, 6):
+        rs, part = saves[family].result()
+        _merge(result, part)
+        if rs is not None:
+            result.rulesets[family] = rs
+        if family not in legacies:
+            continue
+        rs, part = legacies[family].result()
+        _merge(result, part)
+        if rs is not None and not rs.passes_everything:
+            result.other_rulesets[family] = rs
+            result.warnings.append(beside_warning(family, "legacy", "nft", rs, f"{_SAVE[family]}-legacy-save"))
+
+
+def _merge(result: FirewallResult, part: FirewallResult) -> None:
+    result.raw_text.update(part.raw_text)
+    result.warnings += part.warnings
 
 
 def read_nft_ruleset(shown_by_iptables: set[tuple[str, str]] | frozenset = frozenset()) -> tuple[str | None, str]:

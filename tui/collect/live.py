@@ -325,16 +325,25 @@ def read_links_by_ip() -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     return (links, routes) if not problems else None
 
 
-def _firewall_part():
-    fw = collect_firewall()
+def _firewall_part(backend: str | None = None, rules_before: int | None = None):
+    fw = collect_firewall(backend=backend, rules_before=rules_before)
     warnings = list(fw.warnings)
     ipsets = read_ipsets(fw.rulesets, warnings)
     return fw.backend, fw.rulesets, fw.other_rulesets, ipsets, warnings, (fw.nft_json, fw.nft_unread)
 
 
-def read_firewall() -> tuple[str, dict, dict, dict, str | None, str]:
-    """Only the rules (a rule-change notification): the arguments of `assemble.with_firewall`."""
-    backend, rulesets, other, ipsets, _warnings, (nft_json, nft_unread) = _firewall_part()
+def read_firewall(backend: str | None = None, rules_before: int | None = None,
+                  family: int | None = None) -> tuple[str, dict, dict, dict, str | None, str]:
+    """Only the rules (a rule-change notification): the arguments of `assemble.with_firewall`.
+    `backend` and `rules_before`: as the last collection found them (see `collect_firewall`).
+    `family`: only that family's iptables-nft rules changed (`firewall.family_written_by`), and
+    only they are read; `with_firewall(..., family=family)` keeps the rest."""
+    if family is not None and backend == "nft":
+        from tui.collect.firewall import read_iptables_family
+
+        fw = read_iptables_family(family)
+        return fw.backend, fw.rulesets, {}, read_ipsets(fw.rulesets, []), None, fw.nft_unread
+    backend, rulesets, other, ipsets, _warnings, (nft_json, nft_unread) = _firewall_part(backend, rules_before)
     return backend, rulesets, other, ipsets, nft_json, nft_unread
 
 

@@ -36,8 +36,9 @@ class RuleChangeMonitor:
     def available(backend: str) -> bool:
         return RuleChangeMonitor.command(backend) is not None
 
-    def run(self, on_change: Callable[[], object], backend: str = "nft") -> str:
-        """Block, calling on_change for each rule change, until stop(); returns why it ended."""
+    def run(self, on_change: Callable[[str], object], backend: str = "nft") -> str:
+        """Block, calling on_change for each rule change, until stop(); returns why it ended.
+        on_change gets the name of the process that committed the change ("" when not known)."""
         argv = self.command(backend)
         if argv is None:
             return "no xtables-monitor or nft"
@@ -61,8 +62,11 @@ class RuleChangeMonitor:
                 break
             # xtables-monitor: one NEWGEN line per committed change (after its EVENT lines); nft monitor
             # prints the change itself, a line per object (the collection that follows coalesces them).
-            if line.startswith("NEWGEN:") if tool == "xtables-monitor" else line.strip():
-                on_change()
+            if tool != "xtables-monitor":
+                if line.strip():
+                    on_change("")
+            elif line.startswith("NEWGEN:"):
+                on_change(committed_by(line))
         code = self._proc.wait()
         return "stopped" if self._stopped else f"{tool} exited ({code})"
 
@@ -76,3 +80,9 @@ class RuleChangeMonitor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def committed_by(newgen: str) -> str:
+    """The committing process's name in xtables-monitor's "NEWGEN: GENID=5 PID=31735 NAME=iptables"."""
+    _, found, name = newgen.partition(" NAME=")
+    return name.strip() if found else ""

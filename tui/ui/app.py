@@ -375,7 +375,7 @@ class DockportApp(App[None]):
         if self._stop.is_set():
             return
         backend = self.session.state.facts.firewall_backend if self.session.state else "nft"
-        why = monitor.run(lambda: self.post_message(RulesChanged()), backend)
+        why = monitor.run(lambda by: self.post_message(RulesChanged(by)), backend)
         if why != "stopped" and not self._stop.is_set():
             self.post_message(SourceStatus(f"live (firewall changes polled: {why})"))
 
@@ -386,7 +386,7 @@ class DockportApp(App[None]):
     _reading_rules = False
 
     @on(RulesChanged)
-    def _on_rules_changed(self, _message: RulesChanged) -> None:
+    def _on_rules_changed(self, message: RulesChanged) -> None:
         # A full collection takes half a second at 100 containers; when the app is otherwise idle the
         # rules alone are read and shown first, and the collection starts after them. While a
         # collection or a rules read runs (a storm: Docker rewrites rules for every container), the
@@ -397,14 +397,28 @@ class DockportApp(App[None]):
             self.request_refresh()
             return
         self._reading_rules = True
-        self.read_rules()
+        from tui.collect.firewall import family_written_by
+
+        self.read_rules(family_written_by(message.by))
+
+    def _firewall_as_last_read(self) -> tuple[str | None, int | None]:
+        """The backend and the number of rules the last collection found (None: not known), so
+        that a rules-only read need not find them out again."""
+        state = self.session.state
+        if state is None or "rules" in state.missing:
+            return None, None
+        backend = state.facts.firewall_backend
+        return (None if backend == "unknown" else backend,
+                sum(rs.rule_count for rs in (*state.rulesets.values(), *state.other_rulesets.values())))
 
     @work(thread=True, group="rules", exit_on_error=False)
-    def read_rules(self) -> None:
+    def read_rules(self, family: int | None = None) -> None:
+        """`family`: only that family's iptables rules changed (an iptables commit): only they are read."""
         from tui.collect.live import read_firewall
 
+        backend, rules = self._firewall_as_last_read()
         try:
-            fw = read_firewall()
+            fw = read_firewall(backend, rules, family)
         except Exception:  # the full collection that follows says what is wrong
             fw = None
 
@@ -412,13 +426,15 @@ class DockportApp(App[None]):
             from tui.collect.assemble import with_firewall
 
             if fw is not None and self.session.state is not None:
-                self.session.load(with_firewall(self.session.state, *fw), self.session.status)
+                self.session.load(with_firewall(self.session.state, *fw, family=family), self.session.status)
                 self._render_all()
 
         def show_then_collect() -> None:
             self._reading_rules = False
             self._guarded("showing the new rules", show)
-            self.request_refresh()  # links and proxies change with rules; and what came meanwhile
+            # Links and proxies change with rules, and events may have come meanwhile: collect, but
+            # after the frame with the new rules is written (as after a container's quick update).
+            self.call_after_refresh(self.request_refresh)
 
         try:
             self.call_from_thread(show_then_collect)
@@ -474,12 +490,13 @@ class DockportApp(App[None]):
             return
         self._counting = True
         native = any(h.family for h in path.hops)
+        backend, rules = self._firewall_as_last_read()
 
         def run() -> None:
             from tui.collect.counters import read_counters
 
             try:
-                counters = read_counters(native)
+                counters = read_counters(native, backend, rules)
             except Exception as exc:  # a counter read must not take the UI down
                 self.log.warning(f"counters not read: {exc}")
                 counters = {}

@@ -45,7 +45,12 @@ class RefreshRequested(Message):
 
 
 class RulesChanged(Message):
-    """The firewall monitor reported a rule change: the rules are read at once, then all of it."""
+    """The firewall monitor reported a rule change: the rules are read at once, then all of it.
+    `by`: the process that committed it, as the monitor names it ("" when not known)."""
+
+    def __init__(self, by: str = "") -> None:
+        super().__init__()
+        self.by = by
 
 
 # Compared by identity: a new snapshot is a new screen.
