@@ -208,6 +208,60 @@ def test_a_die_is_shown_at_once_while_its_inspect_hangs():
     assert session.state.container("d" * 64) is None
 
 
+def test_a_start_is_not_held_up_by_inspects_that_wait_on_docker(monkeypatch):
+    """In a storm the daemon answers the inspect of a just-created container only once its start is
+    done, and that of a dead one once its removal is (~1 s each, measured). A `start` that comes
+    meanwhile must still be shown at once: its inspect must not queue behind theirs, and its event
+    must not wait for the batch thread to stop waiting on them."""
+    import threading
+    import time
+
+    from tui.collect import events
+    from tui.collect.events import EventFeed
+
+    monkeypatch.setattr(events, "BATCH_WAIT", 3.0)  # a batch thread that waits on old inspects shows it
+    release = threading.Event()
+    started = "s" * 64
+    created = [f"{i:02d}" * 32 for i in range(12)]  # more than the inspect workers
+    yielded: dict[str, float] = {}
+
+    class Api:
+        def inspect_container(self, cid):
+            if cid != started:
+                release.wait(10)
+            return {"Id": cid, "Name": "/storm", "State": {"Status": "running", "Running": True, "Pid": 1},
+                    "Config": {}, "HostConfig": {}, "NetworkSettings": {}}
+
+    class Client:
+        api = Api()
+
+        def events(self, **_kw):
+            for cid in created:
+                yield {"Type": "container", "Action": "create", "id": cid}
+            threading.Event().wait(0.5)
+            yielded["start"] = time.monotonic()
+            yield {"Type": "container", "Action": "start", "id": started}
+            threading.Event().wait(10)  # the stream stays open
+
+    shown = threading.Event()
+    shown_at: list[float] = []
+
+    def on_batch(changes, _events):
+        if changes.get(started) is not None:
+            shown_at.append(time.monotonic())
+            shown.set()
+
+    feed = EventFeed(on_batch=on_batch, on_status=lambda _t: None, client_factory=Client)
+    for loop in (feed.read_forever, feed.apply_forever):
+        threading.Thread(target=loop, daemon=True).start()
+    try:
+        assert shown.wait(8), "the start waited for the inspects of the created containers"
+        assert shown_at[0] - yielded["start"] < 1.5, shown_at[0] - yielded["start"]
+    finally:
+        release.set()
+        feed.stop()
+
+
 def test_a_die_outlives_a_collection_that_still_says_running():
     base = load_bundle(demo_bundle_path(), source="demo")
     web = _container("e" * 64, "web", (PortBinding(80, "tcp", "0.0.0.0", 8080),))
