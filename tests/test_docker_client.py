@@ -69,3 +69,49 @@ def test_the_local_socket_client_inspects_without_the_environment(engine, monkey
         client.close()
     finally:
         rig.sh("docker", "rm", "-f", name, check=False)
+
+
+@pytest.mark.engine
+def test_requests_to_the_socket_share_one_pool_and_the_collector_keeps_its_client(engine):
+    """docker-py's socket adapter keeps a pool of idle connections per request URL (each container's
+    inspect its own, up to 25 pools) and closes a pool under a request still using it when a 26th
+    URL comes. Ours keeps one pool for the socket, so 30 inspects of 30 containers from 8 threads
+    leave at most the pool's connections open. A collection keeps the client for the next one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tui.collect.live import LiveCollector
+
+    names = [rig.name(f"pool{i}") for i in range(30)]
+    for name in names:
+        rig.sh("docker", "create", "--name", name, rig.IMAGE)
+    try:
+        client = docker_client()
+        sockets_before = _docker_sockets()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(client.api.inspect_container, names))
+        assert [a["Name"] for a in answers] == [f"/{n}" for n in names]
+        adapter = client.api.get_adapter(client.api.base_url)
+        assert list(adapter.pools.keys()) == [client.api.base_url]
+        assert _docker_sockets() - sockets_before <= 8, (sockets_before, _docker_sockets())
+        client.close()
+        collector = LiveCollector()
+        collector.collect()
+        kept = collector.client
+        assert kept is not None
+        collector.collect()
+        assert collector.client is kept
+    finally:
+        rig.sh("docker", "rm", "-f", *names, check=False)
+
+
+def _docker_sockets() -> int:
+    """This process's open unix sockets (the client side of a connection to dockerd has no path)."""
+    import os
+
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass  # the listing's own descriptor, closed by now
+    return count

@@ -44,6 +44,22 @@ HIGHLIGHT = "bold reverse"
 CHAIN_WIDTH = 18
 
 
+# DataTable keeps what it rendered in caches of 1,000-10,000 entries per table (Tree: 1,024 lines),
+# keyed by its update count: each update leaves the entries before it dead until they are pushed out. Our tables are
+# updated on every collection, so each cache filled to its size: in a churn of one container a
+# second, RSS grew 60 -> 97 MB in 7 minutes, mostly rendered segments of dead entries. A frame needs
+# at most its visible cells; these sizes hold several frames of a tall terminal.
+RENDER_CACHE_SIZES = {"_cell_render_cache": 2000, "_row_render_cache": 400, "_row_renderable_cache": 400,
+                      "_line_cache": 400}
+
+
+def bound_render_caches(table: DataTable | Tree) -> None:
+    for name, size in RENDER_CACHE_SIZES.items():
+        cache = getattr(table, name, None)
+        if cache is not None and hasattr(cache, "maxsize"):
+            cache.maxsize = min(cache.maxsize, size)
+
+
 def move_to_row(table: DataTable, key: str) -> None:
     """Put the cursor on the row with that key; a row that is not shown (filtered out) is skipped."""
     try:
@@ -209,6 +225,7 @@ class ContainersPane(DataTable[Text]):
             self.show(view.state, view.path, view.selected_key, view.filter_text, view.findings_marked)
 
     def on_mount(self) -> None:
+        bound_render_caches(self)
         self.cursor_type = "row"
         self.zebra_stripes = True
         self.add_columns("!", _("container"), _("address"), _("port"), _("kind"))
@@ -410,6 +427,7 @@ class BridgesPane(Tree[str]):
     view: reactive[View | None] = reactive(None, always_update=True, init=False, repaint=False)
 
     def on_mount(self) -> None:
+        bound_render_caches(self)
         self.border_title = _("Bridges & veths")
         self.show_root = False
         self.guide_depth = 2
@@ -477,6 +495,7 @@ class RulesPane(DataTable[Text]):
     _drawn_from: tuple[tuple[object, ...], tuple[object, ...]] | None = None
 
     def on_mount(self) -> None:
+        bound_render_caches(self)
         self.cursor_type = "row"
         self.add_column(_("step"))
         self.add_column(_("chain"), width=CHAIN_WIDTH)
@@ -596,6 +615,7 @@ class ProxiesPane(DataTable[Text]):
             self.show(view.state, view.path)
 
     def on_mount(self) -> None:
+        bound_render_caches(self)
         self.cursor_type = "row"
         self.add_columns("pid", _("listens"), _("→ container"), _("mapping"))
         self.border_title = "docker-proxy"
@@ -645,6 +665,7 @@ class PathPane(DataTable[Text]):
             self.show(view.path, view.kernel_marks, view.kernel_verdict, view.counters)
 
     def on_mount(self) -> None:
+        bound_render_caches(self)
         self.cursor_type = "row"
         self._counting(False)
         self.border_title = _("Path")
