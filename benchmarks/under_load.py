@@ -7,7 +7,8 @@
 - churn: one container a second under the same name, for minutes; the app must stay up, its RSS
   within 15 % of its value after the first minute, and its open descriptors must not grow.
 
-The app runs in this process under Textual's Pilot; see tests/load.py for the clocks.
+The app runs under Textual's Pilot: the singles in this process, the storms and the churn in one of
+their own (`_in_own_process`); see tests/load.py for the clocks.
 """
 
 from __future__ import annotations
