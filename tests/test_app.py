@@ -772,3 +772,24 @@ async def test_the_tables_render_caches_stay_bounded_over_many_collections():
         containers = tables[0]
         shown = {containers.get_cell_at((row, 1)).plain for row in range(containers.row_count)}
         assert {f"{c.name}-119" for c in state.containers} <= shown
+
+
+async def test_a_rules_read_that_fails_before_reading_still_lets_collections_run(monkeypatch):
+    """The quick rules read holds back collections until it is done. A failure anywhere in it
+    (here: working out what the last collection found) must still end it, or no collection would
+    ever run again; the app stays up."""
+    from tests.pilot import until
+    from tui.ui.messages import RulesChanged
+
+    def broken(_self):
+        raise RuntimeError("no state to read")
+
+    app, _state = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        monkeypatch.setattr(DockportApp, "_firewall_as_last_read", broken)
+        collected: list[int] = []
+        monkeypatch.setattr(DockportApp, "collect", lambda self, started_at: collected.append(started_at))
+        app.post_message(RulesChanged("iptables"))
+        assert await until(pilot, lambda: collected, 5), "the failed read held back every collection"
+        assert not app._reading_rules and app.is_running

@@ -148,7 +148,7 @@ class EventFeed:
         with ThreadPoolExecutor(max_workers=INSPECT_WORKERS, thread_name_prefix="dockport-inspect") as pool, \
                 ThreadPoolExecutor(max_workers=HELD_WORKERS, thread_name_prefix="dockport-inspect-held") as held:
             while not self._stop.is_set():
-                burst = self._take_burst(block=True)
+                burst = self._take_burst()
                 if burst is None:
                     return
                 burst = [event for event in burst if event is not _ANSWERED]
@@ -188,13 +188,11 @@ class EventFeed:
                 if (changes or matters(burst)) and not self._stop.is_set():
                     self._on_batch(changes, burst)
 
-    def _take_burst(self, block: bool) -> list | None:
-        """Everything queued now ([] when nothing and not blocking); None when it is time to stop."""
+    def _take_burst(self) -> list | None:
+        """Everything queued, once something is (an event, or an inspect's answer); None when it is
+        time to stop."""
         burst: list = []
-        try:
-            item = self._queue.get() if block else self._queue.get_nowait()
-        except queue.Empty:
-            return burst
+        item = self._queue.get()
         while True:
             if item is None:
                 if self._stop.is_set() or self._source is not None:

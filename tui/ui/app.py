@@ -416,8 +416,8 @@ class DockportApp(App[None]):
         """`family`: only that family's iptables rules changed (an iptables commit): only they are read."""
         from tui.collect.live import read_firewall
 
-        backend, rules = self._firewall_as_last_read()
-        try:
+        try:  # whatever fails, show_then_collect must run: it ends the read and starts the collection
+            backend, rules = self._firewall_as_last_read()
             fw = read_firewall(backend, rules, family)
         except Exception:  # the full collection that follows says what is wrong
             fw = None
@@ -490,13 +490,12 @@ class DockportApp(App[None]):
             return
         self._counting = True
         native = any(h.family for h in path.hops)
-        backend, rules = self._firewall_as_last_read()
 
         def run() -> None:
             from tui.collect.counters import read_counters
 
             try:
-                counters = read_counters(native, backend, rules)
+                counters = read_counters(native, *self._firewall_as_last_read())
             except Exception as exc:  # a counter read must not take the UI down
                 self.log.warning(f"counters not read: {exc}")
                 counters = {}

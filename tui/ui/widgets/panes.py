@@ -45,10 +45,10 @@ CHAIN_WIDTH = 18
 
 
 # DataTable keeps what it rendered in caches of 1,000-10,000 entries per table (Tree: 1,024 lines),
-# keyed by its update count: each update leaves the entries before it dead until they are pushed out. Our tables are
-# updated on every collection, so each cache filled to its size: in a churn of one container a
-# second, RSS grew 60 -> 97 MB in 7 minutes, mostly rendered segments of dead entries. A frame needs
-# at most its visible cells; these sizes hold several frames of a tall terminal.
+# keyed by its update count: each update leaves the entries before it dead until they are pushed
+# out. Our tables are updated on every collection, so each cache filled to its size: in a churn of
+# one container a second, RSS grew 60 -> 97 MB in 7 minutes, mostly rendered segments of dead
+# entries. A frame needs at most its visible cells; these sizes hold several frames of a tall terminal.
 RENDER_CACHE_SIZES = {"_cell_render_cache": 2000, "_row_render_cache": 400, "_row_renderable_cache": 400,
                       "_line_cache": 400}
 
